@@ -1,0 +1,122 @@
+"""The one record shape on every topic: an envelope around `data`, with a content fingerprint as `id`.
+
+`id` is deterministic (the same log line fetched twice has the same id from Kafka to the SIEM), so every
+hop downstream can be idempotent by id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+ENVELOPE_KEYS = ("schema", "id", "corp_id", "source", "observed_at", "occurred_at", "data")
+
+
+class EnvelopeError(ValueError):
+    """A payload is not a valid envelope; the message says which part is wrong."""
+
+
+def fingerprint(*fields: Any) -> str:
+    """sha256 over length-prefixed canonical JSON of each field, truncated to 128 bits (32 hex chars).
+
+    Length prefixes keep ("ab", "c") and ("a", "bc") apart; JSON typing keeps 1 and "1" apart; sorted keys
+    make dicts canonical.
+    """
+    h = hashlib.sha256()
+    for value in fields:
+        b = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        h.update(len(b).to_bytes(4, "big"))
+        h.update(b)
+    return h.hexdigest()[:32]
+
+
+def utc_iso(ts: float | datetime | None = None) -> str:
+    """RFC 3339 UTC with milliseconds, e.g. 2026-11-29T18:04:36.123Z; `None` means now."""
+    if ts is None:
+        dt = datetime.now(UTC)
+    elif isinstance(ts, datetime):
+        dt = ts.astimezone(UTC)
+    else:
+        dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_iso(value: str) -> datetime:
+    """Inverse of `utc_iso` (accepts any RFC 3339 offset)."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(slots=True)
+class Envelope:
+    """`schema` is "<name>/<version>", e.g. "exmail.raw.mail_log/1"."""
+
+    schema: str
+    id: str
+    corp_id: str
+    source: str
+    occurred_at: str
+    data: dict[str, Any]
+    observed_at: str = field(default_factory=utc_iso)
+
+    @property
+    def schema_name(self) -> str:
+        return self.schema.rsplit("/", 1)[0]
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.schema.rsplit("/", 1)[1])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": self.schema,
+            "id": self.id,
+            "corp_id": self.corp_id,
+            "source": self.source,
+            "observed_at": self.observed_at,
+            "occurred_at": self.occurred_at,
+            "data": self.data,
+        }
+
+    def encode(self) -> bytes:
+        return orjson.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Envelope:
+        if not isinstance(obj, dict):
+            raise EnvelopeError(f"envelope must be a JSON object, got {type(obj).__name__}")
+        missing = [k for k in ENVELOPE_KEYS if k not in obj]
+        if missing:
+            raise EnvelopeError(f"envelope is missing {', '.join(missing)}")
+        for k in ENVELOPE_KEYS[:-1]:
+            if not isinstance(obj[k], str) or not obj[k]:
+                raise EnvelopeError(f"envelope field {k!r} must be a non-empty string")
+        if "/" not in obj["schema"] or not obj["schema"].rsplit("/", 1)[1].isdigit():
+            raise EnvelopeError(f"envelope schema {obj['schema']!r} must look like 'name/1'")
+        if not isinstance(obj["data"], dict):
+            raise EnvelopeError("envelope field 'data' must be a JSON object")
+        return cls(
+            schema=obj["schema"],
+            id=obj["id"],
+            corp_id=obj["corp_id"],
+            source=obj["source"],
+            observed_at=obj["observed_at"],
+            occurred_at=obj["occurred_at"],
+            data=obj["data"],
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes | str) -> Envelope:
+        try:
+            obj = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise EnvelopeError(f"not JSON: {exc}") from exc
+        return cls.from_dict(obj)
+
+
+def record_key(corp_id: str, subject: str) -> bytes:
+    """Kafka key "corp_id/subject" (subject = userid, operator, object id...), as the design's topic table says."""
+    return f"{corp_id}/{subject}".encode()

@@ -1,0 +1,143 @@
+"""The idempotent producer every source uses: a record counts as delivered only on its delivery report.
+
+confluent-kafka with `enable.idempotence`, `acks=all`, and `partitioner=murmur2_random` so keys land on the
+partitions faust (aiokafka, murmur2) expects. A background thread serves delivery callbacks and resolves
+asyncio futures on the caller's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from pipeline.envelope import Envelope
+from pipeline.kafka.settings import KafkaSettings
+
+
+class DeliveryError(RuntimeError):
+    """The broker did not acknowledge a record (after librdkafka's own retries)."""
+
+    def __init__(self, topic: str, error: KafkaError | str) -> None:
+        self.topic = topic
+        self.code = error.code() if isinstance(error, KafkaError) else None
+        super().__init__(f"delivery to {topic} failed: {error}")
+
+
+@dataclass(slots=True, frozen=True)
+class Delivered:
+    topic: str
+    partition: int
+    offset: int
+
+
+def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "bootstrap.servers": settings.bootstrap,
+        "client.id": settings.client_id,
+        "enable.idempotence": True,
+        "acks": "all",
+        "max.in.flight.requests.per.connection": 5,
+        "partitioner": "murmur2_random",
+        "compression.type": settings.compression,
+        "linger.ms": settings.linger_ms,
+        "batch.size": 131072,
+        "message.timeout.ms": 120000,
+        "log_level": 3,
+    }
+    conf.update(overrides)
+    return conf
+
+
+class EventProducer:
+    """Async facade over one confluent-kafka Producer.
+
+    `await send(...)` returns once the broker acknowledged the record; `await send_many(...)` pipelines many
+    records and waits for all reports. `close()` flushes and reports how many records were left undelivered.
+    """
+
+    def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
+        self._producer = Producer(producer_config(settings, **overrides))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll_loop, name="kafka-delivery", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return "EventProducer()"
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            self._producer.poll(0.05)
+
+    def _enqueue(
+        self, loop: asyncio.AbstractEventLoop, topic: str, key: bytes | None, value: bytes,
+        headers: Sequence[tuple[str, bytes]] | None,
+    ) -> asyncio.Future[Delivered]:
+        fut: asyncio.Future[Delivered] = loop.create_future()
+
+        def _resolve(err: KafkaError | None, msg: Message) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                fut.set_exception(DeliveryError(topic, err))
+            else:
+                fut.set_result(Delivered(msg.topic() or topic, msg.partition() or 0, msg.offset() or 0))
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            loop.call_soon_threadsafe(_resolve, err, msg)
+
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
+                                       on_delivery=on_delivery)
+                break
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: backpressure, wait for the broker
+        return fut
+
+    async def send(
+        self, topic: str, value: bytes | Envelope, key: bytes | str | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> Delivered:
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        payload = value.encode() if isinstance(value, Envelope) else value
+        k = key.encode() if isinstance(key, str) else key
+        return await self._enqueue(asyncio.get_running_loop(), topic, k, payload, headers)
+
+    async def send_many(
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+    ) -> list[Delivered]:
+        """(topic, key, value) triples; raises the first DeliveryError after all reports are in."""
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        loop = asyncio.get_running_loop()
+        futs = []
+        for topic, key, value in records:
+            payload = value.encode() if isinstance(value, Envelope) else value
+            k = key.encode() if isinstance(key, str) else key
+            futs.append(self._enqueue(loop, topic, k, payload, None))
+        results = await asyncio.gather(*futs, return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        return [r for r in results if isinstance(r, Delivered)]
+
+    def flush(self, timeout: float = 30.0) -> int:
+        return int(self._producer.flush(timeout))
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Flush, stop the delivery thread; returns records still undelivered (0 on a clean close)."""
+        if self._closed:
+            return 0
+        remaining = self.flush(timeout)
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._producer.poll(0)
+        self._closed = True
+        return remaining

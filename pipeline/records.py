@@ -1,0 +1,66 @@
+"""Raw record kinds, their envelope schemas and their deterministic ids.
+
+The Exmail log API returns no record ids, so a raw record's id is a fingerprint of its content. Two records
+with identical content within one date (e.g. the same mail to the same receiver in the same second) are told
+apart by their occurrence index: the n-th identical record of that date's answer gets occurrence n. Sources,
+the normalize transform, sinks and the simulator's ground truth all use `raw_id`, so one log line has one id
+from Kafka to the SIEM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from pipeline.envelope import fingerprint
+
+# kind -> envelope schema of exmail.raw.<kind> (data layout documented in schemas/)
+RAW_SCHEMAS: dict[str, str] = {
+    "mail_log": "exmail.raw.mail_log/1",
+    "login_log": "exmail.raw.login_log/1",
+    "operation_log": "exmail.raw.operation_log/1",
+    "batchjob_log": "exmail.raw.batchjob_log/1",
+    "mail_status": "exmail.raw.mail_status/1",
+    "new_mail": "exmail.raw.new_mail/1",
+    "directory": "exmail.raw.directory/1",
+    "options": "exmail.raw.options/1",
+    "pipeline_error": "exmail.raw.pipeline_error/1",
+}
+HR_SCHEMA = "hr.lifecycle/1"
+EVENT_SCHEMA = "exmail.event/1"
+
+# The fields of each log record that make its identity (all the fields the API returns).
+LOG_IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "mail_log": ("mailtype", "sender", "receiver", "subject", "time", "status"),
+    "login_log": ("time", "ip", "type"),
+    "operation_log": ("time", "operator", "type", "operand", "remark"),
+    "batchjob_log": ("time", "operator", "type", "status"),
+}
+
+
+def record_identity(kind: str, record: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+    """The canonical tuple a record's id is computed from (before the occurrence index)."""
+    fields = LOG_IDENTITY_FIELDS.get(kind)
+    body: Any = tuple(record.get(f) for f in fields) if fields else orjson.loads(
+        orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS))
+    subject = (context or {}).get("userid") if kind == "login_log" else None
+    return (kind, subject, body)
+
+
+def raw_id(corp_id: str, kind: str, record: Mapping[str, Any], occurrence: int = 0,
+           context: Mapping[str, Any] | None = None) -> str:
+    """Deterministic envelope id of one raw log record; `context` carries the userid for login records."""
+    return fingerprint("exmail.raw", corp_id, *record_identity(kind, record, context), occurrence)
+
+
+def with_occurrences(kind: str, records: Iterable[Mapping[str, Any]],
+                     context: Mapping[str, Any] | None = None) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Yield (occurrence, record) for one complete API answer, numbering identical records 0, 1, 2..."""
+    counts: dict[bytes, int] = {}
+    for rec in records:
+        key = orjson.dumps(record_identity(kind, rec, context))
+        n = counts.get(key, 0)
+        counts[key] = n + 1
+        yield n, rec

@@ -1,0 +1,67 @@
+"""Secrets never leave the process: scrubbing, references, and dead letters."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from pipeline.dlq import DLQ_SCHEMA, Origin, dead_letter
+from pipeline.secrets import REDACTED, SecretResolutionError, resolve_secret, scrub, scrub_text
+
+
+def test_scrub_masks_secret_keys_at_any_depth() -> None:
+    out = scrub({"corpsecret": "S3CRET", "nested": [{"access_token": "TOK", "userid": "a@x.com"}],
+                 "EncodingAESKey": "K" * 43})
+    assert out == {"corpsecret": REDACTED, "nested": [{"access_token": REDACTED, "userid": "a@x.com"}],
+                   "EncodingAESKey": REDACTED}
+
+
+@pytest.mark.parametrize(("text", "leak"), [
+    ("GET /cgi-bin/user/get?access_token=abc123&userid=x", "abc123"),
+    ("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=ROBOTKEY", "ROBOTKEY"),
+    ("Authorization: Bearer eyJhbGciOi.x.y", "eyJhbGciOi"),
+    ("Authorization: Splunk 1111-2222", "1111-2222"),
+    ("postgresql://exmail:pa55word@127.0.0.1:15432/exmail", "pa55word"),
+])
+def test_scrub_text_masks_secrets_in_urls_headers_and_dsns(text: str, leak: str) -> None:
+    out = scrub_text(text)
+    assert leak not in out and REDACTED in out
+
+
+def test_scrub_replaces_known_live_secret_values_anywhere() -> None:
+    assert scrub({"note": "the key is Zz9"}, frozenset({"Zz9"})) == {"note": f"the key is {REDACTED}"}
+
+
+def test_resolve_secret_from_env_and_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("EXMAIL_TEST_SECRET", "from-env")
+    f = tmp_path / "s"
+    f.write_text("from-file\n")
+    assert resolve_secret("env:EXMAIL_TEST_SECRET") == "from-env"
+    assert resolve_secret(f"file:{f}") == "from-file"
+
+
+def test_resolve_secret_refuses_inline_and_names_missing_reference_without_value(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("EXMAIL_NOPE", raising=False)
+    with pytest.raises(SecretResolutionError, match="EXMAIL_NOPE"):
+        resolve_secret("env:EXMAIL_NOPE")
+    with pytest.raises(SecretResolutionError, match="not inline") as exc:
+        resolve_secret("plain-secret-value")
+    assert "plain-secret-value" not in str(exc.value)
+
+
+def test_dead_letter_keeps_reason_origin_and_scrubbed_payload() -> None:
+    payload = orjson.dumps({"record": {"x": 1}, "access_token": "TOKEN123", "url": "/x?access_token=TOKEN123"})
+    env = dead_letter(stage="normalize", reason="missing field 'time'", origin=Origin("exmail.raw.mail_log", 2, 17),
+                      payload=payload, corp_id="wm1")
+    assert env.schema == DLQ_SCHEMA
+    assert env.data["reason"] == "missing field 'time'"
+    assert env.data["origin"] == {"topic": "exmail.raw.mail_log", "partition": 2, "offset": 17, "key": None}
+    assert b"TOKEN123" not in env.encode()
+    assert env.data["payload"]["record"] == {"x": 1}
+
+
+def test_dead_letter_keeps_unparseable_payload_as_text_and_id_is_stable() -> None:
+    kw = dict(stage="normalize", reason="not JSON", origin=Origin("t", 0, 5), payload=b"\xff{oops")
+    a, b = dead_letter(**kw), dead_letter(**kw)  # type: ignore[arg-type]
+    assert isinstance(a.data["payload"], str)
+    assert a.id == b.id
