@@ -63,6 +63,8 @@ from confluent_kafka.admin import AdminClient
 md = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0}).list_topics(timeout=2)
 sys.exit(0 if md.brokers else 1)
 PY
+  elif command -v kcat >/dev/null 2>&1; then
+    timeout 5 kcat -b "127.0.0.1:$port" -L -m 3 2>/dev/null | grep -q '1 brokers'
   else
     port_open "$port" && grep -q 'Kafka Server started' "$logfile" 2>/dev/null
   fi
