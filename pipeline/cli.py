@@ -37,5 +37,84 @@ def smoke_cmd(bootstrap: str | None, records: int) -> None:
     sys.exit(run_smoke(bootstrap, records))
 
 
+@main.command("replay")
+@click.option("--bootstrap", default=None, help="Kafka bootstrap (default: EXMAIL_KAFKA_BOOTSTRAP or .state)")
+@click.option("--prefix", default="", help="topic name prefix")
+@click.option("--stage", default=None, help="only letters from this stage (e.g. normalize)")
+@click.option("--origin-topic", default=None, help="only letters that came from this topic")
+@click.option("--reason", default=None, help="only letters whose reason matches this regex")
+@click.option("--id", "ids", multiple=True, help="only these DLQ record ids (repeatable)")
+@click.option("--since", type=click.DateTime(), default=None, help="only letters written after this time")
+@click.option("--dry-run", is_flag=True, help="list what would be re-injected, produce nothing")
+def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_topic: str | None,
+               reason: str | None, ids: tuple[str, ...], since: object, dry_run: bool) -> None:
+    """Re-inject dead letters into their origin topics after a fix."""
+    import re
+    from datetime import datetime
+
+    import orjson
+
+    from pipeline.kafka import KafkaSettings, bootstrap_from_env
+    from pipeline.replay import ReplayFilter, describe, read_dead_letters, replay
+
+    kafka = KafkaSettings(bootstrap=bootstrap or bootstrap_from_env(), topic_prefix=prefix)
+    flt = ReplayFilter(stage=stage, origin_topic=origin_topic, reason=re.compile(reason) if reason else None,
+                       ids=frozenset(ids), since=since if isinstance(since, datetime) else None)
+    letters = list(read_dead_letters(kafka, flt))
+    for dl in letters:
+        click.echo(orjson.dumps(describe(dl)).decode())
+    res = replay(kafka, letters, dry_run=dry_run)
+    verb = "would re-inject" if dry_run else "re-injected"
+    click.echo(f"{res.matched} matched, {verb} {res.replayed if not dry_run else res.matched - res.skipped}, "
+               f"{res.skipped} without payload or origin; by topic: {res.by_topic}", err=True)
+
+
+@main.command("worker")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="the pipeline YAML config (default: embedded defaults)")
+@click.option("--agent", "agents", multiple=True,
+              type=click.Choice(["normalize", "audit", "siem", "alerting", "delivery", "actions"]),
+              help="run only these agents (repeatable; default: worker.agents from config)")
+@click.option("--bootstrap", default=None, help="override kafka.bootstrap")
+@click.option("--prefix", default=None, help="override kafka.topic_prefix")
+@click.option("--http-port", type=int, default=None, help="override worker.http_port (0 disables)")
+@click.option("--sqlite", "sqlite_path", default=None, help="override: audit store is this SQLite file")
+@click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
+@click.option("--loglevel", default="WARNING", show_default=True)
+def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
+               http_port: int | None, sqlite_path: str | None, app_id: str | None, loglevel: str) -> None:
+    """Run the faust worker: normalize, audit and SIEM sinks, alerting, delivery, actions."""
+    from pipeline.config import ConfigError, PipelineConfig, load_config
+    from pipeline.worker.main import run_worker
+
+    try:
+        cfg = load_config(config_path) if config_path else PipelineConfig()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if bootstrap:
+        cfg.kafka.bootstrap = bootstrap
+    if prefix is not None:
+        cfg.kafka.topic_prefix = prefix
+    if http_port is not None:
+        cfg.worker.http_port = http_port
+    if sqlite_path:
+        from pathlib import Path
+
+        from pipeline.sinks.audit.config import AuditStoreConfig
+
+        cfg.worker.audit = AuditStoreConfig(kind="sqlite", path=Path(sqlite_path), batch=cfg.worker.audit.batch)
+    if app_id:
+        cfg.worker.app_id = app_id
+    run_worker(cfg, list(agents) or None, loglevel=loglevel)  # type: ignore[arg-type]
+
+
+# --- subcommands owned by their packages (each module keeps its own click group/command)
+from pipeline.sim.cli import sim_command  # noqa: E402
+from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
+
+main.add_command(sim_command)
+main.add_command(_audit)
+
+
 if __name__ == "__main__":
     main()

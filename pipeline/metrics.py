@@ -82,3 +82,12 @@ SINK_RETRIES = Counter("exmail_sink_retries_total", "sink batch retries", ["sink
 # --- actions
 ACTIONS = Counter("exmail_actions_total", "automated actions by kind and outcome", ["action", "outcome"],
                   registry=REGISTRY)
+
+# --- audit storage and SIEM sinks (pipeline/sinks/_batching.py)
+SINK_QUEUE_RECORDS = Gauge("exmail_sink_queue_records", "records a sink holds (queued + in flight, not yet acked)",
+                           ["sink"], registry=REGISTRY)
+
+# --- delivery sinks (pipeline/sinks/delivery): why notifications were not delivered
+DELIVERY_FAILURES = Counter("exmail_delivery_failures_total",
+                            "notifications failed or dead-lettered, by the last error's reason",
+                            ["receiver", "kind", "outcome", "reason"], registry=REGISTRY)

@@ -1,0 +1,1 @@
+"""Sinks: consumers that write pipeline records outside (chat destinations, webhooks, audit stores, SIEMs)."""

@@ -1,0 +1,191 @@
+"""The shape every delivery sink shares: encode a notification into parts, then for each part wait on the
+destination's bucket, send, and act on the error class (retry with backoff, refresh the token, or stop),
+ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import ClassVar, Generic, Protocol, Self, TypeVar
+
+import httpx
+
+from pipeline.envelope import utc_iso
+from pipeline.metrics import DELIVERIES, DELIVERY_FAILURES, DELIVERY_LATENCY, DELIVERY_RETRIES, TOKEN_BUCKET_WAIT
+from pipeline.secrets import scrub
+from pipeline.sinks.delivery import _redact
+from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
+from pipeline.sinks.delivery.http import HttpSettings, new_client
+from pipeline.sinks.delivery.notification import Notification
+from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus
+from pipeline.sinks.delivery.retry import RetryPolicy
+
+PartT = TypeVar("PartT")
+
+
+class EncodeError(ValueError):
+    """The notification cannot be turned into a message for this destination (permanent)."""
+
+
+class Sink(Protocol):
+    name: str
+
+    @property
+    def kind(self) -> str: ...
+
+    async def deliver(self, notification: Notification) -> DeliveryOutcome: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Progress:
+    attempts: int = 0
+    parts_delivered: int = 0
+    token_refreshes: int = 0
+    invalid: list[str] = field(default_factory=list)
+    last: AttemptResult | None = None
+
+
+class DeliverySink(ABC, Generic[PartT]):
+    """Base class: subclasses say how to encode, which buckets a part takes, and how one attempt goes."""
+
+    kind: ClassVar[str]
+    uses_token: ClassVar[bool] = False
+
+    def __init__(self, *, name: str, policy: RetryPolicy, clock: Clock = SYSTEM_CLOCK,
+                 http: HttpSettings | None = None, client: httpx.AsyncClient | None = None,
+                 secrets: Iterable[str] = ()) -> None:
+        self.name = name
+        self.policy = policy
+        self.clock = clock
+        self._owns_client = client is None
+        self.client = client if client is not None else new_client(http or HttpSettings())
+        self._secrets = _redact.SecretValues(s for s in secrets if s)
+        _redact.register(*self._secrets)
+        self.log = logging.getLogger(f"pipeline.sinks.{self.kind}")
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    # --- what a destination provides
+
+    @abstractmethod
+    def encode(self, notification: Notification) -> Sequence[PartT]:
+        """The messages to send, in order; raises EncodeError/TemplateError when impossible."""
+
+    @abstractmethod
+    async def acquire(self, part: PartT) -> float:
+        """Wait for the destination's rate limit; returns seconds waited."""
+
+    @abstractmethod
+    async def attempt(self, part: PartT) -> AttemptResult:
+        """Send one part once; never raises for destination or network errors."""
+
+    async def refresh_token(self) -> None:
+        """Drop the cached token so the next attempt fetches a new one (token-based sinks only)."""
+
+    def live_secrets(self) -> frozenset[str]:
+        """Every credential value that must be masked in outcomes and logs right now."""
+        return self._secrets
+
+    # --- the shared loop
+
+    async def deliver(self, notification: Notification) -> DeliveryOutcome:
+        start_wall, start = self.clock.time(), self.clock.monotonic()
+        progress = _Progress()
+        try:
+            parts = self.encode(notification)
+        except ValueError as exc:  # EncodeError, TemplateError, NotificationError
+            return self._finish(notification, progress, 0, start_wall, start, "dead_lettered",
+                                AttemptResult(ErrorClass.PERMANENT, "encode_error", detail=str(exc)))
+        try:
+            status = await self._send_parts(parts, progress, start)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            trace = scrub(_redact.redact("".join(traceback.format_exception(exc))), self.live_secrets())
+            self.log.error("sink %s: unexpected %s while delivering %s\n%s", self.name, type(exc).__name__,
+                           notification.idempotency_key, trace)
+            progress.last = AttemptResult(ErrorClass.TRANSIENT, "internal_error", detail=type(exc).__name__)
+            status = "failed"
+        return self._finish(notification, progress, len(parts), start_wall, start, status, progress.last)
+
+    async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float) -> DeliveryStatus:
+        for part in parts:
+            tries = refreshes = 0
+            while True:
+                waited = await self.acquire(part)
+                TOKEN_BUCKET_WAIT.labels(self.name).observe(waited)
+                tries += 1
+                progress.attempts += 1
+                result = await self.attempt(part)
+                progress.last = result
+                progress.invalid.extend(r for r in result.invalid_recipients if r not in progress.invalid)
+                if result.ok:
+                    progress.parts_delivered += 1
+                    break
+                if result.error_class is ErrorClass.TOKEN_REFRESH and self.uses_token:
+                    if refreshes >= self.policy.token_refreshes:
+                        return "dead_lettered"
+                    refreshes += 1
+                    progress.token_refreshes += 1
+                    DELIVERY_RETRIES.labels(self.name, result.reason).inc()
+                    await self.refresh_token()
+                    continue
+                delay = self.policy.next_delay(result, attempts=tries, elapsed=self.clock.monotonic() - start)
+                if delay is None:
+                    return "failed" if result.error_class is ErrorClass.TRANSIENT else "dead_lettered"
+                DELIVERY_RETRIES.labels(self.name, result.reason).inc()
+                self.log.info("sink %s: %s, retry %d in %.2fs", self.name, result.reason, tries, delay)
+                await self.clock.sleep(delay)
+        return "delivered"
+
+    def _finish(self, n: Notification, progress: _Progress, parts: int, start_wall: float, start: float,
+                status: DeliveryStatus, last: AttemptResult | None) -> DeliveryOutcome:
+        latency = self.clock.monotonic() - start
+        failed = status != "delivered"
+        secrets = self.live_secrets()
+        outcome = DeliveryOutcome(
+            receiver=n.receiver, sink=self.name, kind=self.kind, notification_id=n.idempotency_key,
+            group_key=n.group_key, status=status, attempts=progress.attempts, parts=parts,
+            parts_delivered=progress.parts_delivered, latency_s=latency, started_at=utc_iso(start_wall),
+            finished_at=utc_iso(start_wall + latency),
+            errcode=last.errcode if last else None, http_status=last.http_status if last else None,
+            reason=last.reason if failed and last else None,
+            detail=scrub(last.detail, secrets) if failed and last and last.detail else None,
+            operator_alert=failed, token_refreshes=progress.token_refreshes,
+            invalid_recipients=tuple(progress.invalid), corp_id=n.corp_id,
+        )
+        DELIVERIES.labels(self.name, self.kind, status).inc()
+        DELIVERY_LATENCY.labels(self.name, self.kind).observe(latency)
+        if failed:
+            DELIVERY_FAILURES.labels(self.name, self.kind, status, outcome.reason or "unknown").inc()
+            self.log.warning("sink %s: notification %s %s after %d attempts: %s (%s)", self.name,
+                             n.idempotency_key, status, progress.attempts, outcome.reason, outcome.detail)
+        else:
+            self.log.debug("sink %s: notification %s delivered in %d parts, %d attempts", self.name,
+                           n.idempotency_key, parts, progress.attempts)
+        return outcome
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        _redact.unregister(*self._secrets)
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()

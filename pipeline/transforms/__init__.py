@@ -1,0 +1,1 @@
+"""Transforms: faust agents topic -> topic (normalize, enrich, rules, routing, actions)."""

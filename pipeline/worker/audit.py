@@ -1,0 +1,62 @@
+"""The audit agent: exmail.events -> the audit store, offsets acked only once a batch is durable.
+
+The stream runs with manual acks; the sink's batching loop calls back with the events of each durable batch,
+and faust commits up to the highest contiguous acked offset, so a crash re-reads at most the unwritten tail
+(the store ignores ids it already holds).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.dlq import Origin, dead_letter
+from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.metrics import DLQ_RECORDS
+from pipeline.worker.app import WorkerContext
+
+STAGE = "audit"
+
+
+def install_audit(ctx: WorkerContext) -> None:
+    from pipeline.sinks.audit import AuditItem, AuditSink, open_store
+
+    app, names = ctx.app, ctx.names
+    cfg = ctx.config.worker.audit
+    events = ctx.topic(names.events)
+    dlq = ctx.topic(names.dlq)
+
+    @app.agent(events, name="audit")
+    async def audit_agent(stream: Any) -> None:
+        manual = stream.noack()
+
+        async def ack(tokens: list[Any]) -> None:
+            for event in tokens:
+                await manual.ack(event)
+
+        async def reject(items: list[tuple[AuditItem, str]]) -> None:
+            for item, reason in items:
+                letter = dead_letter(stage=STAGE, reason=reason, error_type="rejected",
+                                     origin=Origin(names.events, item.partition, None, None),
+                                     payload=item.envelope.to_dict(), corp_id=item.envelope.corp_id)
+                await dlq.send(key=names.events.encode(), value=letter.encode())
+                DLQ_RECORDS.labels(STAGE, "rejected").inc()
+
+        store = await open_store(cfg)
+        sink = AuditSink(store, cfg.batch, on_ack=ack, dead_letter=reject)
+        await sink.start()
+        try:
+            async for event in manual.events():
+                msg = event.message
+                try:
+                    env = Envelope.decode(event.value)
+                except EnvelopeError as exc:
+                    letter = dead_letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
+                                         origin=Origin(msg.topic, msg.partition, msg.offset, None),
+                                         payload=event.value)
+                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
+                    DLQ_RECORDS.labels(STAGE, "EnvelopeError").inc()
+                    await manual.ack(event)
+                    continue
+                await sink.put(env, partition=msg.partition, token=event)
+        finally:
+            await sink.close()

@@ -1,0 +1,70 @@
+"""Run the faust worker in this process: agents from config, /metrics and /healthz, SIGTERM = clean stop."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import faust
+
+from pipeline.config import PipelineConfig
+from pipeline.worker.app import WorkerContext, build_app
+from pipeline.worker.config import AgentName
+
+log = logging.getLogger(__name__)
+
+
+def _installers() -> dict[str, Callable[[WorkerContext], None]]:
+    from pipeline.worker.normalize import install_normalize
+
+    table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
+    try:
+        from pipeline.worker.audit import install_audit
+
+        table["audit"] = install_audit
+    except ImportError:
+        pass
+    return table
+
+
+def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) -> WorkerContext:
+    selected = list(agents or config.worker.agents)
+    installers = _installers()
+    unknown = [a for a in selected if a not in installers]
+    if unknown:
+        raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
+    ctx = build_app(config.worker.app_id, config.kafka, config=config,
+                    agents=[installers[a] for a in selected])
+    if config.worker.http_port:
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port)
+    return ctx
+
+
+def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
+    from pipeline.observability import start_observability_server
+
+    state: dict[str, Any] = {}
+
+    def health() -> dict[str, Any]:
+        app = ctx.app
+        return {"ok": not app.should_stop and bool(state.get("started")), "app_id": app.conf.id,
+                "agents": sorted(a for a in app.agents)}
+
+    @ctx.app.task
+    async def _observability() -> None:
+        state["runner"] = await start_observability_server(host, port, health)
+        state["started"] = True
+
+    async def _close() -> None:
+        runner = state.get("runner")
+        if runner is not None:
+            await runner.cleanup()
+
+    ctx.on_stop.append(_close)
+
+
+def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "WARNING") -> None:
+    ctx = build_worker(config, agents)
+    worker = faust.Worker(ctx.app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,112 @@
+"""Token buckets on a manual clock: destination limits hold in every window, waits are reported."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.sinks.delivery.token_bucket import (
+    BucketGroup,
+    KeyedBuckets,
+    TokenBucket,
+    window_bucket_factory,
+)
+
+
+def max_in_window(times: Sequence[float], window: float) -> int:
+    """Most events in any closed interval of length `window` (the strictest reading of a limit)."""
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] < t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+async def take_times(acquire: object, clock: ManualClock, n: int) -> list[float]:
+    times = []
+    for _ in range(n):
+        await acquire()  # type: ignore[operator]
+        times.append(clock.monotonic())
+    return times
+
+
+async def test_robot_limit_twenty_per_minute_in_any_window() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket.per_window(20, 60.0, burst=5, clock=clock)
+    times = await take_times(bucket.acquire, clock, 200)
+    assert max_in_window(times, 60.0) <= 20
+    assert times[:5] == [0.0] * 5  # the burst goes out at once
+    assert times[5] == pytest.approx(60 / 15)  # then one every (60 / (20 - 5)) s
+    # and it is not overly slow: 200 sends take about (200 - 5) * 4 s
+    assert times[-1] == pytest.approx(195 * 4.0)
+
+
+async def test_acquire_returns_the_wait() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=0.5, burst=1, clock=clock)
+    assert await bucket.acquire() == 0.0
+    assert await bucket.acquire() == pytest.approx(2.0)
+
+
+async def test_feishu_two_limits_together() -> None:
+    clock = ManualClock()
+    group = BucketGroup([TokenBucket.per_window(5, 1.0, clock=clock), TokenBucket.per_window(100, 60.0, clock=clock)],
+                        clock=clock)
+    times = await take_times(group.acquire, clock, 400)
+    assert max_in_window(times, 1.0) <= 5
+    assert max_in_window(times, 60.0) <= 100
+
+
+async def test_concurrent_acquirers_share_the_limit() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket.per_window(20, 60.0, clock=clock)
+    times: list[float] = []
+
+    async def one() -> None:
+        await bucket.acquire()
+        times.append(clock.monotonic())
+
+    await asyncio.gather(*(one() for _ in range(100)))
+    assert len(times) == 100
+    assert max_in_window(sorted(times), 60.0) <= 20
+
+
+async def test_keyed_buckets_are_independent_per_member() -> None:
+    clock = ManualClock()
+    keyed = KeyedBuckets(window_bucket_factory([(30, 60.0), (1000, 3600.0)], clock), clock=clock)
+    alice = await take_times(lambda: keyed.acquire(["alice"]), clock, 90)
+    assert max_in_window(alice, 60.0) <= 30
+    start = clock.monotonic()
+    assert await keyed.acquire(["bob"]) == 0.0  # bob's bucket is full regardless of alice
+    assert clock.monotonic() == start
+    # a message to both waits for the slower one and charges both
+    waited = await keyed.acquire(["alice", "bob"])
+    assert waited > 0
+
+
+async def test_keyed_buckets_hourly_limit() -> None:
+    clock = ManualClock()
+    keyed = KeyedBuckets(window_bucket_factory([(30, 60.0), (100, 3600.0)], clock), clock=clock)
+    times = await take_times(lambda: keyed.acquire(["alice"]), clock, 250)
+    assert max_in_window(times, 3600.0) <= 100
+    assert max_in_window(times, 60.0) <= 30
+
+
+def test_keyed_buckets_forget_idle_members() -> None:
+    clock = ManualClock()
+    keyed = KeyedBuckets(window_bucket_factory([(30, 60.0)], clock), clock=clock, prune_above=3)
+    for k in "abc":
+        keyed.buckets_for(k)[0].take()
+    clock.advance(3600)
+    keyed.buckets_for("d")
+    assert len(keyed) == 1
+
+
+@pytest.mark.parametrize(("count", "burst"), [(0, None), (20, 20), (20, 0)])
+def test_bad_limits_are_refused(count: int, burst: int | None) -> None:
+    with pytest.raises(ValueError):
+        TokenBucket.per_window(count, 60.0, burst=burst)
