@@ -35,8 +35,9 @@ fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   say "installing the project and its dev tools into .venv"
-  .venv/bin/python -m pip install -q -U pip >&2
-  .venv/bin/python -m pip install -q -e '.[dev]' >&2
+  .venv/bin/python -m pip install -q -U pip >/tmp/exmail-pip.log 2>&1 \
+    && .venv/bin/python -m pip install -q -e '.[dev]' >>/tmp/exmail-pip.log 2>&1 \
+    || { tail -n 30 /tmp/exmail-pip.log >&2; say "pip install failed (full log: /tmp/exmail-pip.log)"; exit 1; }
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 

@@ -80,7 +80,7 @@ def test_sqlite_audit_holds_each_event_once_after_sigkill_mid_batch_and_restart(
 
     first = worker_factory("--agent", "normalize", "--agent", "audit", "--sqlite", str(db), name="first")
     n = _wait_for(lambda: len(_sqlite_ids(db)), 400, 90, lambda: first.proc.poll() is None)
-    assert 0 < n, first.log()
+    assert n > 0, first.log()
     first.stop(signal.SIGKILL)
 
     second = worker_factory("--agent", "normalize", "--agent", "audit", "--sqlite", str(db), name="second")
