@@ -19,12 +19,11 @@ def _installers() -> dict[str, Callable[[WorkerContext], None]]:
     from pipeline.worker.normalize import install_normalize
 
     table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
-    try:
-        from pipeline.worker.audit import install_audit
+    from pipeline.worker.audit import install_audit
+    from pipeline.worker.siem import install_siem
 
-        table["audit"] = install_audit
-    except ImportError:
-        pass
+    table["audit"] = install_audit
+    table["siem"] = install_siem
     return table
 
 
