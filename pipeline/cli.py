@@ -111,9 +111,15 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
 # --- subcommands owned by their packages (each module keeps its own click group/command)
 from pipeline.sim.cli import sim_command  # noqa: E402
 from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
+from pipeline.sources.cli import backfill as _backfill  # noqa: E402
+from pipeline.sources.cli import ingest as _ingest  # noqa: E402
+from pipeline.transforms.routing.cli import silence as _silence  # noqa: E402
 
 main.add_command(sim_command)
+main.add_command(_ingest)
+main.add_command(_backfill)
 main.add_command(_audit)
+main.add_command(_silence)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.kafka import KafkaSettings
-from pipeline.worker.config import WorkerSection
+from pipeline.worker.config import AlertingSection, WorkerSection
 
 
 class PipelineConfig(BaseModel):
@@ -25,7 +25,7 @@ class PipelineConfig(BaseModel):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     ingest: dict[str, Any] = Field(default_factory=dict, description="pipeline ingest: corps, sources, HTTP")
     worker: WorkerSection = Field(default_factory=WorkerSection)
-    alerting: dict[str, Any] = Field(default_factory=dict, description="rules, route tree, receivers")
+    alerting: AlertingSection = Field(default_factory=AlertingSection)
     actions: dict[str, Any] = Field(default_factory=dict, description="HR lifecycle and security responses")
 
 

@@ -29,7 +29,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("exmail.raw.pipeline_error", "corp_id/stream"),
     TopicSpec("hr.lifecycle", "corp_id/employee"),
     TopicSpec("exmail.events", "corp_id/userid"),
-    TopicSpec("exmail.alerts", "alert fingerprint"),
+    # one partition: Alertmanager semantics (grouping, inhibition, silences) need every alert in one place;
+    # alert volume is orders of magnitude below event volume
+    TopicSpec("exmail.alerts", "alert fingerprint", partitions=1),
     TopicSpec("exmail.notifications", "receiver"),
     TopicSpec("exmail.deliveries", "receiver"),
     TopicSpec("exmail.actions", "corp_id/userid"),
@@ -38,6 +40,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("exmail.state.seen", "stream id/date/fingerprint", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.directory", "corp_id/object", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.silences", "silence id", partitions=1, config=_COMPACT),
+    TopicSpec("exmail.state.alerting", "group/nflog/inhibit key", partitions=1, config=_COMPACT),
+    TopicSpec("exmail.state.delivered", "notification id", partitions=1, config=_COMPACT),
 )
 
 

@@ -30,6 +30,7 @@ class WorkerContext:
     config: Any
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
+    http_mounts: list[tuple[str, Any]] = field(default_factory=list)  # (prefix, aiohttp sub-app)
     _producer: EventProducer | None = None
 
     def topic(self, name: str, partitions: int | None = None) -> faust.TopicT:

@@ -17,6 +17,36 @@ def _default_audit() -> AuditStoreConfig:
     return AuditStoreConfig(kind="sqlite", path=Path(".state/audit.db"))
 
 
+class RulesSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path | None = Field(None, description="a rule pack YAML; default: the shipped default pack")
+    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the pack's params")
+
+
+class SsoLinksSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(..., pattern=r"^https?://", description="public URL of the ingest redirector's /sso")
+    secret: str = Field(..., description="HMAC key reference, env:NAME or file:/path (shared with ingest)")
+    ttl_seconds: int = Field(900, ge=60, le=7 * 86400)
+
+
+class AlertingSection(BaseModel):
+    """Rules over exmail.events, Alertmanager-style routing, and the receivers (delivery sinks).
+
+    Each entry of `routing.receivers` is a receiver (`name`, `send_resolved`) plus, when it delivers, its sink
+    config (`kind: wecom_robot | wecom_app | webhook | dingtalk | feishu` and that sink's fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rules: RulesSection = Field(default_factory=RulesSection)
+    corp_domains: dict[str, list[str]] = Field(default_factory=dict, description="corp_id -> its mail domains")
+    routing: dict[str, Any] = Field(default_factory=dict, description="route, receivers, inhibit_rules, ...")
+    sso: SsoLinksSection | None = None
+    operator_alerts: bool = Field(True, description="raise a DeliveryFailed alert when a notification fails")
+
+
 class WorkerSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

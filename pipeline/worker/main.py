@@ -19,11 +19,15 @@ def _installers() -> dict[str, Callable[[WorkerContext], None]]:
     from pipeline.worker.normalize import install_normalize
 
     table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
+    from pipeline.worker.alerting import install_alerting
     from pipeline.worker.audit import install_audit
+    from pipeline.worker.delivery import install_delivery
     from pipeline.worker.siem import install_siem
 
     table["audit"] = install_audit
     table["siem"] = install_siem
+    table["alerting"] = install_alerting
+    table["delivery"] = install_delivery
     return table
 
 
@@ -52,7 +56,11 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
 
     @ctx.app.task
     async def _observability() -> None:
-        state["runner"] = await start_observability_server(host, port, health)
+        def mount(web_app: Any) -> None:
+            for prefix, sub in ctx.http_mounts:
+                web_app.add_subapp(prefix, sub)
+
+        state["runner"] = await start_observability_server(host, port, health, extra=mount)
         state["started"] = True
 
     async def _close() -> None:

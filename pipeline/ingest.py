@@ -1,0 +1,354 @@
+"""The ingest process (`pipeline ingest`): builds every source and the HTTP endpoints from an `IngestConfig`.
+
+One asyncio process serves several corps: per corp an Exmail client (its own rate limits), the log pollers,
+the mailstatus summary, the directory, options and newcount pollers, and the callback endpoint; plus the HR
+intake, /metrics (Prometheus text) and /healthz. Shutdown stops the HTTP server first (no new pushes), lets
+running polls finish within `shutdown_grace_seconds` (their cursors are saved as each completes), cancels the
+rest (whose cursors did not move, so the next start re-queries them), then flushes the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
+
+from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
+from pipeline.exmail.crypto import WXBizMsgCrypt
+from pipeline.kafka import EventProducer, TopicNames, ensure_topics
+from pipeline.metrics import REGISTRY
+from pipeline.secrets import resolve_secret
+from pipeline.sources._clock import Clock, SimClockFollower, SystemClock
+from pipeline.sources._emit import Emitter
+from pipeline.sources._kafka_io import KafkaReader
+from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
+from pipeline.sources._state import StateTopic
+from pipeline.sources._window import CorpCalendar
+from pipeline.sources.callback import CallbackEndpoint
+from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig
+from pipeline.sources.cursor import CursorStore
+from pipeline.sources.directory import DirectoryPoller
+from pipeline.sources.hr import HrIntake
+from pipeline.sources.logs import LogPoller, make_log_poller
+from pipeline.sources.mail_status import MailStatusPoller
+from pipeline.sources.newcount import NewcountPoller
+from pipeline.sources.options import OptionsPoller
+
+log = logging.getLogger(__name__)
+
+# which Exmail app each stream needs
+STREAM_APPS = {
+    "mail_log": ("system_log",), "operation_log": ("system_log",), "batchjob_log": ("system_log",),
+    "login_log": ("system_log", "contact"), "mail_status": ("system_log",), "directory": ("contact",),
+    "options": ("function_setting", "contact"), "newcount": ("mail_notice",),
+}
+
+
+def client_settings(corp: CorpConfig, span_days: int) -> ExmailSettings:
+    """ExmailSettings with the corp's secrets resolved from their references."""
+    refs = corp.secrets.model_dump()
+    secrets = AppSecrets(**{app: SecretStr(resolve_secret(ref)) for app, ref in refs.items() if ref})
+    tune = corp.client
+    extra: dict[str, Any] = {}
+    if tune.corp_rate is not None or tune.corp_burst is not None:
+        rate = tune.corp_rate or 20.0
+        extra["corp_rate_limit"] = RateLimit(rate=rate, burst=tune.corp_burst or max(1, int(rate * 2)))
+    if tune.app_rate is not None or tune.app_burst is not None:
+        rate = tune.app_rate or 10.0
+        extra["app_rate_limit"] = RateLimit(rate=rate, burst=tune.app_burst or max(1, int(rate * 2)))
+    if tune.per_user_concurrency is not None:
+        extra["per_user_concurrency"] = tune.per_user_concurrency
+    if tune.read_timeout_seconds is not None:
+        extra["read_timeout_seconds"] = tune.read_timeout_seconds
+    retry = {k: v for k, v in {
+        "max_attempts": tune.max_attempts, "max_total_seconds": tune.max_total_seconds,
+        "base_delay_seconds": tune.base_delay_seconds, "max_delay_seconds": tune.max_delay_seconds,
+    }.items() if v is not None}
+    if retry:
+        extra["retry"] = RetrySettings(**retry)
+    return ExmailSettings(corp_id=corp.corp_id, base_url=corp.base_url, secrets=secrets,
+                          log_span_days=span_days, **extra)
+
+
+def _enabled(corp: CorpConfig, stream: str) -> bool:
+    if stream not in corp.streams:
+        return False
+    refs = corp.secrets.model_dump()
+    missing = [app for app in STREAM_APPS[stream] if not refs.get(app)]
+    if missing:
+        log.warning("%s: stream %s disabled: no secret for app(s) %s", corp.name, stream, ", ".join(missing))
+        return False
+    return stream != "newcount" or bool(corp.newcount.mailboxes)
+
+
+@dataclass(eq=False)
+class _Corp:
+    runtime: CorpRuntime
+    pollers: dict[str, Poller]
+
+
+class Ingest:
+    """Sources and endpoints of one process. `open()` connects, `start()` serves, `stop()` shuts down.
+
+    `clock` (the API's notion of now), `wall_clock` (for replay windows) and `client_factory` exist for tests."""
+
+    def __init__(
+        self,
+        config: IngestConfig,
+        *,
+        clock: Clock | None = None,
+        wall_clock: Callable[[], float] = time.time,
+        client_factory: Callable[[ExmailSettings], ExmailClient] | None = None,
+    ) -> None:
+        self.config = config
+        self._clock_given = clock
+        self._wall = wall_clock
+        self._client_factory = client_factory or ExmailClient
+        self.names = TopicNames(config.kafka.topic_prefix)
+        self.producer: EventProducer | None = None
+        self.rt: Runtime | None = None
+        self.corps: dict[str, _Corp] = {}
+        self.stop_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._follower: SimClockFollower | None = None
+        self.started_at = time.time()
+
+    def __repr__(self) -> str:
+        return f"Ingest(corps={[c.name for c in self.config.corps]!r})"
+
+    # ------------------------------------------------------------ building
+
+    async def open(self) -> None:
+        """Create topics, the producer and clients; load cursors. Nothing polls yet."""
+        cfg = self.config
+        await asyncio.to_thread(
+            ensure_topics, cfg.kafka.bootstrap, prefix=cfg.kafka.topic_prefix, partitions=cfg.kafka.partitions,
+            replication_factor=cfg.kafka.replication_factor,
+        )
+        clock: Clock
+        if self._clock_given is not None:
+            clock = self._clock_given
+        elif cfg.clock.kind == "sim":
+            assert cfg.clock.sim_admin_url is not None
+            token = resolve_secret(cfg.clock.sim_admin_token) if cfg.clock.sim_admin_token else None
+            self._follower = SimClockFollower(cfg.clock.sim_admin_url, token=token,
+                                              refresh_seconds=cfg.clock.refresh_seconds)
+            await self._follower.start()
+            clock = self._follower
+        else:
+            clock = SystemClock()
+        self.producer = EventProducer(cfg.kafka)
+        emitter = Emitter(self.producer, self.names)
+        reader = KafkaReader(cfg.kafka.bootstrap)
+        cursors = CursorStore(StateTopic(self.producer, reader, self.names.state("cursors")))
+        await cursors.load()
+        state = StateTopic(self.producer, reader, self.names.state("directory"))
+        self.rt = Runtime(emitter=emitter, cursors=cursors, state=state, clock=clock, poll=cfg.poll, reader=reader)
+        for corp_cfg in cfg.corps:
+            client = self._client_factory(client_settings(corp_cfg, cfg.poll.span_days))
+            corp = CorpRuntime(config=corp_cfg, client=client, calendar=CorpCalendar(corp_cfg.utc_offset_minutes))
+            self.corps[corp_cfg.name] = _Corp(corp, self._pollers(corp))
+
+    def _pollers(self, corp: CorpRuntime) -> dict[str, Poller]:
+        assert self.rt is not None
+        rt, cfg = self.rt, corp.config
+        pollers: dict[str, Poller] = {}
+        if _enabled(cfg, "directory"):
+            pollers["directory"] = DirectoryPoller(rt, corp)
+        else:
+            corp.directory.ready.set()  # nothing will fill it: per-user pollers run on an empty list
+        for kind in LOG_STREAMS:
+            if _enabled(cfg, kind):
+                pollers[kind] = make_log_poller(rt, corp, kind)
+        if _enabled(cfg, "mail_status"):
+            pollers["mail_status"] = MailStatusPoller(rt, corp)
+        if _enabled(cfg, "options"):
+            pollers["options"] = OptionsPoller(rt, corp)
+        if _enabled(cfg, "newcount"):
+            pollers["newcount"] = NewcountPoller(rt, corp)
+        return pollers
+
+    def http_app(self) -> web.Application:
+        assert self.rt is not None
+        app = web.Application()
+        routes: list[web.RouteDef] = [web.get("/metrics", self._metrics), web.get("/healthz", self._health)]
+        for corp in self.config.corps:
+            if corp.callback is None:
+                continue
+            crypt = WXBizMsgCrypt(resolve_secret(corp.callback.token), resolve_secret(corp.callback.aes_key),
+                                  corp.corp_id)
+            endpoint = CallbackEndpoint(
+                corp_id=corp.corp_id, crypt=crypt, emitter=self.rt.emitter, topic=self.names.raw("new_mail"),
+                replay_window_seconds=corp.callback.replay_window_seconds,
+                max_body_bytes=corp.callback.max_body_bytes, now=self._wall,
+            )
+            routes.extend(endpoint.routes(corp.callback_path))
+        if self.config.hr is not None:
+            hr = self.config.hr
+            intake = HrIntake(
+                secret=resolve_secret(hr.hmac_secret), corp_ids=[c.corp_id for c in self.config.corps],
+                emitter=self.rt.emitter, topic=self.names.hr_lifecycle, max_body_bytes=hr.max_body_bytes,
+                replay_window_seconds=hr.replay_window_seconds, now=self._wall,
+            )
+            routes.extend(intake.routes(hr.path))
+        app.add_routes(routes)
+        return app
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def health(self) -> dict[str, Any]:
+        sources = {
+            f"{name}/{stream}": {"failures": p.failures, "window": [d.isoformat() for d in p.window] if p.window
+                                 else None}
+            for name, corp in self.corps.items() for stream, p in corp.pollers.items()
+        }
+        running = self.rt is not None and not self.stop_event.is_set()
+        return {"status": "ok" if running else "stopping", "uptime_seconds": round(time.time() - self.started_at, 1),
+                "sources": sources}
+
+    async def _health(self, request: web.Request) -> web.Response:
+        body = self.health()
+        return web.Response(status=200 if body["status"] == "ok" else 503, body=orjson.dumps(body),
+                            content_type="application/json")
+
+    # ------------------------------------------------------------ running
+
+    @property
+    def http_url(self) -> str | None:
+        """Base URL of the HTTP server once started (the bound port when configured with port 0)."""
+        if self._runner is None:
+            return None
+        for addr in self._runner.addresses:
+            if isinstance(addr, tuple):
+                return f"http://{addr[0]}:{addr[1]}"
+        return None
+
+    async def start(self, *, serve_http: bool = True, pollers: bool = True) -> None:
+        if self.rt is None:
+            await self.open()
+        if serve_http:
+            self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=5.0)
+            await self._runner.setup()
+            self._site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
+            await self._site.start()
+            log.info("ingest HTTP on %s", self.http_url)
+        if pollers:
+            for name, corp in self.corps.items():
+                for stream, poller in corp.pollers.items():
+                    task = asyncio.create_task(poller.run(self.stop_event), name=f"poll:{name}/{stream}")
+                    self._tasks.append(task)
+
+    async def wait(self) -> None:
+        await self.stop_event.wait()
+
+    async def stop(self) -> None:
+        """Graceful shutdown; safe to call twice."""
+        self.stop_event.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=self.config.shutdown_grace_seconds)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+        await self.close()
+
+    async def close(self) -> None:
+        if self.producer is not None:
+            remaining = await asyncio.to_thread(self.producer.close, 30.0)
+            if remaining:
+                log.error("producer closed with %d records undelivered (they will be re-polled)", remaining)
+            self.producer = None
+        for corp in self.corps.values():
+            await corp.runtime.client.aclose()
+        if self._follower is not None:
+            await self._follower.stop()
+            self._follower = None
+
+
+async def run_ingest(config: IngestConfig, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (the CLI sets it on SIGTERM/SIGINT)."""
+    ingest = Ingest(config)
+    await ingest.start()
+    try:
+        if stop is None:
+            await ingest.wait()
+        else:
+            waiter = asyncio.create_task(stop.wait())
+            inner = asyncio.create_task(ingest.wait())
+            await asyncio.wait({waiter, inner}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (waiter, inner):
+                t.cancel()
+    finally:
+        await ingest.stop()
+
+
+# ---------------------------------------------------------------- backfill
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillStep:
+    corp: str
+    stream: str
+    days: int
+
+
+class Backfill:
+    """`pipeline backfill --since DATE`: re-query since..today for every log stream, producing only records
+    not already in the topics (the seen-set is rebuilt from each topic's earliest offset for those dates)."""
+
+    def __init__(self, config: IngestConfig, since: date, *, streams: list[str] | None = None,
+                 clock: Clock | None = None) -> None:
+        self.ingest = Ingest(config, clock=clock)
+        self.since = since
+        self.streams = [s for s in (streams or list(LOG_STREAMS)) if s in LOG_STREAMS]
+
+    async def plan(self) -> list[BackfillStep]:
+        if self.ingest.rt is None:
+            await self.ingest.open()
+        assert self.ingest.rt is not None
+        steps: list[BackfillStep] = []
+        for name, corp in self.ingest.corps.items():
+            today = corp.runtime.calendar.date_of(self.ingest.rt.clock.now())
+            days = (today - self.since).days + 1
+            if days <= 0:
+                continue
+            steps.extend(BackfillStep(name, s, days) for s in self.streams if s in corp.pollers)
+        return steps
+
+    async def run(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Records produced per "corp/stream"; `progress` is called with days done."""
+        steps = await self.plan()
+        produced: dict[str, int] = {}
+        for step in steps:
+            corp = self.ingest.corps[step.corp]
+            directory = corp.pollers.get("directory")
+            if step.stream == "login_log" and isinstance(directory, DirectoryPoller):
+                if not corp.runtime.directory.ready.is_set():
+                    await directory.prepare()
+                if not corp.runtime.directory.ready.is_set():
+                    await directory.poll_once()
+            poller = corp.pollers[step.stream]
+            assert isinstance(poller, LogPoller)
+            poller.progress = progress
+            await poller.prepare(self.since)
+            produced[f"{step.corp}/{step.stream}"] = await poller.run_window(self.since)
+        return produced
+
+    async def close(self) -> None:
+        await self.ingest.close()
+

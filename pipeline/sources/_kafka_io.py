@@ -1,0 +1,150 @@
+"""Blocking topic reads the sources need at start: end offsets, and scanning a topic up to its end.
+
+Used from a worker thread (`asyncio.to_thread`). The consumer joins no group and commits nothing: it is
+assigned partitions explicitly and stops at the high watermark taken when the scan began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+_TIMEOUT = 15.0
+
+
+@dataclass(slots=True, frozen=True)
+class ScanResult:
+    records: int
+    start: dict[int, int]
+    end: dict[int, int]
+
+
+OnRecord = Callable[[bytes | None, bytes | None], None]
+
+
+class TopicReader(Protocol):
+    """What sources read from Kafka (an in-memory fake implements it in unit tests)."""
+
+    async def end_offsets(self, topic: str) -> dict[int, int]: ...
+
+    async def scan(self, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult: ...
+
+
+class KafkaReader:
+    """TopicReader over the real broker; blocking calls run in a worker thread."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+
+    def __repr__(self) -> str:
+        return f"KafkaReader({self.bootstrap!r})"
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        return await asyncio.to_thread(end_offsets, self.bootstrap, topic)
+
+    async def scan(self, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult:
+        return await asyncio.to_thread(scan, self.bootstrap, topic, on_record, start)
+
+
+def _consumer(bootstrap: str) -> Consumer:
+    return Consumer({
+        "bootstrap.servers": bootstrap,
+        "group.id": f"exmail-ingest-scan-{uuid.uuid4().hex}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+        "log_level": 3,
+    })
+
+
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    meta = consumer.list_topics(topic, timeout=_TIMEOUT).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return []
+    return sorted(meta.partitions)
+
+
+_TRANSIENT = {
+    KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE, KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT,
+}
+
+
+def _marks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (low, high), retrying while a new topic's leaders are being elected."""
+    deadline = time.monotonic() + _TIMEOUT * 2
+    while True:
+        try:
+            return {
+                p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT)
+                for p in _partitions(consumer, topic)
+            }
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _TRANSIENT or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
+    """partition -> (low, high) offsets; empty when the topic does not exist."""
+    consumer = _consumer(bootstrap)
+    try:
+        return _marks(consumer, topic)
+    finally:
+        consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    return {p: high for p, (_, high) in watermarks(bootstrap, topic).items()}
+
+
+def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult:
+    """Feed (key, value) of every record from `start` (default: the earliest offset; partitions missing from a
+    given `start` are read from their earliest too) up to the high watermarks taken now."""
+    consumer = _consumer(bootstrap)
+    try:
+        marks = _marks(consumer, topic)
+        begin = {p: max(low, (start or {}).get(p, low)) for p, (low, _) in marks.items()}
+        end = {p: high for p, (_, high) in marks.items()}
+        pending = {p for p in marks if begin[p] < end[p]}
+        if not pending:
+            return ScanResult(0, begin, end)
+        consumer.assign([TopicPartition(topic, p, begin[p]) for p in sorted(pending)])
+        count = 0
+        idle = 0
+        while pending:
+            batch = consumer.consume(num_messages=1000, timeout=1.0)
+            if not batch:
+                idle += 1
+                if idle * 1.0 > _TIMEOUT * 4:
+                    raise TimeoutError(f"scan of {topic} stalled before the end offsets {end}")
+                continue
+            idle = 0
+            for msg in batch:
+                p = msg.partition() or 0
+                err = msg.error()
+                if err is not None:
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(p)
+                        continue
+                    raise RuntimeError(f"reading {topic}[{p}] failed: {err}")
+                offset = msg.offset() or 0
+                if offset >= end.get(p, 0):
+                    pending.discard(p)
+                    continue
+                on_record(msg.key(), msg.value())
+                count += 1
+                if offset >= end[p] - 1:
+                    pending.discard(p)
+        return ScanResult(count, begin, end)
+    finally:
+        consumer.close()

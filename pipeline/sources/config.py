@@ -1,0 +1,265 @@
+"""Configuration of the ingest process (`pipeline ingest`): corps, pollers, callback, HR intake, HTTP.
+
+Secrets are references ("env:NAME" or "file:/path") resolved at start with `pipeline.secrets.resolve_secret`;
+inline values are refused so they never land in a config file, a repr or an error message.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from pipeline.exmail import DEFAULT_BASE_URL
+from pipeline.kafka import KafkaSettings
+
+LOG_STREAMS = ("mail_log", "operation_log", "batchjob_log", "login_log")
+STREAMS = (*LOG_STREAMS, "mail_status", "directory", "options", "newcount")
+
+
+def _secret_ref(value: str) -> str:
+    if not (value.startswith("env:") and len(value) > 4) and not (value.startswith("file:") and len(value) > 5):
+        raise ValueError("must be a secret reference 'env:NAME' or 'file:/path' (inline secrets are refused)")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CorpSecrets(_Model):
+    """One reference per Exmail app; an app left out is not polled (its streams are skipped with a warning)."""
+
+    contact: SecretRef | None = Field(None, description="address book: directory snapshots, login user list")
+    mail_notice: SecretRef | None = Field(None, description="new-mail reminder: mail/newcount")
+    system_log: SecretRef | None = Field(None, description="system log: log/* pollers")
+    function_setting: SecretRef | None = Field(None, description="function settings: useroption poller")
+    sso: SecretRef | None = None
+
+
+class CallbackSettings(_Model):
+    """The new-mail callback endpoint of one corp (the Token and EncodingAESKey set in the admin console)."""
+
+    token: SecretRef
+    aes_key: SecretRef = Field(description="the 43-character EncodingAESKey")
+    path: str | None = Field(None, description="URL path; default /exmail/callback/<corp name>")
+    replay_window_seconds: int = Field(300, ge=1, description="max |now - timestamp| of a push")
+    max_body_bytes: int = Field(64 * 1024, ge=256)
+
+
+class NewcountSettings(_Model):
+    """mail/newcount polling of selected mailboxes (e.g. customer-service boxes)."""
+
+    mailboxes: list[str] = Field(default_factory=list)
+    interval_seconds: float = Field(5.0, gt=0)
+
+
+class ClientTuning(_Model):
+    """Overrides of the Exmail client's defaults for this corp (see pipeline.exmail.ExmailSettings)."""
+
+    corp_rate: float | None = Field(None, gt=0, description="requests/s for the whole corp")
+    corp_burst: int | None = Field(None, ge=1)
+    app_rate: float | None = Field(None, gt=0, description="requests/s per Exmail app")
+    app_burst: int | None = Field(None, ge=1)
+    per_user_concurrency: int | None = Field(None, ge=1)
+    max_attempts: int | None = Field(None, ge=1)
+    max_total_seconds: float | None = Field(None, gt=0)
+    base_delay_seconds: float | None = Field(None, gt=0)
+    max_delay_seconds: float | None = Field(None, gt=0)
+    read_timeout_seconds: float | None = Field(None, gt=0)
+
+
+class CorpConfig(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="label used in URL paths and logs")
+    corp_id: str = Field(min_length=1)
+    base_url: str = DEFAULT_BASE_URL
+    secrets: CorpSecrets = Field(default_factory=CorpSecrets)
+    utc_offset_minutes: int = Field(480, ge=-720, le=840, description="timezone of log dates (Beijing: 480)")
+    domains: list[str] = Field(default_factory=list, description="mailstatus domains; empty = from the directory")
+    groups: list[str] = Field(
+        default_factory=list,
+        description="mail groups to snapshot (the API cannot list groups); groups named in the operation log "
+        "(add/edit mail group) are added automatically",
+    )
+    callback: CallbackSettings | None = None
+    newcount: NewcountSettings = Field(default_factory=NewcountSettings)
+    desired_options: dict[int, str] = Field(
+        default_factory=dict, description="useroption type -> desired value, e.g. {1: '1', 3: '0'}"
+    )
+    streams: list[str] = Field(default_factory=lambda: list(STREAMS), description="streams to run for this corp")
+    client: ClientTuning = Field(default_factory=ClientTuning)
+
+    @field_validator("desired_options")
+    @classmethod
+    def _option_types(cls, value: dict[int, str]) -> dict[int, str]:
+        for t, v in value.items():
+            if t not in (1, 2, 3, 4):
+                raise ValueError(f"useroption type {t} is unknown (types are 1..4)")
+            if v not in ("0", "1"):
+                raise ValueError(f"desired value of useroption type {t} must be '0' or '1'")
+        return value
+
+    @field_validator("streams")
+    @classmethod
+    def _known_streams(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(STREAMS))
+        if unknown:
+            raise ValueError(f"unknown stream(s) {unknown}; streams are {list(STREAMS)}")
+        return value
+
+    @property
+    def callback_path(self) -> str:
+        return (self.callback.path if self.callback and self.callback.path else None) or (
+            f"/exmail/callback/{self.name}"
+        )
+
+
+class StreamIntervals(_Model):
+    """Seconds between runs of each poller."""
+
+    mail_log: float = Field(60.0, gt=0)
+    operation_log: float = Field(300.0, gt=0)
+    batchjob_log: float = Field(300.0, gt=0)
+    login_log: float = Field(600.0, gt=0)
+    mail_status: float = Field(3600.0, gt=0)
+    directory: float = Field(900.0, gt=0)
+    options: float = Field(3600.0, gt=0)
+
+    def of(self, stream: str) -> float:
+        value: float = getattr(self, stream)
+        return value
+
+
+class PollSettings(_Model):
+    intervals: StreamIntervals = Field(default_factory=StreamIntervals)
+    lag_seconds: float = Field(
+        6 * 3600, ge=0, description="yesterday is re-queried until this long after midnight (late records)"
+    )
+    backfill_days: int = Field(7, ge=0, le=180, description="dates before today fetched on the first start")
+    span_days: int = Field(30, ge=1, le=92, description="dates per log query during backfill/catch-up")
+    error_backoff_initial_seconds: float = Field(5.0, gt=0)
+    error_backoff_max_seconds: float = Field(300.0, gt=0)
+    options_batch_size: int = Field(50, ge=1, description="useroption/get calls in flight per batch")
+    directory_baseline_events: bool = Field(
+        False, description="emit 'created' events for everything in the very first directory snapshot"
+    )
+
+
+class HrSettings(_Model):
+    hmac_secret: SecretRef
+    path: str = "/hr/lifecycle"
+    max_body_bytes: int = Field(1024 * 1024, ge=256)
+    replay_window_seconds: int = Field(300, ge=1)
+
+
+class HttpSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class ClockSettings(_Model):
+    """Where "now" comes from: the system clock, or a simulator's clock (its admin API) for fast-clock demos."""
+
+    kind: Literal["system", "sim"] = "system"
+    sim_admin_url: str | None = None
+    sim_admin_token: SecretRef | None = None
+    refresh_seconds: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _sim_needs_url(self) -> ClockSettings:
+        if self.kind == "sim" and not self.sim_admin_url:
+            raise ValueError("clock.kind 'sim' needs clock.sim_admin_url")
+        return self
+
+
+class IngestConfig(_Model):
+    """Everything `pipeline ingest` needs."""
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    corps: list[CorpConfig] = Field(min_length=1)
+    poll: PollSettings = Field(default_factory=PollSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    hr: HrSettings | None = None
+    clock: ClockSettings = Field(default_factory=ClockSettings)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+
+    @model_validator(mode="after")
+    def _unique_corps(self) -> IngestConfig:
+        for attr in ("name", "corp_id"):
+            values = [getattr(c, attr) for c in self.corps]
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"corps: duplicate {attr} {dupes}")
+        paths = [c.callback_path for c in self.corps if c.callback]
+        if len(paths) != len(set(paths)):
+            raise ValueError("corps: two callback endpoints share one path")
+        return self
+
+    def corp(self, name: str) -> CorpConfig:
+        for c in self.corps:
+            if c.name == name or c.corp_id == name:
+                return c
+        raise KeyError(name)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> IngestConfig:
+        """Load YAML or JSON; a top-level `ingest:` section is used when present."""
+        text = Path(path).read_text(encoding="utf-8")
+        obj: Any = yaml.safe_load(text)
+        if isinstance(obj, dict) and isinstance(obj.get("ingest"), dict):
+            obj = obj["ingest"]
+        return cls.model_validate(obj)
+
+
+_APP_KEYS = {"contact": "contact", "mail_notice": "mail_notice", "system_log": "system_log",
+             "function_setting": "function_setting", "unique_login": "sso"}
+
+
+def config_from_sim_credentials(path: str | Path, **overrides: Any) -> IngestConfig:
+    """A config for a running simulator from the credentials JSON `pipeline sim` writes.
+
+    The app secrets, callback token and AES key in that file are a local simulator's test values; they are
+    passed on as "file:" references to owner-only files in "<credentials>.secrets/" so the config itself holds
+    no inline secret. The simulator's clock is followed (it may run fast), and its service mailbox is polled
+    with mail/newcount. `overrides` replace top-level config sections (e.g. kafka=..., poll=...).
+    """
+    source = Path(path)
+    creds: Any = orjson.loads(source.read_bytes())
+    if not isinstance(creds, dict) or "corp_id" not in creds:
+        raise ValueError(f"{source}: not a simulator credentials file (no corp_id)")
+    secret_dir = source.parent / (source.name + ".secrets")
+    secret_dir.mkdir(mode=0o700, exist_ok=True)
+
+    def ref(name: str, value: str) -> str:
+        target = secret_dir / re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        target.touch(mode=0o600, exist_ok=True)
+        target.write_text(value, encoding="utf-8")
+        return f"file:{target}"
+
+    apps = creds.get("secrets") or {}
+    corp: dict[str, Any] = {
+        "name": "sim",
+        "corp_id": str(creds["corp_id"]),
+        "base_url": str(creds.get("exmail_base") or str(creds.get("base_url", "")).rstrip("/") + "/cgi-bin/"),
+        "secrets": {_APP_KEYS[k]: ref(k, str(v)) for k, v in apps.items() if k in _APP_KEYS and v},
+        "utc_offset_minutes": int(creds.get("utc_offset_minutes", 480)),
+    }
+    if creds.get("domain"):
+        corp["domains"] = [str(creds["domain"])]
+    if creds.get("service_mailbox"):
+        corp["newcount"] = {"mailboxes": [str(creds["service_mailbox"])]}
+    if creds.get("callback_token") and creds.get("callback_aes_key"):
+        corp["callback"] = {"token": ref("callback_token", str(creds["callback_token"])),
+                            "aes_key": ref("callback_aes_key", str(creds["callback_aes_key"]))}
+    obj: dict[str, Any] = {"corps": [corp]}
+    if creds.get("admin_base"):
+        obj["clock"] = {"kind": "sim", "sim_admin_url": str(creds["admin_base"])}
+    obj.update(overrides)
+    return IngestConfig.model_validate(obj)

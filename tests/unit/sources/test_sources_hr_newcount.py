@@ -1,0 +1,149 @@
+"""HR intake (signature, schema, answers), newcount poller (rises, baseline, restart), mailstatus summary."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from pipeline.envelope import fingerprint
+from pipeline.sources.hr import HrIntake, sign
+from pipeline.sources.mail_status import MailStatusPoller
+from pipeline.sources.newcount import NewcountPoller
+
+SECRET = "hr-shared-secret"
+HR = "t.hr.lifecycle"
+
+
+@pytest.fixture
+async def hr(env: Any) -> AsyncIterator[TestClient[Any, Any]]:
+    intake = HrIntake(secret=SECRET, corp_ids=[env.corp.corp_id], emitter=env.rt.emitter, topic=HR,
+                      max_body_bytes=2048)
+    app = web.Application()
+    app.add_routes(intake.routes("/hr/lifecycle"))
+    async with TestClient(TestServer(app)) as c:
+        yield c
+
+
+def signed(body: bytes, ts: int | None = None, secret: str = SECRET) -> dict[str, str]:
+    stamp = str(ts if ts is not None else int(time.time()))
+    return {"X-HR-Timestamp": stamp, "X-HR-Signature": sign(secret.encode(), stamp, body),
+            "Content-Type": "application/json"}
+
+
+JOINER = {"event": "joiner", "request_id": "req-1", "employee_id": "E100", "userid": "dan@acme.com",
+          "name": "Dan", "department_path": "R&D/Mail team", "aliases": ["d@acme.com"]}
+
+
+async def test_hr_accepts_signed_valid_records(env: Any, hr: TestClient[Any, Any], validate: Any) -> None:
+    body = orjson.dumps({"records": [JOINER, {**JOINER, "event": "leaver", "request_id": "req-2"}]})
+    resp = await hr.post("/hr/lifecycle", data=body, headers=signed(body))
+    assert resp.status == 200
+    answer = await resp.json()
+    assert answer["accepted"] == 2
+    values = env.broker.values(HR)
+    assert [v["id"] for v in values] == answer["ids"]
+    assert values[0]["id"] == fingerprint("hr", env.corp.corp_id, "req-1")
+    for v in values:
+        validate(v)
+    assert values[0]["data"]["department_path"] == "R&D/Mail team" and values[0]["data"]["position"] is None
+
+
+@pytest.mark.parametrize("case,status,reason", [
+    ("no_signature", 401, "missing_signature"), ("bad_signature", 401, "bad_signature"),
+    ("stale", 401, "stale_timestamp"), ("not_json", 400, "not_json"), ("schema", 400, "invalid"),
+    ("too_large", 413, "body_too_large"), ("unknown_corp", 400, "invalid"),
+])
+async def test_hr_rejections(env: Any, hr: TestClient[Any, Any], case: str, status: int, reason: str) -> None:
+    body = orjson.dumps(JOINER)
+    headers = signed(body)
+    if case == "no_signature":
+        headers.pop("X-HR-Signature")
+    elif case == "bad_signature":
+        headers = signed(body, secret="wrong")
+    elif case == "stale":
+        headers = signed(body, ts=int(time.time()) - 3600)
+    elif case == "not_json":
+        body = b"event=joiner"
+        headers = signed(body)
+    elif case == "schema":
+        body = orjson.dumps([JOINER, {**JOINER, "event": "promotion", "extra": 1}])
+        headers = signed(body)
+    elif case == "too_large":
+        body = orjson.dumps({**JOINER, "name": "x" * 3000})
+        headers = signed(body)
+    elif case == "unknown_corp":
+        body = orjson.dumps({**JOINER, "corp_id": "wwsomeoneelse"})
+        headers = signed(body)
+    resp = await hr.post("/hr/lifecycle", data=body, headers=headers)
+    assert resp.status == status
+    answer = await resp.json()
+    assert answer["error"] == reason
+    if case == "schema":
+        paths = {(d["index"], d["path"]) for d in answer["details"]}
+        assert (1, "$.event") in paths and (1, "$") in paths
+    assert SECRET not in (await resp.text())
+    assert env.broker.values(HR) == []
+
+
+async def test_newcount_rises_become_records(env: Any, validate: Any) -> None:
+    box = "cs@acme.com"
+    env.corp.config = env.corp.config.model_validate({**env.corp.config.model_dump(),
+                                                      "newcount": {"mailboxes": [box]}})
+    await env.load()
+    poller = NewcountPoller(env.rt, env.corp)
+    await poller.prepare()
+    env.api.counts[box] = 2
+    await poller.poll_once()  # baseline
+    assert env.broker.values("t.exmail.raw.new_mail") == []
+    env.clock.value += 5
+    await poller.poll_once()  # unchanged
+    env.api.counts[box] = 4
+    env.clock.value += 5
+    await poller.poll_once()
+    values = env.broker.values("t.exmail.raw.new_mail")
+    assert len(values) == 1
+    validate(values[0])
+    data = values[0]["data"]
+    assert (data["via"], data["msg_type"], data["new_count"], data["previous_count"]) == ("poll", "NewCount", 4, 2)
+    assert data["correlation_key"] == fingerprint("new_mail", env.corp.corp_id, box, 4)
+
+    env.api.counts[box] = 1  # mail read: no record, but the new low is remembered
+    await poller.poll_once()
+    env.api.counts[box] = 2
+    restarted = env.fresh()
+    restarted.corp.config = env.corp.config
+    await restarted.load()
+    again = NewcountPoller(restarted.rt, restarted.corp)
+    await again.prepare()
+    await again.poll_once()
+    values = env.broker.values("t.exmail.raw.new_mail")
+    assert [v["data"]["new_count"] for v in values] == [4, 2]
+    assert values[1]["data"]["previous_count"] == 1
+
+
+async def test_mail_status_summarises_closed_dates_once(env: Any, local: Any, validate: Any) -> None:
+    env.corp.config = env.corp.config.model_copy(update={"domains": ["acme.com"]})
+    for day, n in (("2026-03-08", 3), ("2026-03-09", 2), ("2026-03-10", 1)):
+        for i in range(n):
+            env.api.add("mail_log", {"mailtype": 1, "sender": "a@acme.com", "receiver": f"x{i}@o.com",
+                                     "subject": "s", "time": local(day, 9, i), "status": 3})
+    await env.load()
+    poller = MailStatusPoller(env.rt, env.corp)
+    await poller.prepare()
+    await poller.poll_once()
+    await poller.poll_once()
+    values = env.broker.values("t.exmail.raw.mail_status")
+    for v in values:
+        validate(v)
+    assert [(v["data"]["context"]["date"], v["data"]["record"]["sendsum"]) for v in values] == [
+        ("2026-03-08", 3), ("2026-03-09", 2)]
+    assert values[0]["id"] == fingerprint("exmail.raw", env.corp.corp_id, "mail_status", "acme.com",
+                                          "2026-03-08", 3, 0)
+    assert poller.cursor.closed_through == date(2026, 3, 9)
