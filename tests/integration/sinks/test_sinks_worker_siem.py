@@ -44,7 +44,7 @@ async def test_worker_syslog_sink_delivers_one_rfc5424_line_per_event_to_rsyslog
         f"      port: {server.port}\n      transport: tcp\n      format: cef\n"  # type: ignore[attr-defined]
         "      batch:\n        max_age_seconds: 0.2\n")
     log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: ASYNC220 - Popen returns at once; the worker runs on its own
         [sys.executable, "-m", "pipeline.cli", "worker", "--config", str(cfg), "--bootstrap", kafka_bootstrap,
          "--prefix", topic_prefix, "--app-id", f"{topic_prefix}siem", "--http-port", "0",
          "--agent", "normalize", "--agent", "siem"],
