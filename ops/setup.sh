@@ -24,6 +24,11 @@ apt_install mvn maven
 apt_install kcat kcat || true
 [ -x /usr/sbin/rsyslogd ] || apt_install rsyslogd rsyslog rsyslog-gnutls || true
 [ -f /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || apt_install __none__ rsyslog-gnutls || true
+# promtool validates ops/prometheus; docker-compose (v1, Debian) validates docker-compose.yml; no daemon needed
+apt_install promtool prometheus || true
+apt_install docker-compose docker-compose || true
+# the routing baseline of the benchmarks
+[ -x /usr/bin/prometheus-alertmanager ] || apt_install __none__ prometheus-alertmanager || true
 
 py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \

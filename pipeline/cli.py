@@ -124,3 +124,6 @@ main.add_command(_silence)
 
 if __name__ == "__main__":
     main()
+from pipeline.transforms.actions.cli import actions as _actions  # noqa: E402
+
+main.add_command(_actions)

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.kafka import KafkaSettings
+from pipeline.sources.config import IngestConfig
 from pipeline.worker.config import AlertingSection, WorkerSection
 
 
@@ -23,10 +24,18 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    ingest: dict[str, Any] = Field(default_factory=dict, description="pipeline ingest: corps, sources, HTTP")
+    ingest: IngestConfig | None = Field(None, description="pipeline ingest: corps, pollers, HTTP endpoints")
     worker: WorkerSection = Field(default_factory=WorkerSection)
     alerting: AlertingSection = Field(default_factory=AlertingSection)
     actions: dict[str, Any] = Field(default_factory=dict, description="HR lifecycle and security responses")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _share_kafka(cls, data: Any) -> Any:
+        """`ingest` uses the top-level `kafka` section unless it has its own."""
+        if isinstance(data, dict) and isinstance(data.get("ingest"), dict) and "kafka" not in data["ingest"]:
+            data = {**data, "ingest": {**data["ingest"], "kafka": data.get("kafka") or {}}}
+        return data
 
 
 @dataclass(frozen=True, slots=True)

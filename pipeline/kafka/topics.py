@@ -42,6 +42,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("exmail.state.silences", "silence id", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.alerting", "group/nflog/inhibit key", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.delivered", "notification id", partitions=1, config=_COMPACT),
+    TopicSpec("exmail.state.actions", "action ledger key", partitions=1, config=_COMPACT),
 )
 
 

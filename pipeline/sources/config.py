@@ -214,7 +214,10 @@ class IngestConfig(_Model):
         text = Path(path).read_text(encoding="utf-8")
         obj: Any = yaml.safe_load(text)
         if isinstance(obj, dict) and isinstance(obj.get("ingest"), dict):
+            top_kafka = obj.get("kafka")
             obj = obj["ingest"]
+            if top_kafka is not None and "kafka" not in obj:
+                obj = {**obj, "kafka": top_kafka}
         return cls.model_validate(obj)
 
 

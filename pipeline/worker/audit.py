@@ -1,4 +1,4 @@
-"""The audit agent: exmail.events -> the audit store, offsets acked only once a batch is durable.
+"""The audit agent: exmail.events and exmail.actions -> the audit store, offsets acked only once a batch is durable.
 
 The stream runs with manual acks; the sink's batching loop calls back with the events of each durable batch,
 and faust commits up to the highest contiguous acked offset, so a crash re-reads at most the unwritten tail
@@ -15,6 +15,7 @@ from pipeline.metrics import DLQ_RECORDS
 from pipeline.worker.app import WorkerContext
 
 STAGE = "audit"
+ACTIONS_CHAIN_OFFSET = 10_000
 
 
 def install_audit(ctx: WorkerContext) -> None:
@@ -22,10 +23,13 @@ def install_audit(ctx: WorkerContext) -> None:
 
     app, names = ctx.app, ctx.names
     cfg = ctx.config.worker.audit
-    events = ctx.topic(names.events)
+    ctx.topic(names.events)
+    ctx.topic(names.actions)
+    source = app.topic(names.events, names.actions, key_type=bytes, value_type=bytes)
     dlq = ctx.topic(names.dlq)
+    actions_topic = names.actions
 
-    @app.agent(events, name="audit")
+    @app.agent(source, name="audit")
     async def audit_agent(stream: Any) -> None:
         manual = stream.noack()
 
@@ -57,6 +61,8 @@ def install_audit(ctx: WorkerContext) -> None:
                     DLQ_RECORDS.labels(STAGE, "EnvelopeError").inc()
                     await manual.ack(event)
                     continue
-                await sink.put(env, partition=msg.partition, token=event)
+                # action records chain separately from events of the same partition number
+                chain = msg.partition + ACTIONS_CHAIN_OFFSET if msg.topic == actions_topic else msg.partition
+                await sink.put(env, partition=chain, token=event)
         finally:
             await sink.close()

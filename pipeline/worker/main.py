@@ -19,6 +19,7 @@ def _installers() -> dict[str, Callable[[WorkerContext], None]]:
     from pipeline.worker.normalize import install_normalize
 
     table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
+    from pipeline.worker.actions import install_actions
     from pipeline.worker.alerting import install_alerting
     from pipeline.worker.audit import install_audit
     from pipeline.worker.delivery import install_delivery
@@ -28,6 +29,7 @@ def _installers() -> dict[str, Callable[[WorkerContext], None]]:
     table["siem"] = install_siem
     table["alerting"] = install_alerting
     table["delivery"] = install_delivery
+    table["actions"] = install_actions
     return table
 
 

@@ -299,12 +299,12 @@ def test_notification_ids_are_deterministic(routing: Routing, make_alert: MakeAl
     assert a.id != c.id, "a new sequence started at another time is another notification"
 
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "pipeline" / "transforms"
+SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
 
 
 def validator(schema_file: str) -> jsonschema.protocols.Validator:
-    alert = json.loads((SCHEMAS / "rules" / "alert.v1.schema.json").read_text())
-    notification = json.loads((SCHEMAS / "routing" / "notification.v1.schema.json").read_text())
+    alert = json.loads((SCHEMAS / "alert.v1.json").read_text())
+    notification = json.loads((SCHEMAS / "notification.v1.json").read_text())
     registry: Registry = Registry().with_resources(
         [(s["$id"], Resource.from_contents(s)) for s in (alert, notification)])
     schema = alert if schema_file == "alert" else notification

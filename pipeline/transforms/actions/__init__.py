@@ -1,0 +1,68 @@
+"""Automated account actions: HR lifecycle (joiner / mover / leaver), security responses named by alert rules,
+and policy-drift remediation, with dry runs, approvals, limits, undo, a crash-safe ledger and a record of
+every action in exmail.actions. The faust wiring calls `ActionService`; see README.md in this folder."""
+
+from pipeline.transforms.actions.approval import ApprovalError, ApprovalSigner
+from pipeline.transforms.actions.channels import (
+    Credential,
+    DeliveryFailed,
+    FileDropChannel,
+    SecretChannel,
+    WebhookChannel,
+    build_channel,
+)
+from pipeline.transforms.actions.config import ActionKind, ActionsConfig, PasswordPolicy, SecurityRoute
+from pipeline.transforms.actions.http import create_actions_app
+from pipeline.transforms.actions.kafka_store import KafkaLedgerStore
+from pipeline.transforms.actions.ledger import Ledger, LedgerStore, MappingLedgerStore, MemoryLedgerStore
+from pipeline.transforms.actions.model import (
+    ACTION_SCHEMA,
+    ActionRequest,
+    CallRecord,
+    LedgerEntry,
+    LedgerState,
+    RecordStatus,
+    Trigger,
+)
+from pipeline.transforms.actions.outputs import ActionOutput, KafkaActionOutput, MemoryActionOutput
+from pipeline.transforms.actions.service import (
+    ActionInputError,
+    ActionNotFound,
+    ActionService,
+    ActionStateError,
+)
+
+__all__ = [
+    "ACTION_SCHEMA",
+    "ActionInputError",
+    "ActionKind",
+    "ActionNotFound",
+    "ActionOutput",
+    "ActionRequest",
+    "ActionService",
+    "ActionStateError",
+    "ActionsConfig",
+    "ApprovalError",
+    "ApprovalSigner",
+    "CallRecord",
+    "Credential",
+    "DeliveryFailed",
+    "FileDropChannel",
+    "KafkaActionOutput",
+    "KafkaLedgerStore",
+    "Ledger",
+    "LedgerEntry",
+    "LedgerState",
+    "LedgerStore",
+    "MappingLedgerStore",
+    "MemoryActionOutput",
+    "MemoryLedgerStore",
+    "PasswordPolicy",
+    "RecordStatus",
+    "SecretChannel",
+    "SecurityRoute",
+    "Trigger",
+    "WebhookChannel",
+    "build_channel",
+    "create_actions_app",
+]

@@ -1,0 +1,163 @@
+"""`pipeline actions list|show|approve|reject|undo`: a thin client of the actions HTTP API (see http.py)."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+import click
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+URL_ENV = "EXMAIL_ACTIONS_URL"
+TOKEN_ENV = "EXMAIL_ACTIONS_TOKEN"
+
+_url_option = click.option(
+    "--url",
+    envvar=URL_ENV,
+    default=DEFAULT_URL,
+    show_default=True,
+    help=f"base URL the actions API is mounted at (env {URL_ENV})",
+)
+_token_option = click.option(
+    "--api-token",
+    envvar=TOKEN_ENV,
+    default=None,
+    show_default=False,
+    help=f"operator token of the actions API (env {TOKEN_ENV})",
+)
+
+
+@click.group("actions")
+def actions() -> None:
+    """List, approve, reject and undo automated account actions."""
+
+
+@actions.command("list")
+@click.option(
+    "--state",
+    type=click.Choice(["pending", "approvals", "recent"]),
+    default="pending",
+    show_default=True,
+    help="pending = approvals, scheduled and interrupted work",
+)
+@click.option("--limit", default=50, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True, help="print the API's JSON")
+@_url_option
+@_token_option
+def list_cmd(state: str, limit: int, as_json: bool, url: str, api_token: str | None) -> None:
+    """List pending approvals and scheduled work, or recent actions."""
+    answer = _call("GET", url, f"/api/actions?state={state}&limit={limit}", api_token)
+    rows = answer.get("actions", [])
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not rows:
+        click.echo("no actions")
+        return
+    for a in rows:
+        due = f" due {a['due_at']}" if a.get("due_at") else ""
+        note = a.get("error") or a.get("detail") or ""
+        flag = " [dry-run]" if a.get("dry_run") else ""
+        click.echo(f"{a['id']}  {a['state']:<17} {a['kind']:<18} {a['target']}{flag}{due}  {note}")
+
+
+@actions.command("show")
+@click.argument("action_id")
+@_url_option
+@_token_option
+def show_cmd(action_id: str, url: str, api_token: str | None) -> None:
+    """Show one action with the calls it made."""
+    import orjson
+
+    click.echo(
+        orjson.dumps(
+            _call("GET", url, f"/api/actions/{action_id}", api_token), option=orjson.OPT_INDENT_2
+        ).decode()
+    )
+
+
+@actions.command("approve")
+@click.argument("action_id")
+@click.option("--by", default=None, help="who approves (default: the login name)")
+@click.option("--token", default=None, help="an approval token from a link, instead of the operator token")
+@_url_option
+@_token_option
+def approve_cmd(action_id: str, by: str | None, token: str | None, url: str, api_token: str | None) -> None:
+    """Approve a pending action; it runs at once."""
+    body: dict[str, Any] = {"by": by or _whoami()}
+    if token:
+        body["token"] = token
+    _report(_call("POST", url, f"/api/actions/{action_id}/approve", api_token, body))
+
+
+@actions.command("reject")
+@click.argument("action_id")
+@click.option("--by", default=None, help="who rejects (default: the login name)")
+@click.option("-r", "--reason", default="", help="why")
+@_url_option
+@_token_option
+def reject_cmd(action_id: str, by: str | None, reason: str, url: str, api_token: str | None) -> None:
+    """Reject a pending action."""
+    _report(
+        _call(
+            "POST",
+            url,
+            f"/api/actions/{action_id}/reject",
+            api_token,
+            {"by": by or _whoami(), "reason": reason},
+        )
+    )
+
+
+@actions.command("undo")
+@click.argument("action_id")
+@click.option("--by", default=None, help="who undoes (default: the login name)")
+@click.option("-r", "--reason", default="", help="why")
+@_url_option
+@_token_option
+def undo_cmd(action_id: str, by: str | None, reason: str, url: str, api_token: str | None) -> None:
+    """Reverse an executed action (enable the account again, restore options, groups, department)."""
+    _report(
+        _call(
+            "POST",
+            url,
+            f"/api/actions/{action_id}/undo",
+            api_token,
+            {"by": by or _whoami(), "reason": reason},
+        )
+    )
+
+
+def _report(entry: dict[str, Any]) -> None:
+    note = entry.get("error") or entry.get("detail") or ""
+    click.echo(f"{entry['id']} {entry['kind']} {entry['target']}: {entry['state']} {note}".rstrip())
+
+
+def _call(
+    method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None
+) -> Any:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
+    try:
+        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=60.0)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"cannot reach the actions API at {base}: {type(exc).__name__}") from None
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if response.status_code >= 400:
+        detail = payload.get("error") if isinstance(payload, dict) else response.text[:200]
+        raise click.ClickException(f"{method} {path.split('?')[0]}: HTTP {response.status_code}: {detail}")
+    return payload
+
+
+def _whoami() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")

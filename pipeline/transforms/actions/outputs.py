@@ -1,0 +1,96 @@
+"""Where action records (exmail.actions) and operator alerts (exmail.alerts) go.
+
+Alerts follow the exmail.alert/1 wire form of pipeline/transforms/rules/alert.py (labels, annotations,
+fingerprint over rule + sorted labels, id over fingerprint + start + status), so routing, silences and
+delivery treat them like any rule's alert. They never carry an `action`, so they cannot trigger one.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pipeline.envelope import Envelope, fingerprint, utc_iso
+from pipeline.kafka import EventProducer, TopicNames
+
+ALERT_SCHEMA = "exmail.alert/1"
+ALERT_SOURCE = "pipeline.transforms.actions"
+
+
+class ActionOutput(Protocol):
+    """`record` -> exmail.actions (key corp_id/userid), `alert` -> exmail.alerts (key alert fingerprint).
+    Both must return only once the record is durably accepted (a delivery report)."""
+
+    async def record(self, key: bytes, envelope: Envelope) -> None: ...
+
+    async def alert(self, key: bytes, envelope: Envelope) -> None: ...
+
+
+class MemoryActionOutput:
+    """Collects what would be produced (tests, dry demos)."""
+
+    def __init__(self) -> None:
+        self.records: list[Envelope] = []
+        self.alerts: list[Envelope] = []
+
+    def __repr__(self) -> str:
+        return f"MemoryActionOutput({len(self.records)} records, {len(self.alerts)} alerts)"
+
+    async def record(self, key: bytes, envelope: Envelope) -> None:
+        self.records.append(envelope)
+
+    async def alert(self, key: bytes, envelope: Envelope) -> None:
+        self.alerts.append(envelope)
+
+
+class KafkaActionOutput:
+    """Produces with the delivery-acknowledged producer to the deployment's exmail.actions / exmail.alerts."""
+
+    def __init__(self, producer: EventProducer, names: TopicNames) -> None:
+        self._producer = producer
+        self._names = names
+
+    def __repr__(self) -> str:
+        return f"KafkaActionOutput({self._names.actions!r}, {self._names.alerts!r})"
+
+    async def record(self, key: bytes, envelope: Envelope) -> None:
+        await self._producer.send(self._names.actions, envelope, key)
+
+    async def alert(self, key: bytes, envelope: Envelope) -> None:
+        await self._producer.send(self._names.alerts, envelope, key)
+
+
+def build_alert(
+    *,
+    rule: str,
+    corp_id: str,
+    labels: dict[str, str],
+    annotations: dict[str, str],
+    now: float,
+    resolve_after: float,
+    event_ids: list[str],
+) -> Envelope:
+    """A firing exmail.alert/1 envelope that resolves by itself `resolve_after` seconds from now."""
+    labels = {"alertname": rule, "corp": corp_id, **labels}
+    fp = fingerprint("exmail.alert", rule, sorted(labels.items()))
+    start = utc_iso(now)
+    data = {
+        "fingerprint": fp,
+        "status": "firing",
+        "rule": rule,
+        "labels": labels,
+        "annotations": annotations,
+        "starts_at": start,
+        "ends_at": utc_iso(now + resolve_after),
+        "event_ids": event_ids,
+        "action": None,
+        "sso_user": None,
+    }
+    return Envelope(
+        schema=ALERT_SCHEMA,
+        id=fingerprint(ALERT_SCHEMA, fp, start, "firing"),
+        corp_id=corp_id or "-",
+        source=ALERT_SOURCE,
+        occurred_at=start,
+        observed_at=start,
+        data=data,
+    )
