@@ -69,6 +69,23 @@ def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_top
                f"{res.skipped} without payload or origin; by topic: {res.by_topic}", err=True)
 
 
+@main.command("check-config")
+@click.argument("config_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--resolve-secrets", is_flag=True, help="also check that every env:/file: secret reference resolves")
+def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
+    """Validate the YAML config: every problem with its path and a fix hint; exit 1 if any."""
+    from pipeline.config import check_config
+
+    issues = check_config(config_path, resolve_secrets=resolve_secrets)
+    if not issues:
+        click.echo(f"{config_path}: OK")
+        return
+    click.echo(f"{config_path}: {len(issues)} problem(s)", err=True)
+    for issue in issues:
+        click.echo(f"  - {issue}", err=True)
+    sys.exit(1)
+
+
 @main.command("worker")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="the pipeline YAML config (default: embedded defaults)")

@@ -105,3 +105,144 @@ def load_config(path: str | Path) -> PipelineConfig:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(str(path), issues_from_validation(exc)) from exc
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _section_issues(prefix: str, lines: list[str], hint: str) -> list[ConfigIssue]:
+    """'location: problem' lines from a section's own validator -> issues under `prefix`."""
+    out = []
+    for line in lines:
+        loc, sep, msg = line.partition(": ")
+        if sep and " " not in loc.strip():
+            out.append(ConfigIssue(f"{prefix}.{loc.strip()}", msg, hint))
+        else:
+            out.append(ConfigIssue(prefix, line, hint))
+    return out
+
+
+def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[ConfigIssue]:
+    """Every problem in the file: schema errors of all sections at once, then what each unit's own validator
+    finds (rule pack, routing tree, receivers, SIEM sinks, actions), then cross-section requirements."""
+    from pipeline.secrets import SecretResolutionError, resolve_secret
+
+    try:
+        data = load_yaml(path)
+    except ConfigError as exc:
+        return exc.issues
+    issues: list[ConfigIssue] = []
+    cfg: PipelineConfig | None = None
+    try:
+        cfg = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        issues.extend(issues_from_validation(exc))
+
+    alerting = _dict(data.get("alerting"))
+    issues.extend(_check_rules(alerting))
+    issues.extend(_check_routing(alerting, resolve_secrets))
+    worker = _dict(data.get("worker"))
+    if isinstance(worker.get("siem"), list):
+        from pipeline.worker.siem import parse_siem_configs
+
+        for i, item in enumerate(worker["siem"]):
+            try:
+                parse_siem_configs([item] if isinstance(item, dict) else [])
+            except ValueError as exc:
+                issues.append(ConfigIssue(f"worker.siem[{i}]", str(exc).split(": ", 1)[-1],
+                                          "see pipeline/sinks/<type>/config.py for the fields"))
+    if isinstance(data.get("actions"), dict) and data["actions"]:
+        from pipeline.transforms.actions import ActionsConfig
+
+        try:
+            ActionsConfig.model_validate(data["actions"])
+        except ValidationError as exc:
+            issues.extend(issues_from_validation(exc, "actions"))
+    if cfg is not None:
+        issues.extend(_cross_checks(cfg))
+        if resolve_secrets:
+            for where, ref in _secret_refs(data):
+                try:
+                    resolve_secret(ref)
+                except SecretResolutionError as exc:
+                    issues.append(ConfigIssue(where, str(exc), "set the variable or create the file"))
+    return issues
+
+
+def _check_rules(alerting: dict[str, Any]) -> list[ConfigIssue]:
+    from pipeline.transforms.rules import load_default_rules, load_rules
+    from pipeline.transforms.rules.config import RulesConfigError
+
+    rules = _dict(alerting.get("rules"))
+    params = _dict(rules.get("params"))
+    try:
+        if rules.get("file"):
+            load_rules(str(rules["file"]), params)
+        else:
+            load_default_rules(params)
+    except RulesConfigError as exc:
+        return _section_issues("alerting.rules", exc.errors, "fix the rule pack (pipeline/transforms/rules/README.md)")
+    return []
+
+
+def _check_routing(alerting: dict[str, Any], resolve_secrets: bool) -> list[ConfigIssue]:
+    from pipeline.sinks.delivery.factory import SINK_CONFIG
+    from pipeline.transforms.routing import RoutingConfigError, parse_routing_config
+
+    routing = alerting.get("routing")
+    if not isinstance(routing, dict) or not routing:
+        return []
+    issues: list[ConfigIssue] = []
+    try:
+        parse_routing_config(routing)
+    except RoutingConfigError as exc:
+        issues += _section_issues("alerting.routing", exc.errors,
+                                  "fix the route tree (Alertmanager syntax; pipeline/transforms/routing/README.md)")
+    raw_receivers = routing.get("receivers")
+    receivers: list[Any] = raw_receivers if isinstance(raw_receivers, list) else []
+    for i, receiver in enumerate(receivers):
+        if not isinstance(receiver, dict) or "kind" not in receiver:
+            continue
+        body = {k: v for k, v in receiver.items() if k != "send_resolved"}
+        try:
+            SINK_CONFIG.validate_python(body, context={"resolve_secrets": resolve_secrets})
+        except ValidationError as exc:
+            for issue in issues_from_validation(exc, f"alerting.routing.receivers[{i}]"):
+                parts = issue.path.split(".")
+                # drop the discriminator tag pydantic puts in the location (e.g. ".wecom_robot.")
+                path = ".".join(p for j, p in enumerate(parts) if not (j == 3 and p == receiver["kind"]))
+                issues.append(ConfigIssue(path, issue.message, issue.hint or "see the receiver kind's config"))
+    return issues
+
+
+def _cross_checks(cfg: PipelineConfig) -> list[ConfigIssue]:
+    issues = []
+    agents = set(cfg.worker.agents)
+    if agents & {"alerting", "delivery"} and not cfg.alerting.routing:
+        issues.append(ConfigIssue("alerting.routing", "the alerting/delivery agents need a route tree and receivers",
+                                  "add alerting.routing.route and alerting.routing.receivers"))
+    if "actions" in agents and (cfg.ingest is None or not cfg.ingest.corps):
+        issues.append(ConfigIssue("ingest.corps", "the actions agent needs each corp's Exmail credentials",
+                                  "add ingest.corps with the contact and function_setting secrets"))
+    if cfg.alerting.sso is not None and (cfg.ingest is None or cfg.ingest.sso is None):
+        issues.append(ConfigIssue("ingest.sso", "alerts carry SSO links but no ingest process serves the redirector",
+                                  "add ingest.sso with the same secret reference as alerting.sso.secret"))
+    elif cfg.alerting.sso is not None and cfg.ingest is not None and cfg.ingest.sso is not None \
+            and cfg.alerting.sso.secret != cfg.ingest.sso.secret:
+        issues.append(ConfigIssue("alerting.sso.secret", "differs from ingest.sso.secret: links would be refused",
+                                  "reference the same env var or file in both"))
+    return issues
+
+
+def _secret_refs(node: Any, path: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _secret_refs(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _secret_refs(v, f"{path}[{i}]")
+    elif isinstance(node, str) and node.startswith(("env:", "file:")):
+        out.append((path, node))
+    return out

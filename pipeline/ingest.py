@@ -34,7 +34,7 @@ from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.callback import CallbackEndpoint
-from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig
+from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig, SsoSettings
 from pipeline.sources.cursor import CursorStore
 from pipeline.sources.directory import DirectoryPoller
 from pipeline.sources.hr import HrIntake
@@ -42,6 +42,7 @@ from pipeline.sources.logs import LogPoller, make_log_poller
 from pipeline.sources.mail_status import MailStatusPoller
 from pipeline.sources.newcount import NewcountPoller
 from pipeline.sources.options import OptionsPoller
+from pipeline.sso import SsoLinkSigner, add_sso_routes
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +204,23 @@ class Ingest:
             )
             routes.extend(intake.routes(hr.path))
         app.add_routes(routes)
+        if self.config.sso is not None:
+            self._add_sso(app, self.config.sso)
         return app
+
+    def _add_sso(self, app: web.Application, sso: SsoSettings) -> None:
+        """GET <sso.path>?t=... : verify the alert's signed link, then redirect to a fresh Exmail login URL."""
+        signer = SsoLinkSigner(resolve_secret(sso.secret), sso.path, sso.ttl_seconds, clock=self._wall)
+        clients = {c.runtime.config.corp_id: c.runtime.client for c in self.corps.values()
+                   if c.runtime.config.secrets.sso}
+
+        async def fetch(corp_id: str, userid: str) -> str | None:
+            client = clients.get(corp_id)
+            if client is None:
+                return None
+            return (await client.get_login_url(userid)).login_url.get_secret_value()
+
+        add_sso_routes(app, signer, fetch, path=sso.path)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:19092"
 
@@ -32,6 +32,8 @@ def bootstrap_from_env() -> str:
 
 class KafkaSettings(BaseModel):
     """Connection settings shared by producers, admin and the faust app."""
+
+    model_config = ConfigDict(extra="forbid")
 
     bootstrap: str = Field(default_factory=bootstrap_from_env, description="host:port[,host:port]")
     topic_prefix: str = Field("", description="prepended to every topic name (isolates tests and tenants)")

@@ -159,6 +159,15 @@ class HrSettings(_Model):
     replay_window_seconds: int = Field(300, ge=1)
 
 
+class SsoSettings(_Model):
+    """The one-click SSO redirector: alerts carry links signed with `secret` (the worker's alerting.sso.secret
+    must be the same reference); a click calls service/get_login_url with the corp's sso secret."""
+
+    secret: SecretRef = Field(description="HMAC key of the links, shared with the worker")
+    path: str = Field("/sso", pattern=r"^/[A-Za-z0-9/_-]*$")
+    ttl_seconds: int = Field(900, ge=60, le=7 * 86400)
+
+
 class HttpSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -187,6 +196,7 @@ class IngestConfig(_Model):
     poll: PollSettings = Field(default_factory=PollSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     hr: HrSettings | None = None
+    sso: SsoSettings | None = None
     clock: ClockSettings = Field(default_factory=ClockSettings)
     shutdown_grace_seconds: float = Field(20.0, ge=0)
 

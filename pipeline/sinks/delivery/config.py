@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
 
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.delivery.http import HttpSettings
@@ -15,12 +15,15 @@ from pipeline.sinks.delivery.templates import Language, TemplateSettings
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def _resolve(value: Any) -> Any:
+def _resolve(value: Any, info: ValidationInfo) -> Any:
     """"env:NAME" and "file:/path" references are resolved here, so the config model only ever holds the
-    value as a SecretStr (masked in reprs, dumps and validation errors)."""
+    value as a SecretStr (masked in reprs, dumps and validation errors). Validation context
+    {"resolve_secrets": False} keeps the reference unresolved (`pipeline check-config` without the flag)."""
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if isinstance(value, str) and value.startswith(("env:", "file:")):
+        if isinstance(info.context, dict) and info.context.get("resolve_secrets") is False:
+            return value
         return resolve_secret(value)
     return value
 
