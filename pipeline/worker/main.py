@@ -43,7 +43,20 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
                     agents=[installers[a] for a in selected])
     if config.worker.http_port:
         _serve_observability(ctx, config.worker.http_host, config.worker.http_port)
+    _report_lag(ctx)
     return ctx
+
+
+def _report_lag(ctx: WorkerContext) -> None:
+    from pipeline.worker.lag import report_lag_forever
+
+    def consumed() -> list[str]:
+        assigned = ctx.app.consumer.assignment() if ctx.app._consumer is not None else set()
+        return sorted({tp.topic for tp in assigned if not tp.topic.endswith("-changelog")})
+
+    @ctx.app.task
+    async def _lag() -> None:
+        await report_lag_forever(ctx.kafka.bootstrap, ctx.app.conf.id, consumed)
 
 
 def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
