@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.sinks.sse._filters import ANY_LABEL, allowed_for, is_known_filter
+from pipeline.sinks.sse._filters import ANY_LABEL, allowed_for, is_known_filter, permits
 
 StreamTopic = Literal["exmail.notifications", "exmail.alerts", "exmail.events"]
 
@@ -67,7 +67,7 @@ class SseConfig(BaseModel):
             for name in self.filters:
                 if not is_known_filter(name):
                     raise ValueError(f"unknown filter {name!r}; known: {', '.join(sorted(allowed_for(None)))}")
-                if name not in applicable:
+                if not permits(applicable, name):
                     raise ValueError(f"filter {name!r} matches nothing on {', '.join(self.topics)}")
         return self
 
