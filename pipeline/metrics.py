@@ -91,3 +91,11 @@ SINK_QUEUE_RECORDS = Gauge("exmail_sink_queue_records", "records a sink holds (q
 DELIVERY_FAILURES = Counter("exmail_delivery_failures_total",
                             "notifications failed or dead-lettered, by the last error's reason",
                             ["receiver", "kind", "outcome", "reason"], registry=REGISTRY)
+
+# --- SSE stream for custom clients (pipeline/sinks/sse)
+SSE_CLIENTS = Gauge("exmail_sse_clients", "SSE streams currently open", registry=REGISTRY)
+SSE_EVENTS = Counter("exmail_sse_events_total", "records sent to SSE clients, by kind",
+                     ["stream"], registry=REGISTRY)
+SSE_DROPPED_CLIENTS = Counter(
+    "exmail_sse_dropped_clients_total", "SSE streams the server ended: overflow (slow client), kafka_error, "
+    "shutdown, error", ["reason"], registry=REGISTRY)

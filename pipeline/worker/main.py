@@ -41,6 +41,10 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
         raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
                     agents=[installers[a] for a in selected])
+    if config.worker.sse is not None:
+        from pipeline.sinks.sse import create_sse_app
+
+        ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
     if config.worker.http_port:
         _serve_observability(ctx, config.worker.http_host, config.worker.http_port)
     _report_lag(ctx)

@@ -1,0 +1,7 @@
+"""Server-Sent Events for custom clients: Kafka topics streamed over GET /stream, filtered by query and
+resumable from Last-Event-ID (the Kafka offsets already delivered). See README.md."""
+
+from pipeline.sinks.sse.config import SseConfig
+from pipeline.sinks.sse.server import create_sse_app
+
+__all__ = ["SseConfig", "create_sse_app"]
