@@ -1,14 +1,10 @@
 #!/usr/bin/env bash
-# The README's run command: set-up, then the main job on embedded defaults (local Kafka + simulator + SQLite).
+# The README's run command: set-up, then `pipeline demo` on embedded defaults (local Kafka broker, the simulator
+# on a fast clock, ingest and worker on SQLite). Arguments go to `pipeline demo` (e.g. --duration 120, --forever;
+# see `pipeline demo --help`). Output: demo-output/<timestamp>/ (audit.db, summary.json, sample messages, logs).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 bash ops/setup.sh
 export PATH="$root/.venv/bin:$PATH"
-if pipeline demo --help >/dev/null 2>&1; then
-  exec pipeline demo "$@"
-fi
-# until the full demo exists: start the broker, create the topics, round-trip records through it
-ops/kafka/kafka.sh start
-pipeline topics
-exec pipeline smoke "$@"
+exec pipeline demo "$@"

@@ -126,10 +126,12 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
 
 
 # --- subcommands owned by their packages (each module keeps its own click group/command)
+from pipeline.demo.cli import demo as _demo  # noqa: E402
 from pipeline.sim.cli import sim_command  # noqa: E402
 from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
 from pipeline.sources.cli import backfill as _backfill  # noqa: E402
 from pipeline.sources.cli import ingest as _ingest  # noqa: E402
+from pipeline.transforms.actions.cli import actions as _actions  # noqa: E402
 from pipeline.transforms.routing.cli import silence as _silence  # noqa: E402
 
 main.add_command(sim_command)
@@ -137,10 +139,9 @@ main.add_command(_ingest)
 main.add_command(_backfill)
 main.add_command(_audit)
 main.add_command(_silence)
+main.add_command(_demo)
+main.add_command(_actions)
 
 
 if __name__ == "__main__":
     main()
-from pipeline.transforms.actions.cli import actions as _actions  # noqa: E402
-
-main.add_command(_actions)
