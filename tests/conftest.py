@@ -63,3 +63,11 @@ def postgres_dsn() -> Iterator[str]:
 def topic_prefix() -> str:
     """A fresh topic-name prefix so tests never see each other's records."""
     return f"t{uuid.uuid4().hex[:10]}."
+
+
+# CI runs hypothesis deterministically (the same examples every run); local runs keep exploring new ones.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    _hypothesis_settings.load_profile("ci")

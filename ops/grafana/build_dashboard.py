@@ -191,6 +191,15 @@ ROWS: tuple[Row, ...] = (
         Panel("Sink queue", "Records held by a sink: queued and in flight, not yet acknowledged.",
               (q(f"sum by (sink) (exmail_sink_queue_records{{{SINK}}})", "{{sink}}"),)),
     )),
+    Row("Custom clients (SSE)", (
+        Panel("SSE clients", "Server-Sent Events streams open on the worker.",
+              (q("sum(exmail_sse_clients)", "clients"),)),
+        Panel("SSE events", "Records sent to SSE clients, by stream kind.",
+              (q(f"sum by (stream) (rate(exmail_sse_events_total[{RATE}]))", "{{stream}}"),), unit="ops"),
+        Panel("SSE clients dropped", "Streams the server ended: overflow (slow client), kafka_error, shutdown.",
+              (q(f"sum by (reason) (increase(exmail_sse_dropped_clients_total[{RATE}]))", "{{reason}}"),),
+              stack=True),
+    )),
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,23 +110,65 @@ class EventProducer:
         k = key.encode() if isinstance(key, str) else key
         return await self._enqueue(asyncio.get_running_loop(), topic, k, payload, headers)
 
-    async def send_many(
+    async def send_batch(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
-    ) -> list[Delivered]:
-        """(topic, key, value) triples; raises the first DeliveryError after all reports are in."""
+    ) -> list[Delivered | DeliveryError]:
+        """(topic, key, value) triples -> one outcome per record, in input order, once every report is in.
+
+        The loop is woken once for the whole batch (not once per record): per-record futures and
+        call_soon_threadsafe cost more than the produce itself."""
         if self._closed:
             raise RuntimeError("producer is closed")
         loop = asyncio.get_running_loop()
-        futs = []
+        done: asyncio.Future[None] = loop.create_future()
+        outcomes: list[Delivered | DeliveryError | None] = []
+        lock = threading.Lock()
+        state = {"pending": 0, "sealed": False}
+
+        def finish() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def reporter(index: int, topic: str) -> Callable[[KafkaError | None, Message], None]:
+            def on_delivery(err: KafkaError | None, msg: Message) -> None:
+                outcomes[index] = (DeliveryError(topic, err) if err is not None else
+                                   Delivered(msg.topic() or topic, msg.partition() or 0, msg.offset() or 0))
+                with lock:
+                    state["pending"] -= 1
+                    last = state["sealed"] and state["pending"] == 0
+                if last:
+                    loop.call_soon_threadsafe(finish)
+            return on_delivery
+
         for topic, key, value in records:
             payload = value.encode() if isinstance(value, Envelope) else value
             k = key.encode() if isinstance(key, str) else key
-            futs.append(self._enqueue(loop, topic, k, payload, None))
-        results = await asyncio.gather(*futs, return_exceptions=True)
-        for r in results:
-            if isinstance(r, BaseException):
-                raise r
-        return [r for r in results if isinstance(r, Delivered)]
+            outcomes.append(None)
+            with lock:
+                state["pending"] += 1
+            callback = reporter(len(outcomes) - 1, topic)
+            while True:
+                try:
+                    self._producer.produce(topic, value=payload, key=k, on_delivery=callback)
+                    break
+                except BufferError:
+                    self._producer.poll(0.1)
+        with lock:
+            state["sealed"] = True
+            if state["pending"] == 0:
+                finish()
+        await done
+        return [o if o is not None else DeliveryError("?", "no delivery report") for o in outcomes]
+
+    async def send_many(
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+    ) -> list[Delivered]:
+        """Like send_batch, but raises the first DeliveryError after all reports are in."""
+        outcomes = await self.send_batch(records)
+        for o in outcomes:
+            if isinstance(o, DeliveryError):
+                raise o
+        return [o for o in outcomes if isinstance(o, Delivered)]
 
     def flush(self, timeout: float = 30.0) -> int:
         return int(self._producer.flush(timeout))

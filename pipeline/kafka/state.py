@@ -69,6 +69,9 @@ class CompactedState:
         return self._data.get(key)
 
     def put(self, key: str, value: Any) -> None:
+        """Write-through, skipping values equal to what is stored (timers re-put unchanged state)."""
+        if self._data.get(key) == value:
+            return
         self._data[key] = value
         self._writer(key.encode(), orjson.dumps(value))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,9 +39,7 @@ class Emitter:
         """Send all; returns None for each delivered record and the exception for each failed one."""
         if not items:
             return []
-        results = await asyncio.gather(
-            *(self.producer.send(i.topic, i.envelope, i.key) for i in items), return_exceptions=True
-        )
+        results = await self.producer.send_batch((i.topic, i.key, i.envelope) for i in items)
         outcome: list[BaseException | None] = [r if isinstance(r, BaseException) else None for r in results]
         delivered = sum(1 for r in outcome if r is None)
         if delivered:

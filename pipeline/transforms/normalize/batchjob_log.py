@@ -67,6 +67,8 @@ def to_event(raw: Envelope) -> dict[str, Any]:
     operator = req_str(record, "operator", "data.record", nonempty=True)
     job_type = req_int(record, "type", "data.record")
     status = record.get("status")
+    if type(status) is float and status.is_integer():
+        status = int(status)
     if status is not None and type(status) not in (int, str):
         raise NormalizeError(f"data.record.status must be an integer, string or null, got {type_name(status)}")
     job = BATCHJOB_TYPES.get(job_type, UNKNOWN_BATCHJOB)

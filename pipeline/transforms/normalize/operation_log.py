@@ -148,6 +148,8 @@ def to_event(raw: Envelope) -> dict[str, Any]:
     op_type = req_int(record, "type", "data.record")
     operand = opt_str(record, "operand", "data.record")
     remark = record.get("remark")
+    if type(remark) is float and remark.is_integer():
+        remark = int(remark)
     if remark is not None and type(remark) not in (str, int):
         raise NormalizeError(f"data.record.remark must be a string, integer or null, got {type_name(remark)}")
 

@@ -72,6 +72,15 @@ class FakeBroker:
     async def send_many(self, records: Any) -> list[Any]:
         return [await self.send(t, v, k) for t, k, v in records]
 
+    async def send_batch(self, records: Any) -> list[Any]:
+        out: list[Any] = []
+        for t, k, v in records:
+            try:
+                out.append(await self.send(t, v, k))
+            except DeliveryError as exc:
+                out.append(exc)
+        return out
+
     def close(self, timeout: float = 30.0) -> int:
         return 0
 

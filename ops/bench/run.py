@@ -1,0 +1,213 @@
+"""One benchmark run of the whole product against the local broker, with its peers measured in the same run.
+
+    .venv/bin/python ops/bench/run.py [--out bench-results.json] [--md bench-results.md] [--quick]
+
+Phases (all on 127.0.0.1, each on its own topic prefix; every process started is stopped at the end):
+  ceiling    kcat producing the raw records (acks=all, idempotent, lz4) vs EventProducer vs a bare loop
+  sources    the poller path: fingerprint + dedup + produce, dedup bytes/record (tests/bench/bench_sources.py)
+  normalize  one `pipeline worker --agent normalize --agent audit` on pre-loaded raw records (SQLite, PG)
+  latency    encrypted new-mail callbacks -> ingest -> raw -> normalize -> rules -> dispatch -> delivery
+  burst      alerts in distinct groups: receiver capacity, prometheus-alertmanager, our dispatch + delivery
+Prints one table (name, value, unit, baseline, ratio, notes), writes it as JSON (--out) and markdown (--md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _alerts import Receiver, burst_alertmanager, burst_ours, push_latency, receiver_capacity, start_receiver
+from _procs import BenchError, Procs
+from _records import raw_records
+from _report import Row, markdown_table, text_table
+from _throughput import (
+    Context,
+    PhaseResult,
+    cleanup_topics,
+    ingest_ceiling,
+    json_dump,
+    normalize_sink,
+    poller_path,
+    remove_tree,
+)
+
+from pipeline.kafka import bootstrap_from_env
+
+PHASES = ("ceiling", "sources", "normalize", "latency", "burst")
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    ceiling_records: int
+    ceiling_rounds: int
+    poller_records: int
+    normalize_records: int
+    pushes: int
+    push_spacing: float
+    alerts: int
+    am_batch: int
+    capacity_requests: int
+    normalize_timeout: float
+    burst_timeout: float
+
+
+FULL = Sizes(ceiling_records=200_000, ceiling_rounds=3, poller_records=100_000, normalize_records=50_000,
+             pushes=1000, push_spacing=0.020, alerts=5000, am_batch=500, capacity_requests=10_000,
+             normalize_timeout=240, burst_timeout=120)
+QUICK = Sizes(ceiling_records=20_000, ceiling_rounds=1, poller_records=10_000, normalize_records=5000,
+              pushes=100, push_spacing=0.020, alerts=500, am_batch=250, capacity_requests=2000,
+              normalize_timeout=90, burst_timeout=60)
+
+
+class Run:
+    """Rows and details of every phase; a failed phase becomes a row that says why, and the run goes on."""
+
+    def __init__(self) -> None:
+        self.rows: list[Row] = []
+        self.details: dict[str, Any] = {}
+
+    async def phase(self, name: str, step: Callable[[], Awaitable[PhaseResult]]) -> dict[str, Any] | None:
+        load = os.getloadavg()[0]
+        log(f"[{name}] ... (load {load:.2f})")
+        started = time.monotonic()
+        try:
+            rows, detail = await step()
+        except Exception as exc:  # one failed phase must not lose the others
+            message = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            trace = "" if isinstance(exc, BenchError) else traceback.format_exc()
+            log(f"[{name}] FAILED: {exc}\n{trace}")
+            self.rows.append(Row(name, None, "", notes=f"FAILED: {message}"))
+            self.details[name] = {"error": str(exc)}
+            return None
+        detail["seconds"] = round(time.monotonic() - started, 1)
+        detail["loadavg_1m_at_start"] = load
+        self.rows.extend(rows)
+        self.details[name] = detail
+        log(f"[{name}] done in {detail['seconds']} s")
+        return detail
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = QUICK if args.quick else FULL
+    phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = sorted(set(phases) - set(PHASES))
+    if unknown:
+        raise SystemExit(f"unknown phase(s) {unknown}; phases are {', '.join(PHASES)}")
+    run_id = f"bench{uuid.uuid4().hex[:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
+    ctx = Context(bootstrap=args.bootstrap or bootstrap_from_env(), run_id=run_id, tmp=tmp, quick=args.quick)
+    started = time.monotonic()
+    meta: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": run_id,
+                            "quick": args.quick, "bootstrap": ctx.bootstrap, "cpus": os.cpu_count(),
+                            "python": platform.python_version(), "loadavg_at_start": os.getloadavg(),
+                            "sizes": _sizes(sizes)}
+    result = Run()
+    log(f"bench run {run_id} on {ctx.bootstrap}, scratch {tmp}, phases {','.join(phases)}")
+    records = raw_records(max(sizes.ceiling_records, sizes.normalize_records))
+    kcat_rate: float | None = None
+    try:
+        if "ceiling" in phases:
+            detail = await result.phase("ceiling", lambda: ingest_ceiling(
+                ctx, records[:sizes.ceiling_records], sizes.ceiling_rounds))
+            if detail:
+                kcat_rate = float(sorted(detail["rates"]["kcat"])[len(detail["rates"]["kcat"]) // 2])
+        if "sources" in phases:
+            await result.phase("sources", lambda: poller_path(ctx, sizes.poller_records, kcat_rate))
+        if "normalize" in phases:
+            for store in ("sqlite", "postgres"):
+                step = _normalize_step(ctx, records[:sizes.normalize_records], store, sizes, kcat_rate)
+                await result.phase(f"normalize-{store}", step)
+        if "latency" in phases or "burst" in phases:
+            with Procs(tmp, tmp) as procs:
+                receiver = start_receiver(procs)
+                try:
+                    await _alerting_phases(result, ctx, receiver, sizes, phases)
+                finally:
+                    await receiver.aclose()
+    finally:
+        if not args.keep:
+            try:
+                removed = cleanup_topics(ctx.bootstrap, run_id)
+                log(f"deleted {removed} topics of {run_id}")
+            except Exception as exc:  # cleanup is best effort
+                log(f"topic cleanup failed: {exc}")
+            remove_tree(tmp)
+        else:
+            log(f"kept topics {run_id}-* and scratch {tmp}")
+    meta["seconds"] = round(time.monotonic() - started, 1)
+    return {"meta": meta, "rows": [r.to_json() for r in result.rows], "details": result.details,
+            "_rows": result.rows}
+
+
+def _normalize_step(ctx: Context, records: list[Any], store: str, sizes: Sizes,
+                    kcat_rate: float | None) -> Callable[[], Awaitable[PhaseResult]]:
+    return lambda: normalize_sink(ctx, records, store, sizes.normalize_timeout, kcat_rate)
+
+
+def _sizes(sizes: Sizes) -> dict[str, Any]:
+    return {k: getattr(sizes, k) for k in Sizes.__dataclass_fields__}
+
+
+async def _alerting_phases(result: Run, ctx: Context, receiver: Receiver, sizes: Sizes,
+                           phases: list[str]) -> None:
+    if "latency" in phases:
+        await result.phase("latency", lambda: push_latency(ctx, receiver, sizes.pushes, sizes.push_spacing))
+    if "burst" in phases:
+
+        async def capacity() -> PhaseResult:
+            return receiver_capacity(receiver, sizes.capacity_requests)
+
+        await result.phase("receiver", capacity)
+        am = await result.phase("alertmanager", lambda: burst_alertmanager(
+            ctx, receiver, sizes.alerts, sizes.am_batch, sizes.burst_timeout))
+        am_rate = am.get("notifications_per_s") if am else None
+        await result.phase("burst", lambda: burst_ours(ctx, receiver, sizes.alerts, sizes.burst_timeout,
+                                                       am_rate))
+        await result.phase("burst-5m", lambda: burst_ours(ctx, receiver, sizes.alerts, sizes.burst_timeout,
+                                                          am_rate, group_interval="5m"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default="bench-results.json", help="JSON results (default: %(default)s)")
+    parser.add_argument("--md", default=None, help="also write the table as markdown here")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every phase")
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset of: %(default)s")
+    parser.add_argument("--bootstrap", default=None,
+                        help="Kafka bootstrap (default: EXMAIL_KAFKA_BOOTSTRAP or .state)")
+    parser.add_argument("--keep", action="store_true", help="keep the run's topics and scratch directory")
+    args = parser.parse_args()
+    summary = asyncio.run(run(args))
+    rows: list[Row] = summary.pop("_rows")
+    meta = summary["meta"]
+    header = (f"exmail pipeline bench {meta['run_id']} ({'quick' if meta['quick'] else 'full'}), "
+              f"{meta['cpus']} CPUs, Python {meta['python']}, {meta['seconds']} s, "
+              f"load at start {meta['loadavg_at_start'][0]:.2f}")
+    print(header)
+    print(text_table(rows))
+    json_dump(Path(args.out), summary)
+    print(f"JSON written to {args.out}")
+    if args.md:
+        Path(args.md).write_text(f"{header}\n\n{markdown_table(rows)}\n", encoding="utf-8")
+        print(f"markdown written to {args.md}")
+
+
+if __name__ == "__main__":
+    main()

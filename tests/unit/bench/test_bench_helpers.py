@@ -1,0 +1,118 @@
+"""Pure helpers of ops/bench: percentiles, ratios, number formats, the tables, the receiver's id matching."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import orjson
+import pytest
+
+Loader = Callable[[str], ModuleType]
+
+
+@pytest.fixture
+def report(load_bench: Loader) -> ModuleType:
+    return load_bench("_report")
+
+
+def test_percentile_is_nearest_rank(report: ModuleType) -> None:
+    samples = [float(x) for x in range(1, 1001)]  # 1..1000
+    assert report.percentile(samples, 50) == 500.0
+    assert report.percentile(samples, 99) == 990.0
+    assert report.percentile(samples, 100) == 1000.0
+    assert report.percentile(samples, 0) == 1.0
+    assert report.percentile(reversed(samples), 99) == 990.0
+    assert report.percentile([7.0], 99) == 7.0
+    assert report.percentile([], 50) is None
+    with pytest.raises(ValueError, match="outside"):
+        report.percentile([1.0], 101)
+
+
+def test_summarize_gives_count_p50_p99_max(report: ModuleType) -> None:
+    assert report.summarize([3.0, 1.0, 2.0]) == {"count": 3, "p50": 2.0, "p99": 3.0, "max": 3.0}
+    assert report.summarize([]) == {"count": 0, "p50": None, "p99": None, "max": None}
+
+
+def test_row_ratio_needs_both_values_and_a_nonzero_baseline(report: ModuleType) -> None:
+    assert report.Row("a", 50.0, "msg/s", 200.0, "kcat").ratio == 0.25
+    assert report.Row("a", None, "msg/s", 200.0).ratio is None
+    assert report.Row("a", 50.0, "msg/s").ratio is None
+    assert report.Row("a", 50.0, "msg/s", 0.0).ratio is None
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (None, "-"), (544133.4, "544,133"), (100.0, "100"), (45.54, "45.5"), (3.14159, "3.14"), (0.0, "0.00"),
+    (0.01234, "0.0123"), (float("nan"), "nan"),
+])
+def test_fmt_number(report: ModuleType, value: float | None, text: str) -> None:
+    assert report.fmt_number(value) == text
+
+
+def test_text_table_aligns_columns_and_keeps_notes_last(report: ModuleType) -> None:
+    rows = [report.Row("ingest ceiling: kcat", 544133.0, "msg/s", notes="200,000 records"),
+            report.Row("ingest: ours", 28224.0, "msg/s", 544133.0, "kcat", notes="future per record"),
+            report.Row("broken phase", None, "", notes="FAILED: no broker")]
+    lines = report.text_table(rows).splitlines()
+    assert lines[0].split() == ["name", "value", "unit", "baseline", "ratio", "notes"]
+    assert set(lines[1].replace(" ", "")) == {"-"}
+    assert len(lines) == 2 + len(rows)
+    value_end = lines[0].index("value") + len("value")
+    assert lines[2][:value_end].endswith("544,133") and lines[3][:value_end].endswith("28,224")
+    assert "544,133 (kcat)" in lines[3] and "0.052x" in lines[3] and lines[3].endswith("future per record")
+    assert lines[4].endswith("FAILED: no broker")
+
+
+def test_markdown_table_has_a_header_an_alignment_row_and_escaped_pipes(report: ModuleType) -> None:
+    md = report.markdown_table([report.Row("p99", 87.5, "ms", 250.0, "limit", notes="a | b")]).splitlines()
+    assert md[0] == "| name | value | unit | baseline | ratio | notes |"
+    assert md[1].startswith("|---|--:|")
+    assert md[2] == "| p99 | 87.5 | ms | 250 (limit) | 0.35x | a \\| b |"
+
+
+def test_row_json_carries_every_column(report: ModuleType) -> None:
+    doc = orjson.loads(orjson.dumps(report.Row("x", 2.0, "ms", 4.0, "aim", notes="n").to_json()))
+    assert doc == {"name": "x", "value": 2.0, "unit": "ms", "baseline": 4.0, "baseline_label": "aim",
+                   "notes": "n", "ratio": 0.5}
+
+
+def test_receiver_records_first_arrival_of_each_bench_id(load_bench: Loader) -> None:
+    receiver = load_bench("_receiver")
+    arrivals = receiver.Arrivals()
+    arrivals.record(b'{"labels": {"group": "bnch000042x"}, "text": "bnch000042x and bnch000007x"}', 10.0)
+    arrivals.record(b'{"group": "bnch000042x"}', 11.0)
+    arrivals.record(b'{"group": "bnch42x", "other": "bnch0000001x"}', 12.0)
+    assert arrivals.requests == 3
+    assert arrivals.first == {"000042": 10.0, "000007": 10.0}
+
+
+def test_kcat_lines_split_key_and_value_at_the_first_tab(load_bench: Loader, tmp_path: Path) -> None:
+    records = load_bench("_records")
+    raw = records.raw_records(50, seed=3)
+    files = records.kcat_files(raw, tmp_path)
+    assert set(files) == {r.topic_kind for r in raw}
+    lines = [line for path in files.values() for line in path.read_bytes().splitlines()]
+    assert len(lines) == 50
+    by_id = {r.envelope.id: r for r in raw}
+    for line in lines:
+        key, value = line.split(b"\t", 1)
+        doc = orjson.loads(value)
+        assert by_id[doc["id"]].key == key
+    assert len(by_id) == 50  # distinct content, distinct ids
+
+
+def test_alertmanager_alerts_mirror_our_alerts(load_bench: Loader) -> None:
+    records = load_bench("_records")
+    ours = records.burst_alerts(3, first_id=5, now=1_800_000_000.0)
+    theirs = records.alertmanager_alerts(ours)
+    assert [a["labels"]["group"] for a in theirs] == ["bnch000005x", "bnch000006x", "bnch000007x"]
+    assert theirs[0]["labels"] == ours[0].labels
+    assert theirs[0]["startsAt"] == "2027-01-15T08:00:00.000Z"
+    assert theirs[0]["endsAt"] == "2027-01-15T09:00:00.000Z"
+
+
+@pytest.mark.parametrize(("value", "text"),
+                         [(None, "-"), (0.96, "0.96x"), (1.5, "1.50x"), (0.0024, "0.0024x")])
+def test_fmt_ratio_keeps_small_ratios_readable(report: ModuleType, value: float | None, text: str) -> None:
+    assert report.fmt_ratio(value) == text
