@@ -25,11 +25,11 @@ from pydantic import SecretStr
 from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
 from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
+from pipeline.kafka.reader import KafkaReader
 from pipeline.metrics import REGISTRY
 from pipeline.secrets import resolve_secret
 from pipeline.sources._clock import Clock, SimClockFollower, SystemClock
 from pipeline.sources._emit import Emitter
-from pipeline.sources._kafka_io import KafkaReader
 from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar

@@ -196,8 +196,8 @@ def _load_bench_sources() -> ModuleType:
 async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseResult:
     """tests/bench/bench_sources.py's stages: build (fingerprint + dedup + envelope), a full poll run into
     Kafka (+ delivery reports + cursor), a re-poll (all dedup hits), and dedup bytes per record."""
+    from pipeline.kafka.reader import KafkaReader
     from pipeline.sources._emit import Emitter
-    from pipeline.sources._kafka_io import KafkaReader
     from pipeline.sources._runtime import CorpRuntime
     from pipeline.sources._window import CorpCalendar
     from pipeline.sources.config import CorpConfig

@@ -8,50 +8,28 @@ topic to its end. Values are JSON; a delete is a tombstone.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from pipeline.kafka.reader import scan
 
 Writer = Callable[[bytes, bytes | None], None]
 
 
-def read_compacted(bootstrap: str, topic: str, timeout: float = 10.0) -> dict[str, Any]:
-    """The latest value per key of a compacted topic, read from the beginning to the end offsets seen now."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"state-load-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
+def read_compacted(bootstrap: str, topic: str) -> dict[str, Any]:
+    """The latest JSON value per key of a compacted topic, read up to the end offsets seen now."""
     state: dict[str, Any] = {}
-    try:
-        md = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if md is None or md.error is not None:
-            return state
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
-                for p in md.partitions}
-        pending = {p for p, end in ends.items() if end > 0}
-        if not pending:
-            return state
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
-        while pending:
-            msg = consumer.poll(timeout)
-            if msg is None:
-                raise TimeoutError(f"state topic {topic} did not deliver up to its end offsets")
-            if msg.error():
-                continue
-            p, off = msg.partition() or 0, msg.offset() or 0
-            if off >= ends[p] - 1:
-                pending.discard(p)
-            if off >= ends[p]:
-                continue
-            key = (msg.key() or b"").decode()
-            value = msg.value()
-            if value is None:
-                state.pop(key, None)
-            else:
-                state[key] = orjson.loads(value)
-    finally:
-        consumer.close()
+
+    def on_record(key: bytes | None, value: bytes | None) -> None:
+        k = (key or b"").decode()
+        if value is None:
+            state.pop(k, None)
+        else:
+            state[k] = orjson.loads(value)
+
+    scan(bootstrap, topic, on_record)
     return state
 
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 import orjson
 
 from pipeline.kafka import EventProducer
-from pipeline.sources._kafka_io import TopicReader
+from pipeline.kafka.reader import TopicReader
 
 
 class StateTopic:

@@ -31,7 +31,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.envelope import utc_iso
-from pipeline.sources._kafka_io import ScanResult, TopicReader
+from pipeline.kafka.reader import ScanResult, TopicReader
 from pipeline.sources._state import StateTopic
 from pipeline.sources.dedup import SeenSet, digest_of
 

@@ -24,6 +24,9 @@ from pipeline.worker.app import WorkerContext
 log = logging.getLogger(__name__)
 DELIVERED_TTL_SECONDS = 7 * 86400
 QUEUE_PER_RECEIVER = 1000
+# Machine receivers (webhook/OA) take several notifications at once; chat destinations get one at a time so the
+# numbered parts of one message are never interleaved with another's (their rate limits are tiny anyway).
+SENDS_IN_FLIGHT = {"webhook": 8}
 
 
 def receiver_sink_configs(routing: Any) -> dict[str, Any]:
@@ -95,6 +98,7 @@ def install_delivery(ctx: WorkerContext) -> None:
         manual = stream.noack()
         sinks = {name: build_sink(cfg) for name, cfg in configs.items()}
         langs = {name: getattr(cfg, "language", "zh") for name, cfg in configs.items()}
+        kinds = {name: cfg.kind for name, cfg in configs.items()}
         stored = await asyncio.to_thread(read_compacted, ctx.kafka.bootstrap, names.state("delivered"))
         now = time.time()
         delivered = CompactedState(write_delivered, {k: v for k, v in stored.items()
@@ -113,23 +117,32 @@ def install_delivery(ctx: WorkerContext) -> None:
                           starts_at=t, ends_at=t + 300, rule="delivery_failed")
             await alerts.send(key=alert.kafka_key(), value=alert.to_envelope(t).encode())
 
+        in_flight: set[str] = set()
+
         async def run_receiver(receiver: str, queue: asyncio.Queue[tuple[Any, Any, Envelope]]) -> None:
             sink = sinks[receiver]
             while True:
                 event, note, _env = await queue.get()
-                if delivered.get(note.idempotency_key) is None:
-                    outcome = await sink.deliver(note)
-                    await deliveries.send(key=receiver.encode(), value=outcome.to_envelope().encode())
-                    if outcome.status == "delivered":
-                        delivered.put(note.idempotency_key, int(time.time()))
-                    else:
-                        msg = event.message
-                        letter = dead_letter_for(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset,
-                                                                              receiver))
-                        await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                        DLQ_RECORDS.labels("delivery", outcome.status).inc()
-                        await operator_alert(receiver, outcome, note)
+                key = note.idempotency_key
+                if delivered.get(key) is None and key not in in_flight:
+                    in_flight.add(key)
+                    try:
+                        await send(receiver, sink, event, note)
+                    finally:
+                        in_flight.discard(key)
                 await manual.ack(event)
+
+        async def send(receiver: str, sink: Any, event: Any, note: Any) -> None:
+            outcome = await sink.deliver(note)
+            await deliveries.send(key=receiver.encode(), value=outcome.to_envelope().encode())
+            if outcome.status == "delivered":
+                delivered.put(note.idempotency_key, int(time.time()))
+                return
+            msg = event.message
+            letter = dead_letter_for(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver))
+            await dlq.send(key=msg.topic.encode(), value=letter.encode())
+            DLQ_RECORDS.labels("delivery", outcome.status).inc()
+            await operator_alert(receiver, outcome, note)
 
         try:
             async for event in manual.events():
@@ -152,7 +165,8 @@ def install_delivery(ctx: WorkerContext) -> None:
                 queue = queues.get(receiver)
                 if queue is None:
                     queue = queues[receiver] = asyncio.Queue(QUEUE_PER_RECEIVER)
-                    workers.append(asyncio.create_task(run_receiver(receiver, queue), name=f"deliver-{receiver}"))
+                    workers.extend(asyncio.create_task(run_receiver(receiver, queue), name=f"deliver-{receiver}-{i}")
+                                   for i in range(SENDS_IN_FLIGHT.get(kinds[receiver], 1)))
                 await queue.put((event, note, env))
         finally:
             for task in workers:

@@ -23,9 +23,9 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, bootstrap_from_env, ensure_topics
+from pipeline.kafka.reader import KafkaReader, OnRecord, ScanResult
 from pipeline.sources._clock import FixedClock
 from pipeline.sources._emit import Emitter
-from pipeline.sources._kafka_io import KafkaReader, OnRecord, ScanResult
 from pipeline.sources._runtime import CorpRuntime, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar

@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from pipeline.kafka.reader import scan
 from pipeline.sim import SimConfig, run_simulator
-from pipeline.sources._kafka_io import scan
 from pipeline.sources.config import IngestConfig, config_from_sim_credentials
 
 DAY = "2026-03-09"  # the simulated day of traffic

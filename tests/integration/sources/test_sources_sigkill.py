@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from pipeline.sources._kafka_io import end_offsets
+from pipeline.kafka.reader import end_offsets
 
 pytestmark = pytest.mark.integration
 

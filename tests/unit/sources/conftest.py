@@ -26,9 +26,9 @@ from pipeline.exmail.models import (
     UserOption,
 )
 from pipeline.kafka import DeliveryError, TopicNames
+from pipeline.kafka.reader import OnRecord, ScanResult
 from pipeline.sources._clock import FixedClock
 from pipeline.sources._emit import Emitter
-from pipeline.sources._kafka_io import OnRecord, ScanResult
 from pipeline.sources._runtime import CorpRuntime, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar

@@ -1,4 +1,4 @@
-"""Blocking topic reads the sources need at start: end offsets, and scanning a topic up to its end.
+"""Blocking topic reads: end offsets, and scanning a topic up to its end (state rebuilds at start-up).
 
 Used from a worker thread (`asyncio.to_thread`). The consumer joins no group and commits nothing: it is
 assigned partitions explicitly and stops at the high watermark taken when the scan began.
@@ -55,7 +55,7 @@ class KafkaReader:
 def _consumer(bootstrap: str) -> Consumer:
     return Consumer({
         "bootstrap.servers": bootstrap,
-        "group.id": f"exmail-ingest-scan-{uuid.uuid4().hex}",
+        "group.id": f"exmail-scan-{uuid.uuid4().hex}",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "enable.partition.eof": True,
