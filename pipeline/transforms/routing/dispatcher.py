@@ -162,6 +162,7 @@ class Dispatcher:
 
     def _flush(self, group: _Group, now: float) -> list[Notification]:
         route = group.route
+        was_flushed = group.flushed
         group.next_due = now + route.group_interval
         group.flushed = True
         heapq.heappush(self._heap, (group.next_due, group.gid))
@@ -172,7 +173,11 @@ class Dispatcher:
             del group.alerts[fp]
             self.state.delete(f"{GROUP_ALERT_PREFIX}{group.gid}/{fp}")
         if group.alerts:
-            self.state.put(GROUP_PREFIX + group.gid, group.meta())
+            # An idle tick only moves next_due; not persisting it is safe (after a restart the stale due time
+            # flushes at once and the notification log finds nothing new) and saves a state write per group
+            # per group_interval.
+            if out or resolved_now or not was_flushed:
+                self.state.put(GROUP_PREFIX + group.gid, group.meta())
         else:
             del self._groups[group.gid]
             del self._by_key[group.key]
