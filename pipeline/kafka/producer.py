@@ -74,6 +74,17 @@ class EventProducer:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
+    def _produce(self, topic: str, key: bytes | None, value: bytes,
+                 on_delivery: Callable[[KafkaError | None, Message], None],
+                 headers: Sequence[tuple[str, bytes]] | None = None) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
+                                       on_delivery=on_delivery)
+                return
+            except BufferError:
+                self._producer.poll(0.1)  # local queue full: backpressure, wait for the broker
+
     def _enqueue(
         self, loop: asyncio.AbstractEventLoop, topic: str, key: bytes | None, value: bytes,
         headers: Sequence[tuple[str, bytes]] | None,
@@ -91,13 +102,7 @@ class EventProducer:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             loop.call_soon_threadsafe(_resolve, err, msg)
 
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
-                                       on_delivery=on_delivery)
-                break
-            except BufferError:
-                self._producer.poll(0.1)  # local queue full: backpressure, wait for the broker
+        self._produce(topic, key, value, on_delivery, headers)
         return fut
 
     async def send(
@@ -146,13 +151,7 @@ class EventProducer:
             outcomes.append(None)
             with lock:
                 state["pending"] += 1
-            callback = reporter(len(outcomes) - 1, topic)
-            while True:
-                try:
-                    self._producer.produce(topic, value=payload, key=k, on_delivery=callback)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
+            self._produce(topic, k, payload, reporter(len(outcomes) - 1, topic))
         with lock:
             state["sealed"] = True
             if state["pending"] == 0:

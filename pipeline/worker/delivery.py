@@ -103,7 +103,7 @@ def install_delivery(ctx: WorkerContext) -> None:
         now = time.time()
         delivered = CompactedState(write_delivered, {k: v for k, v in stored.items()
                                                      if isinstance(v, int | float) and v > now - DELIVERED_TTL_SECONDS})
-        queues: dict[str, asyncio.Queue[tuple[Any, Any, Envelope]]] = {}
+        queues: dict[str, asyncio.Queue[tuple[Any, Any]]] = {}
         workers: list[asyncio.Task[None]] = []
 
         async def operator_alert(receiver: str, outcome: Any, note: Any) -> None:
@@ -119,10 +119,10 @@ def install_delivery(ctx: WorkerContext) -> None:
 
         in_flight: set[str] = set()
 
-        async def run_receiver(receiver: str, queue: asyncio.Queue[tuple[Any, Any, Envelope]]) -> None:
+        async def run_receiver(receiver: str, queue: asyncio.Queue[tuple[Any, Any]]) -> None:
             sink = sinks[receiver]
             while True:
-                event, note, _env = await queue.get()
+                event, note = await queue.get()
                 key = note.idempotency_key
                 if delivered.get(key) is None and key not in in_flight:
                     in_flight.add(key)
@@ -167,7 +167,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                     queue = queues[receiver] = asyncio.Queue(QUEUE_PER_RECEIVER)
                     workers.extend(asyncio.create_task(run_receiver(receiver, queue), name=f"deliver-{receiver}-{i}")
                                    for i in range(SENDS_IN_FLIGHT.get(kinds[receiver], 1)))
-                await queue.put((event, note, env))
+                await queue.put((event, note))
         finally:
             for task in workers:
                 task.cancel()

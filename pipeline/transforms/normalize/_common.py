@@ -110,6 +110,19 @@ def opt_str(parent: dict[str, Any], key: str, path: str) -> str | None:
     raise NormalizeError(f"{path}.{key} must be a string or null, got {type_name(value)}")
 
 
+def opt_int_or_str(parent: dict[str, Any], key: str, path: str,
+                   expected: str = "an integer, string or null") -> int | str | None:
+    """A field the API documents loosely (status, remark): integers (integral floats too, as JSON Schema
+    counts them), strings or null."""
+    value = parent.get(key)
+    if value is None or type(value) in (int, str):
+        return value
+    as_int = _as_int(value)
+    if as_int is not None:
+        return as_int
+    raise NormalizeError(f"{path}.{key} must be {expected}, got {type_name(value)}")
+
+
 def req_bool(parent: dict[str, Any], key: str, path: str) -> bool:
     value = parent.get(key, _MISSING)
     if value is _MISSING:

@@ -12,16 +12,15 @@ from pipeline.envelope import Envelope
 from pipeline.transforms.normalize._common import (
     ADMIN_CONSOLE,
     API_ACTIVITY,
-    NormalizeError,
     build_event,
     ecs_user,
     ocsf_user,
+    opt_int_or_str,
     related,
     req_date,
     req_int,
     req_obj,
     req_str,
-    type_name,
 )
 
 DATASET = "exmail.batchjob_log"
@@ -66,11 +65,7 @@ def to_event(raw: Envelope) -> dict[str, Any]:
     time = req_int(record, "time", "data.record", minimum=0)
     operator = req_str(record, "operator", "data.record", nonempty=True)
     job_type = req_int(record, "type", "data.record")
-    status = record.get("status")
-    if type(status) is float and status.is_integer():
-        status = int(status)
-    if status is not None and type(status) not in (int, str):
-        raise NormalizeError(f"data.record.status must be an integer, string or null, got {type_name(status)}")
+    status = opt_int_or_str(record, "status", "data.record")
     job = BATCHJOB_TYPES.get(job_type, UNKNOWN_BATCHJOB)
 
     return build_event(

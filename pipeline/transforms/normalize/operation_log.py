@@ -17,17 +17,16 @@ from pipeline.transforms.normalize._common import (
     ADMIN_CONSOLE,
     API_ACTIVITY,
     AUTHENTICATION,
-    NormalizeError,
     build_event,
     ecs_user,
     ocsf_user,
+    opt_int_or_str,
     opt_str,
     related,
     req_date,
     req_int,
     req_obj,
     req_str,
-    type_name,
 )
 
 DATASET = "exmail.operation_log"
@@ -147,11 +146,7 @@ def to_event(raw: Envelope) -> dict[str, Any]:
     operator = req_str(record, "operator", "data.record", nonempty=True)
     op_type = req_int(record, "type", "data.record")
     operand = opt_str(record, "operand", "data.record")
-    remark = record.get("remark")
-    if type(remark) is float and remark.is_integer():
-        remark = int(remark)
-    if remark is not None and type(remark) not in (str, int):
-        raise NormalizeError(f"data.record.remark must be a string, integer or null, got {type_name(remark)}")
+    remark = opt_int_or_str(record, "remark", "data.record", "a string, integer or null")
 
     op = OPERATION_TYPES.get(op_type, UNKNOWN_OPERATION)
     if op_type == 20 and remark in (1, "1"):
