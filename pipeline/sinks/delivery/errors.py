@@ -14,6 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+import aiohttp
+import httpx
+
 
 class ErrorClass(StrEnum):
     OK = "ok"
@@ -129,13 +132,14 @@ def classify_feishu(code: int, msg: str = "", http_status: int = 200) -> Attempt
 
 
 def classify_exception(exc: BaseException) -> AttemptResult:
-    """Transport failures. Only the exception's class name is kept: httpx messages can carry the URL."""
-    import httpx
-
+    """Transport failures of either HTTP client (aiohttp, httpx). Only the exception's class name is kept:
+    their messages can carry the URL."""
     name = type(exc).__name__
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):  # aiohttp's timeouts are TimeoutErrors
         return AttemptResult(_T, "timeout", detail=name)
     if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol):
+        return AttemptResult(_T, "connection_error", detail=name)
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):
         return AttemptResult(_T, "connection_error", detail=name)
     return AttemptResult(_P, "request_error", detail=name)
 

@@ -21,7 +21,7 @@ from pipeline.secrets import scrub
 from pipeline.sinks.delivery import _redact
 from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
-from pipeline.sinks.delivery.http import HttpSettings, new_client
+from pipeline.sinks.delivery.http import HttpClient, HttpSettings, new_client
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus
 from pipeline.sinks.delivery.retry import RetryPolicy
@@ -66,7 +66,7 @@ class DeliverySink(ABC, Generic[PartT]):
         self.policy = policy
         self.clock = clock
         self._owns_client = client is None
-        self.client = client if client is not None else new_client(http or HttpSettings())
+        self.client: HttpClient = client if client is not None else new_client(http or HttpSettings())
         self._secrets = _redact.SecretValues(s for s in secrets if s)
         _redact.register(*self._secrets)
         self.log = logging.getLogger(f"pipeline.sinks.{self.kind}")

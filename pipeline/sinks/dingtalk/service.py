@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
-import httpx
-
 from pipeline.sinks.delivery.errors import AttemptResult, dingtalk_reply
-from pipeline.sinks.delivery.http import exchange
+from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.dingtalk.request_builder import DingTalkRequestBuilder
 
 
 class DingTalkService:
-    def __init__(self, client: httpx.AsyncClient, builder: DingTalkRequestBuilder) -> None:
+    def __init__(self, client: HttpClient, builder: DingTalkRequestBuilder) -> None:
         self._client = client
         self._builder = builder
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from pipeline.sinks.delivery.errors import AttemptResult, feishu_reply
-from pipeline.sinks.delivery.http import exchange
+from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.feishu.request_builder import FeishuRequestBuilder
 
 
 class FeishuService:
-    def __init__(self, client: httpx.AsyncClient, builder: FeishuRequestBuilder) -> None:
+    def __init__(self, client: HttpClient, builder: FeishuRequestBuilder) -> None:
         self._client = client
         self._builder = builder
 

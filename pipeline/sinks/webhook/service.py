@@ -3,15 +3,13 @@ connection errors retried (Retry-After honoured); other 4xx (401 bad signature, 
 
 from __future__ import annotations
 
-import httpx
-
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
-from pipeline.sinks.delivery.http import exchange
+from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.webhook.request_builder import WebhookRequestBuilder
 
 
 class WebhookService:
-    def __init__(self, client: httpx.AsyncClient, builder: WebhookRequestBuilder,
+    def __init__(self, client: HttpClient, builder: WebhookRequestBuilder,
                  success_statuses: frozenset[int] = frozenset()) -> None:
         self._client = client
         self._builder = builder

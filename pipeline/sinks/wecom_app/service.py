@@ -11,11 +11,9 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-import httpx
-
 from pipeline.sinks.delivery.clock import Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass, malformed_response, wecom_reply
-from pipeline.sinks.delivery.http import exchange
+from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.wecom_app.encoder import AppMessage
 from pipeline.sinks.wecom_app.request_builder import AppRequestBuilder
 
@@ -82,7 +80,7 @@ class AccessTokenCache:
 
 
 class AppService:
-    def __init__(self, client: httpx.AsyncClient, builder: AppRequestBuilder, clock: Clock,
+    def __init__(self, client: HttpClient, builder: AppRequestBuilder, clock: Clock,
                  refresh_margin: float = 300.0) -> None:
         self._client = client
         self._builder = builder

@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import httpx
-
 from pipeline.sinks.delivery.errors import AttemptResult, wecom_reply
-from pipeline.sinks.delivery.http import exchange
+from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.wecom_robot.encoder import RobotMessage
 from pipeline.sinks.wecom_robot.request_builder import RobotRequestBuilder
 
 
 class RobotService:
-    def __init__(self, client: httpx.AsyncClient, builder: RobotRequestBuilder) -> None:
+    def __init__(self, client: HttpClient, builder: RobotRequestBuilder) -> None:
         self._client = client
         self._builder = builder
 
