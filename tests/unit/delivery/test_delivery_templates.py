@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.sinks.delivery.notification import AlertItem, Notification
-from pipeline.sinks.delivery.templates import MessageRenderer, TemplateError, TemplateSettings
+from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
+from pipeline.sinks.delivery.templates import Flavor, Language, MessageRenderer, TemplateError, TemplateSettings
 
 
 def test_chinese_defaults(make: Callable[..., Notification]) -> None:
@@ -60,3 +64,57 @@ def test_templates_are_sandboxed(make: Callable[..., Notification]) -> None:
     r = MessageRenderer("en", TemplateSettings(title="{{ n.__class__.__mro__ }}"))
     with pytest.raises(TemplateError):
         r.title(make())
+
+
+_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_alert_items = st.builds(
+    AlertItem,
+    labels=st.dictionaries(st.sampled_from(["alertname", "Zeta", "user", "a", "B", "corp"]), _text, max_size=4),
+    annotations=st.dictionaries(st.sampled_from(["description", "summary"]), _text, max_size=2),
+    status=st.sampled_from(["firing", "resolved"]),
+    severity=st.sampled_from(["critical", "high", "warning", "info", "odd"]),
+    summary=_text, starts_at=st.none() | st.just("2026-11-29T10:00:00.000Z"))
+_notifications = st.builds(
+    Notification, receiver=st.just("ops"), group_key=_text, idempotency_key=st.just("k"),
+    alerts=st.lists(_alert_items, max_size=3).map(tuple), title=_text, text=st.just("") | _text,
+    markdown=st.just("") | _text,
+    sso_links=st.lists(st.builds(SsoLink, label=_text, url=st.just("https://sso.example/r?t=1")),
+                       max_size=2).map(tuple))
+
+
+@functools.cache
+def _renderers(language: Language, flavor: Flavor) -> tuple[MessageRenderer, dict[str, Any]]:
+    r = MessageRenderer(language, flavor=flavor)
+    return r, {name: r.reference(name) for name in ("title", "text", "markdown")}
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=_notifications, language=st.sampled_from(["zh", "en"]),
+       flavor=st.sampled_from(["wecom", "dingtalk", "feishu", "plain"]))
+def test_builtins_equal_the_shipped_jinja_templates(n: Notification, language: Language, flavor: Flavor) -> None:
+    """The plain-Python built-ins render exactly what templates/<language>/*.j2 render in the sandbox."""
+    r, reference = _renderers(language, flavor)
+    context = r._context(n)
+    title = reference["title"].render({k: v for k, v in context.items() if k != "title"}).strip()
+    assert r.title(n) == title
+    assert r.text(n) == reference["text"].render({**context, "title": title}).strip()
+    assert r.markdown(n) == reference["markdown"].render({**context, "title": title}).strip()
+
+
+def test_a_user_title_feeds_the_builtin_bodies_and_is_rendered_once(make: Callable[..., Notification]) -> None:
+    r = MessageRenderer("en", TemplateSettings(title="custom {{ alerts|length }}"))
+    renders = 0
+    template = r._templates["title"]
+    original = template.render
+
+    def counting(*args: object, **kwargs: object) -> str:
+        nonlocal renders
+        renders += 1
+        return original(*args, **kwargs)
+
+    template.render = counting  # type: ignore[method-assign]
+    n = make()
+    assert r.title(n) == "custom 2"
+    assert r.text(n).startswith("custom 2\n1. [CRITICAL]")
+    assert r.markdown(n).startswith("## custom 2\n")
+    assert renders == 1
