@@ -90,7 +90,8 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="the pipeline YAML config (default: embedded defaults)")
 @click.option("--agent", "agents", multiple=True,
-              type=click.Choice(["normalize", "audit", "siem", "alerting", "delivery", "actions"]),
+              type=click.Choice(["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery",
+                                 "actions"]),
               help="run only these agents (repeatable; default: worker.agents from config)")
 @click.option("--bootstrap", default=None, help="override kafka.bootstrap")
 @click.option("--prefix", default=None, help="override kafka.topic_prefix")

@@ -74,7 +74,7 @@ class EventProducer:
         while not self._stop.is_set():
             self._producer.poll(0.05)
 
-    def _produce(self, topic: str, key: bytes | None, value: bytes,
+    def _produce(self, topic: str, key: bytes | None, value: bytes | None,
                  on_delivery: Callable[[KafkaError | None, Message], None],
                  headers: Sequence[tuple[str, bytes]] | None = None) -> None:
         while True:
@@ -116,23 +116,31 @@ class EventProducer:
         return await self._enqueue(asyncio.get_running_loop(), topic, k, payload, headers)
 
     async def send_batch(
-        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
     ) -> list[Delivered | DeliveryError]:
         """(topic, key, value) triples -> one outcome per record, in input order, once every report is in.
 
         The loop is woken once for the whole batch (not once per record): per-record futures and
-        call_soon_threadsafe cost more than the produce itself."""
+        call_soon_threadsafe cost more than the produce itself. A None value is a tombstone."""
+        return await self.enqueue_batch(records)
+
+    def enqueue_batch(
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
+    ) -> asyncio.Future[list[Delivered | DeliveryError]]:
+        """send_batch's produce step, done now (in order with any later produce); the future resolves with
+        the outcomes once every report is in. For callers that must enqueue before they next await."""
         if self._closed:
             raise RuntimeError("producer is closed")
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
+        done: asyncio.Future[list[Delivered | DeliveryError]] = loop.create_future()
         outcomes: list[Delivered | DeliveryError | None] = []
         lock = threading.Lock()
         state = {"pending": 0, "sealed": False}
 
         def finish() -> None:
             if not done.done():
-                done.set_result(None)
+                done.set_result([o if o is not None else DeliveryError("?", "no delivery report")
+                                 for o in outcomes])
 
         def reporter(index: int, topic: str) -> Callable[[KafkaError | None, Message], None]:
             def on_delivery(err: KafkaError | None, msg: Message) -> None:
@@ -156,11 +164,10 @@ class EventProducer:
             state["sealed"] = True
             if state["pending"] == 0:
                 finish()
-        await done
-        return [o if o is not None else DeliveryError("?", "no delivery report") for o in outcomes]
+        return done
 
     async def send_many(
-        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
     ) -> list[Delivered]:
         """Like send_batch, but raises the first DeliveryError after all reports are in."""
         outcomes = await self.send_batch(records)

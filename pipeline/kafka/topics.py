@@ -29,9 +29,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("exmail.raw.pipeline_error", "corp_id/stream"),
     TopicSpec("hr.lifecycle", "corp_id/employee"),
     TopicSpec("exmail.events", "corp_id/userid"),
-    # one partition: Alertmanager semantics (grouping, inhibition, silences) need every alert in one place;
-    # alert volume is orders of magnitude below event volume
-    TopicSpec("exmail.alerts", "alert fingerprint", partitions=1),
+    # keyed so a partition holds whole aggregation groups and the inhibition sources that can mute them
+    # (RoutingConfig.partition_key); dispatch workers share the partitions
+    TopicSpec("exmail.alerts", "routing partition key (labels every route groups by)"),
     TopicSpec("exmail.notifications", "receiver"),
     TopicSpec("exmail.deliveries", "receiver"),
     TopicSpec("exmail.actions", "corp_id/userid"),

@@ -1,25 +1,25 @@
 """Alerting agents: rules (exmail.events -> exmail.alerts) and dispatch (exmail.alerts -> exmail.notifications).
 
 Rule state (windows, first-seen sets) lives in a faust table co-partitioned with exmail.events (keyed by
-corp/user). The dispatcher sees every alert (exmail.alerts has one partition), keeps its groups, notification
-log and inhibition sources in memory and in the compacted topic exmail.state.alerting (written through faust's
-producer, which faust flushes before committing input offsets), and re-arms its timers from there after a
-restart. Silences are persisted in exmail.state.silences and served at /alerting/api/silences.
+corp/user). Alerts are keyed by `RoutingConfig.partition_key`, so each partition of exmail.alerts holds whole
+aggregation groups with the inhibition sources that can mute them. Dispatch is a batch consumer group, not a
+faust agent (pipeline/worker/_dispatch.py says why and how its state survives restarts and rebalances).
+Silences are persisted in exmail.state.silences, followed by every worker, and served at /alerting/api/silences.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
-from pipeline.kafka.state import CompactedState, read_compacted
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
 
@@ -71,8 +71,9 @@ def install_rules(ctx: WorkerContext) -> None:
     app, names = ctx.app, ctx.names
     pack = load_rule_pack(ctx)
     events = ctx.topic(names.events)
-    alerts = ctx.topic(names.alerts, partitions=1)
+    alerts = ctx.topic(names.alerts)
     dlq = ctx.topic(names.dlq)
+    alert_key = alert_key_for(ctx)
     table = app.Table("alerting-rules", key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     engine = RuleEngine(pack, TableRuleState(table), corp_domains=ctx.config.alerting.corp_domains)
 
@@ -92,71 +93,59 @@ def install_rules(ctx: WorkerContext) -> None:
                 continue
             now = time.time()
             for alert in raised:
-                await alerts.send(key=alert.kafka_key(), value=alert.to_envelope(now).encode())
+                await alerts.send(key=alert_key(alert), value=alert.to_envelope(now).encode())
             TRANSFORM_RECORDS.labels("rules", "alerted" if raised else "ok").inc()
             TRANSFORM_LATENCY.labels("rules").observe(time.perf_counter() - t0)
 
 
+def alert_key_for(ctx: WorkerContext) -> Callable[[Any], bytes]:
+    """How producers key exmail.alerts: by the routing's partition key (the fingerprint when this worker has
+    no routing config, e.g. rules-only; then every alert must carry the partition labels' values itself)."""
+    if not ctx.config.alerting.routing:
+        return lambda alert: bytes(alert.kafka_key())
+    routing = load_routing(ctx)
+    return lambda alert: routing.partition_key(alert.labels)
+
+
 def install_dispatch(ctx: WorkerContext) -> None:
-    from pipeline.transforms.routing import Dispatcher, SilenceChange, SilenceStore, TickLoop, create_silences_app
-    from pipeline.transforms.rules import Alert
+    from pipeline.transforms.routing import SilenceStore, create_silences_app
+    from pipeline.worker._dispatch import DispatchService
 
     app, names = ctx.app, ctx.names
     routing = load_routing(ctx)
-    alerts = ctx.topic(names.alerts, partitions=1)
-    notifications = ctx.topic(names.notifications)
-    dlq = ctx.topic(names.dlq)
-    state_topic = ctx.topic(names.state("alerting"), partitions=1)
     silences_topic = ctx.topic(names.state("silences"), partitions=1)
     silences = SilenceStore()
 
     async def publish_silences(changes: Any) -> None:
         for change in changes:
             value = change.value()
-            await silences_topic.send(key=change.key().encode(),
-                                      value=None if value is None else orjson.dumps(value))
+            await silences_topic.send(key=change.key(), value=value)
 
     ctx.http_mounts.append(("/alerting", create_silences_app(silences, publish_silences)))
+    service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
+                              silences=silences, producer=ctx.producer)
+    running: dict[str, asyncio.Task[None]] = {}
 
-    def write_state(key: bytes, value: bytes | None) -> None:
-        state_topic.send_soon(key=key, value=value)
-
-    @app.agent(alerts, name="dispatch")
-    async def dispatch_agent(stream: Any) -> None:
-        bootstrap = ctx.kafka.bootstrap
-        stored = await asyncio.to_thread(read_compacted, bootstrap, names.state("alerting"))
-        for key, value in (await asyncio.to_thread(read_compacted, bootstrap, names.state("silences"))).items():
-            silences.apply(SilenceChange.from_record(key, value))
-        dispatcher = Dispatcher(routing, CompactedState(write_state, stored), silences)
-
-        async def emit(out: list[Any]) -> None:
-            for note in out:
-                await notifications.send(key=note.kafka_key(), value=note.to_envelope().encode())
-
-        ticker = TickLoop(dispatcher, emit, clock=time.time, max_sleep=0.5)
-        tick_task = asyncio.create_task(ticker.run())
+    @app.task
+    async def _dispatch() -> None:
+        running["task"] = asyncio.current_task()  # type: ignore[assignment]
         try:
-            async for event in stream.events():
-                msg = event.message
-                t0 = time.perf_counter()
-                try:
-                    alert = Alert.from_envelope(Envelope.decode(event.value))
-                except (EnvelopeError, ValueError) as exc:
-                    letter = dead_letter(stage="dispatch", reason=str(exc), error_type=type(exc).__name__,
-                                         origin=Origin(msg.topic, msg.partition, msg.offset, None),
-                                         payload=event.value)
-                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                    DLQ_RECORDS.labels("dispatch", type(exc).__name__).inc()
-                    continue
-                await emit(dispatcher.ingest(alert, time.time()))
-                ticker.wake()
-                TRANSFORM_RECORDS.labels("dispatch", "ok").inc()
-                TRANSFORM_LATENCY.labels("dispatch").observe(time.perf_counter() - t0)
-        finally:
-            ticker.stop()
-            await tick_task
+            await service.run()
+        except Exception as exc:
+            log.exception("dispatch stopped: %s", exc)
+            await app.crash(exc)  # a dispatcher that cannot make its output durable must not idle silently
+
+    async def _stop() -> None:
+        service.stop()
+        task = running.get("task")
+        if task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    ctx.on_stop.append(_stop)
 
 
 def install_alerting(ctx: WorkerContext) -> None:
+    """Rules and dispatch in one process (`--agent rules` / `--agent dispatch` run them apart)."""
     install_rules(ctx)
     install_dispatch(ctx)

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.sse.config import SseConfig
 
-AgentName = Literal["normalize", "audit", "siem", "alerting", "delivery", "actions"]
+AgentName = Literal["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery", "actions"]
 DEFAULT_AGENTS: tuple[AgentName, ...] = ("normalize", "audit")
 
 

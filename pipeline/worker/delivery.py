@@ -76,7 +76,7 @@ def install_delivery(ctx: WorkerContext) -> None:
     from pipeline.sinks.delivery.outcome import dead_letter_for
     from pipeline.sso import SsoLinkSigner
     from pipeline.transforms.rules import Alert
-    from pipeline.worker.alerting import load_routing
+    from pipeline.worker.alerting import alert_key_for, load_routing
 
     app, names = ctx.app, ctx.names
     alerting = ctx.config.alerting
@@ -86,7 +86,8 @@ def install_delivery(ctx: WorkerContext) -> None:
         signer = SsoLinkSigner(resolve_secret(alerting.sso.secret), alerting.sso.base_url, alerting.sso.ttl_seconds)
     notifications = ctx.topic(names.notifications)
     deliveries = ctx.topic(names.deliveries)
-    alerts = ctx.topic(names.alerts, partitions=1)
+    alerts = ctx.topic(names.alerts)
+    alert_key = alert_key_for(ctx)
     dlq = ctx.topic(names.dlq)
     delivered_topic = ctx.topic(names.state("delivered"), partitions=1)
 
@@ -115,7 +116,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                           annotations={"summary": f"Notification to {receiver} was not delivered: {outcome.reason}",
                                        "summary_zh": f"通知发送到 {receiver} 失败：{outcome.reason}"},
                           starts_at=t, ends_at=t + 300, rule="delivery_failed")
-            await alerts.send(key=alert.kafka_key(), value=alert.to_envelope(t).encode())
+            await alerts.send(key=alert_key(alert), value=alert.to_envelope(t).encode())
 
         in_flight: set[str] = set()
 

@@ -20,21 +20,25 @@ def _installers() -> dict[str, Callable[[WorkerContext], None]]:
 
     table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
     from pipeline.worker.actions import install_actions
-    from pipeline.worker.alerting import install_alerting
+    from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
     from pipeline.worker.audit import install_audit
     from pipeline.worker.delivery import install_delivery
     from pipeline.worker.siem import install_siem
 
     table["audit"] = install_audit
     table["siem"] = install_siem
-    table["alerting"] = install_alerting
+    table["alerting"] = install_alerting  # rules + dispatch
+    table["rules"] = install_rules
+    table["dispatch"] = install_dispatch
     table["delivery"] = install_delivery
     table["actions"] = install_actions
     return table
 
 
 def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) -> WorkerContext:
-    selected = list(agents or config.worker.agents)
+    selected = list(dict.fromkeys(agents or config.worker.agents))
+    if "alerting" in selected:  # alerting = rules + dispatch
+        selected = [a for a in selected if a not in ("rules", "dispatch")]
     installers = _installers()
     unknown = [a for a in selected if a not in installers]
     if unknown:

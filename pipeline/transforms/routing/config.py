@@ -6,6 +6,7 @@ delivery stage, so receivers accept extra keys and routing reads `name` and `sen
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,39 @@ class RoutingConfig(_Model):
 
     def intervals(self) -> dict[str, tuple[ti.IntervalSpec, ...]]:
         return {t.name: tuple(s.compile() for s in t.time_intervals) for t in self.time_intervals}
+
+    def partition_labels(self) -> tuple[str, ...]:
+        """The labels exmail.alerts is keyed by: those every route groups by (inherited group_by resolved;
+        `...` groups by all) and every inhibit rule lists in `equal`. Two alerts of one aggregation group
+        agree on them, and so do an inhibiting source and its targets, so each partition's dispatcher sees
+        whole groups and every source that can mute them. Empty: one key, one partition does all dispatch."""
+        common: set[str] | None = None
+
+        def walk(r: RouteConfig, inherited: list[str] | None) -> None:
+            nonlocal common
+            group_by = r.group_by if r.group_by is not None else inherited
+            if group_by is not None and "..." not in group_by:
+                common = set(group_by) if common is None else common & set(group_by)
+            elif group_by is None:
+                common = set()  # no group_by: one group per route, so nothing to partition by
+            for child in r.routes:
+                walk(child, group_by)
+
+        walk(self.route, None)
+        for rule in self.inhibit_rules:
+            common = set(rule.equal) if common is None else common & set(rule.equal)
+        return tuple(sorted(common or ()))
+
+    def partition_key(self, labels: Mapping[str, str]) -> bytes:
+        """The Kafka key of an alert on exmail.alerts (see `partition_labels`)."""
+        names = self._partition_labels
+        if not names:
+            return b"*"
+        return "\x00".join(f"{n}={labels.get(n, '')}" for n in names).encode()
+
+    @functools.cached_property
+    def _partition_labels(self) -> tuple[str, ...]:
+        return self.partition_labels()
 
 
 def _combined(strings: list[str], eq: dict[str, str], rx: dict[str, str]) -> list[Matcher]:
