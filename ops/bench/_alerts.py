@@ -353,67 +353,82 @@ def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: 
 
 
 async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
-                     alertmanager_rate: float | None, group_interval: str = "1s") -> PhaseResult:
-    """`n` exmail.alert/1 envelopes in distinct groups produced straight to exmail.alerts; a worker runs
-    alerting (dispatch) + delivery to the webhook receiver; from the first produce to the n-th arrival.
-    The note adds when dispatch emitted the notifications (their CreateTime on exmail.notifications) and
-    the worker's CPU use, to tell the dispatch and delivery stages apart."""
-    phase = f"burst-{group_interval}"
+                     alertmanager: dict[str, Any] | None, group_interval: str = "1s") -> PhaseResult:
+    """`n` exmail.alert/1 envelopes in distinct groups produced straight to exmail.alerts (keyed by the
+    routing's partition key, as the rules agent keys them); `pipeline worker --agent dispatch` and
+    `--agent delivery` run as two processes to the webhook receiver; from the first produce to the n-th
+    arrival. The note adds when dispatch emitted the notifications (their CreateTime on
+    exmail.notifications) and each process's CPU use, to tell the dispatch and delivery stages apart."""
+    from pipeline.transforms.routing import parse_routing_config
+
+    phase = f"burst{n}-{group_interval}"
     names = ctx.topics(phase)
     secret = uuid.uuid4().hex
     cfg = ctx.tmp / f"worker-{phase}.yaml"
-    cfg.write_text(yaml.safe_dump({"worker": {"http_port": 0}, "alerting": {"routing": {
-        "route": {"receiver": "bench-hook", "group_by": ["group"], "group_wait": "0s",
-                  "group_interval": group_interval, "repeat_interval": "4h"},
-        "receivers": [_webhook_receiver(receiver.url(f"hook/{phase}"))]}}}))
+    routing = {"route": {"receiver": "bench-hook", "group_by": ["group"], "group_wait": "0s",
+                         "group_interval": group_interval, "repeat_interval": "4h"},
+               "receivers": [_webhook_receiver(receiver.url(f"hook/{phase}"))]}
+    cfg.write_text(yaml.safe_dump({"worker": {"http_port": 0}, "alerting": {"routing": routing}}))
+    key = parse_routing_config(routing).partition_key
     producer = EventProducer(KafkaSettings(bootstrap=ctx.bootstrap))
     try:
         with Procs(ctx.tmp, ctx.tmp) as procs:
-            worker = procs.worker(f"worker-{phase}", cfg, ctx.bootstrap, names.prefix,
-                                  ["alerting", "delivery"], env={WEBHOOK_SECRET_ENV: secret})
+            env = {WEBHOOK_SECRET_ENV: secret}
+            dispatch = procs.worker(f"dispatch-{phase}", cfg, ctx.bootstrap, names.prefix, ["dispatch"], env=env)
+            delivery = procs.worker(f"delivery-{phase}", cfg, ctx.bootstrap, names.prefix, ["delivery"], env=env)
+            workers = (dispatch, delivery)
             await receiver.reset()
             [warm] = burst_alerts(1, WARMUP_ID)
-            await producer.send(names.alerts, warm.to_envelope(time.time()), warm.kafka_key())
+            await producer.send(names.alerts, warm.to_envelope(time.time()), key(warm.labels))
 
             async def arrived(k: int) -> bool:
                 return await receiver.count() >= k
 
             await until(lambda: arrived(1), 180, "the warm-up notification (worker start-up)", interval=0.2,
-                        watch=(worker,))
+                        watch=workers)
             await asyncio.sleep(2.0)
             await receiver.reset()
             alerts = burst_alerts(n, 0)
             now = time.time()
-            records = [(names.alerts, a.kafka_key(), a.to_envelope(now).encode()) for a in alerts]
-            receiver_cpu, worker_cpu = receiver.proc.cpu(), worker.cpu()
+            records = [(names.alerts, key(a.labels), a.to_envelope(now).encode()) for a in alerts]
+            receiver_cpu, cpu = receiver.proc.cpu(), [w.cpu() for w in workers]
             started = time.time()
             await producer.send_many(records)
             produced = time.time()
             try:
-                await until(lambda: arrived(n), within, f"{n} notifications", interval=0.1, watch=(worker,))
+                await until(lambda: arrived(n), within, f"{n} notifications", interval=0.1, watch=workers)
             except BenchError:
                 pass
             ended = time.time()
-            receiver_cpu, worker_cpu = receiver.proc.cpu() - receiver_cpu, worker.cpu() - worker_cpu
+            receiver_cpu = receiver.proc.cpu() - receiver_cpu
+            cpu = [w.cpu() - c for w, c in zip(workers, cpu, strict=True)]
             arrivals = await receiver.first_arrivals()
-            rss = worker.sample_rss()
+            rss = [w.sample_rss() for w in workers]
     finally:
         producer.close()
     emitted = hop_times(ctx.bootstrap, {"notification": names.notifications})["notification"]
     emitted_ms = [(emitted[i] - started) * 1000 for i in range(n) if i in emitted]
     rate, note, detail = _burst_note(n, started, arrivals, receiver_cpu)
-    worker_share = worker_cpu / (ended - started)
+    span = ended - started
     note += (f"; dispatch emitted {len(emitted_ms):,} notifications by p50 "
              f"{percentile(emitted_ms, 50) or 0:,.0f} / p99 {percentile(emitted_ms, 99) or 0:,.0f} ms; "
-             f"worker CPU {worker_share:.0%} of a core")
-    title = "burst: our dispatch+delivery"
+             f"CPU share of a core: dispatch {cpu[0] / span:.0%}, delivery {cpu[1] / span:.0%}; "
+             f"CPU per notification: dispatch {cpu[0] / n * 1e6:.0f} us, delivery {cpu[1] / n * 1e6:.0f} us")
+    title = f"burst {n:,}: our dispatch+delivery"
     if group_interval != "1s":
         title += f", group_interval {group_interval}"
-    return ([Row(title, rate, "notif/s", alertmanager_rate, "Alertmanager", notes=note),
-             Row(f"{title}: worker peak RSS", rss, "MiB", notes="alerting+delivery")],
-            {"alerts": n, "group_interval": group_interval, "notifications_per_s": rate, "peak_rss_mib": rss,
-             "produce_ms": (produced - started) * 1000, "dispatch_emitted_ms": summarize(emitted_ms),
-             "worker_core_share": worker_share, **detail})
+    am_rate = alertmanager.get("notifications_per_s") if alertmanager else None
+    am_p99 = (alertmanager.get("arrival_ms") or {}).get("p99") if alertmanager else None
+    ours_p99 = (detail.get("arrival_ms") or {}).get("p99")
+    rows = [Row(title, rate, "notif/s", am_rate, "Alertmanager", notes=note),
+            Row(f"{title}: p99 arrival", ours_p99, "ms", am_p99, "Alertmanager p99",
+                notes="after the first send; target: below Alertmanager's"),
+            Row(f"{title}: peak RSS", max((r or 0.0) for r in rss), "MiB",
+                notes=f"dispatch {rss[0] or 0:.0f} MiB, delivery {rss[1] or 0:.0f} MiB")]
+    return rows, {"alerts": n, "group_interval": group_interval, "notifications_per_s": rate,
+                  "peak_rss_mib": rss, "produce_ms": (produced - started) * 1000,
+                  "dispatch_emitted_ms": summarize(emitted_ms), "dispatch_cpu_s": cpu[0],
+                  "delivery_cpu_s": cpu[1], **detail}
 
 
 def alertmanager_version() -> str:
@@ -481,9 +496,10 @@ async def burst_alertmanager(ctx: Context, receiver: Receiver, n: int, batch: in
             arrivals = await receiver.first_arrivals()
         rss = am.sample_rss()
     rate, note, detail = _burst_note(n, started, arrivals, receiver_cpu)
-    rows = [Row("burst: Alertmanager (routing peer)", rate, "notif/s", notes=(
+    rows = [Row(f"burst {n:,}: Alertmanager (routing peer)", rate, "notif/s", notes=(
                 f"{version_line.split('(')[0].strip()}; batches of {batch}; " + note
                 + f"; posting took {(posted - started) * 1000:.0f} ms")),
-            Row("burst: Alertmanager peak RSS", rss, "MiB")]
+            Row(f"burst {n:,}: Alertmanager p99 arrival", (detail.get("arrival_ms") or {}).get("p99"), "ms"),
+            Row(f"burst {n:,}: Alertmanager peak RSS", rss, "MiB")]
     return rows, {"alerts": n, "batch": batch, "notifications_per_s": rate, "peak_rss_mib": rss,
                   "version": version_line, **detail}

@@ -56,7 +56,7 @@ class Sizes:
     normalize_records: int
     pushes: int
     push_spacing: float
-    alerts: int
+    bursts: tuple[int, ...]
     am_batch: int
     capacity_requests: int
     normalize_timeout: float
@@ -64,10 +64,10 @@ class Sizes:
 
 
 FULL = Sizes(ceiling_records=200_000, ceiling_rounds=3, poller_records=100_000, normalize_records=50_000,
-             pushes=1000, push_spacing=0.020, alerts=5000, am_batch=500, capacity_requests=10_000,
+             pushes=1000, push_spacing=0.020, bursts=(5000, 20_000), am_batch=500, capacity_requests=10_000,
              normalize_timeout=240, burst_timeout=120)
 QUICK = Sizes(ceiling_records=20_000, ceiling_rounds=1, poller_records=10_000, normalize_records=5000,
-              pushes=100, push_spacing=0.020, alerts=500, am_batch=250, capacity_requests=2000,
+              pushes=100, push_spacing=0.020, bursts=(500, 2000), am_batch=250, capacity_requests=2000,
               normalize_timeout=90, burst_timeout=60)
 
 
@@ -174,13 +174,14 @@ async def _alerting_phases(result: Run, ctx: Context, receiver: Receiver, sizes:
             return receiver_capacity(receiver, sizes.capacity_requests)
 
         await result.phase("receiver", capacity)
-        am = await result.phase("alertmanager", lambda: burst_alertmanager(
-            ctx, receiver, sizes.alerts, sizes.am_batch, sizes.burst_timeout))
-        am_rate = am.get("notifications_per_s") if am else None
-        await result.phase("burst", lambda: burst_ours(ctx, receiver, sizes.alerts, sizes.burst_timeout,
-                                                       am_rate))
-        await result.phase("burst-5m", lambda: burst_ours(ctx, receiver, sizes.alerts, sizes.burst_timeout,
-                                                          am_rate, group_interval="5m"))
+        for n in sizes.bursts:
+            am = await result.phase(f"alertmanager-{n}", _burst_step(burst_alertmanager, ctx, receiver, n,
+                                                                     sizes.am_batch, sizes.burst_timeout))
+            await result.phase(f"burst-{n}", _burst_step(burst_ours, ctx, receiver, n, sizes.burst_timeout, am))
+
+
+def _burst_step(fn: Callable[..., Awaitable[PhaseResult]], *args: Any) -> Callable[[], Awaitable[PhaseResult]]:
+    return lambda: fn(*args)
 
 
 def main() -> None:

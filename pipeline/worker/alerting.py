@@ -108,7 +108,7 @@ def alert_key_for(ctx: WorkerContext) -> Callable[[Any], bytes]:
 
 
 def install_dispatch(ctx: WorkerContext) -> None:
-    from pipeline.transforms.routing import SilenceStore, create_silences_app
+    from pipeline.transforms.routing import SilenceChange, SilenceStore, create_silences_app
     from pipeline.worker._dispatch import DispatchService
 
     app, names = ctx.app, ctx.names
@@ -122,6 +122,14 @@ def install_dispatch(ctx: WorkerContext) -> None:
             await silences_topic.send(key=change.key(), value=value)
 
     ctx.http_mounts.append(("/alerting", create_silences_app(silences, publish_silences)))
+
+    @app.agent(silences_topic, name="silences")
+    async def silences_agent(stream: Any) -> None:
+        """Applies silence changes as they arrive. The dispatch service follows the whole topic in every
+        worker anyway (this agent gets the partition in one worker of the group); it also gives faust's
+        consumer a subscription when dispatch runs alone (`--agent dispatch`), which faust requires."""
+        async for event in stream.events():
+            silences.apply(SilenceChange.from_record(event.key or b"", event.value))
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
                               silences=silences, producer=ctx.producer)
     running: dict[str, asyncio.Task[None]] = {}

@@ -1,7 +1,8 @@
 """Keep destination credentials out of the HTTP client's own logs.
 
-httpx logs every request URL at INFO ("HTTP Request: POST https://...?key=..."), and robot keys, access
-tokens and Feishu hook tokens live in URLs. Sinks register their live secrets here; a filter on the httpx
+httpx logs every request URL at INFO ("HTTP Request: POST https://...?key=..."; aiohttp's client, the
+default, does not, but may name a URL in a warning), and robot keys, access tokens and Feishu hook tokens live
+in URLs. Sinks register their live secrets here; a filter on the httpx
 and httpcore loggers rewrites each record with those values (and secret-looking query parameters) masked.
 """
 
@@ -12,7 +13,8 @@ from collections import Counter
 
 from pipeline.secrets import REDACTED, scrub_text
 
-_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy",
+            "aiohttp.client", "aiohttp.internal")
 _live: Counter[str] = Counter()
 
 
