@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import subprocess
 import time
 import uuid
@@ -391,6 +392,7 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
             alerts = burst_alerts(n, 0)
             now = time.time()
             records = [(names.alerts, key(a.labels), a.to_envelope(now).encode()) for a in alerts]
+            profilers = _profile(ctx, procs, phase, workers)
             receiver_cpu, cpu = receiver.proc.cpu(), [w.cpu() for w in workers]
             started = time.time()
             await producer.send_many(records)
@@ -402,6 +404,9 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
             ended = time.time()
             receiver_cpu = receiver.proc.cpu() - receiver_cpu
             cpu = [w.cpu() - c for w, c in zip(workers, cpu, strict=True)]
+            for profiler in profilers:
+                profiler.popen.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                profiler.popen.wait(30)
             arrivals = await receiver.first_arrivals()
             rss = [w.sample_rss() for w in workers]
     finally:
@@ -429,6 +434,16 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
                   "peak_rss_mib": rss, "produce_ms": (produced - started) * 1000,
                   "dispatch_emitted_ms": summarize(emitted_ms), "dispatch_cpu_s": cpu[0],
                   "delivery_cpu_s": cpu[1], **detail}
+
+
+def _profile(ctx: Context, procs: Procs, phase: str, workers: tuple[Proc, ...]) -> list[Proc]:
+    """With --profile: py-spy (PyPI) sampling each worker, collapsed stacks to <dir>/<worker>.txt."""
+    if ctx.profile is None:
+        return []
+    ctx.profile.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(PYTHON).with_name("py-spy"))
+    return [procs.start(f"py-spy-{w.name}", [spy, "record", "-p", str(w.pid), "-r", "250", "-f", "raw",
+                                              "-o", str(ctx.profile / f"{w.name}.txt")]) for w in workers]
 
 
 def alertmanager_version() -> str:

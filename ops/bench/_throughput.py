@@ -40,6 +40,7 @@ class Context:
     run_id: str
     tmp: Path
     quick: bool
+    profile: Path | None = None  # py-spy profiles of the burst workers go here (--profile)
 
     def prefix(self, phase: str) -> str:
         return f"{self.run_id}-{phase}."

@@ -111,7 +111,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"unknown phase(s) {unknown}; phases are {', '.join(PHASES)}")
     run_id = f"bench{uuid.uuid4().hex[:8]}"
     tmp = Path(tempfile.mkdtemp(prefix=f"{run_id}-"))
-    ctx = Context(bootstrap=args.bootstrap or bootstrap_from_env(), run_id=run_id, tmp=tmp, quick=args.quick)
+    ctx = Context(bootstrap=args.bootstrap or bootstrap_from_env(), run_id=run_id, tmp=tmp, quick=args.quick,
+                  profile=Path(args.profile) if args.profile else None)
     started = time.monotonic()
     meta: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_id": run_id,
                             "quick": args.quick, "bootstrap": ctx.bootstrap, "cpus": os.cpu_count(),
@@ -194,7 +195,11 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None,
                         help="Kafka bootstrap (default: EXMAIL_KAFKA_BOOTSTRAP or .state)")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and scratch directory")
+    parser.add_argument("--profile", default=None, metavar="DIR",
+                        help="record py-spy profiles (collapsed stacks) of the burst workers into DIR")
     args = parser.parse_args()
+    if args.profile:
+        args.profile = str(Path(args.profile).resolve())  # the workers run in the scratch directory
     summary = asyncio.run(run(args))
     rows: list[Row] = summary.pop("_rows")
     meta = summary["meta"]
