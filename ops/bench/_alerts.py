@@ -467,7 +467,7 @@ async def burst_alertmanager(ctx: Context, receiver: Receiver, n: int, batch: in
                   "repeat_interval": "4h"},
         "receivers": [{"name": "hook", "webhook_configs": [{"url": receiver.url("hook/alertmanager"),
                                                             "send_resolved": False}]}]}))
-    storage = ctx.tmp / "alertmanager-data"
+    storage = ctx.tmp / f"alertmanager-data-{n}"  # a fresh nflog: the warm-up alert repeats across runs
     storage.mkdir(exist_ok=True)
     base = f"http://127.0.0.1:{port}"
     with Procs(ctx.tmp, ctx.tmp) as procs:

@@ -46,6 +46,8 @@ class Inhibitor:
             for i, r in enumerate(rules)
         ]
         self._sources: dict[str, _Source] = {}
+        self.version = 0  # bumped whenever a source appears or its end moves
+        self._next: tuple[int, float] = (-1, 0.0)
         if self._rules:
             for key, value in state.items(PREFIX):
                 self._index(key[len(PREFIX):], _Source(value["l"], value["e"]))
@@ -61,6 +63,8 @@ class Inhibitor:
         if old is not None and alert.ends_at > now and old.ends_at > ends_at:
             ends_at = old.ends_at
         src = _Source(alert.labels, ends_at)
+        if old is None or old.ends_at != ends_at or old.labels != src.labels:
+            self.version += 1
         self._index(fp, src)
         self._state.put(PREFIX + fp, {"l": src.labels, "e": src.ends_at})
 
@@ -78,6 +82,16 @@ class Inhibitor:
                     continue
                 return fp
         return None
+
+    def next_change(self, now: float) -> float:
+        """The next time a remembered source resolves (inf when none will); with `version`, what the dispatcher
+        needs to know that no mute decision changes before then."""
+        version, until = self._next
+        if version == self.version and now < until:
+            return until
+        until = min((src.ends_at for src in self._sources.values() if src.ends_at > now), default=float("inf"))
+        self._next = (self.version, until)
+        return until
 
     def gc(self, now: float) -> int:
         expired = [fp for fp, src in self._sources.items() if src.ends_at <= now]

@@ -10,7 +10,13 @@ Everything that must survive a restart is written through to the state store as 
   nf/<receiver>/<group id> notification log entry
   is/<fp>                  firing inhibition-source alert
 A new Dispatcher on the same state re-arms every group's timer at its stored due time, so a restart in the
-middle of group_wait sends the pending notification once, when it is due. Produce the notifications a call
+middle of group_wait sends the pending notification once, when it is due.
+
+Idle flushes are skipped: a group_interval tick of a group that got no alert since its last flush, while no
+alert of it resolves, no repeat or nflog expiry is due, no silence or inhibition source changed or starts or
+ends, and its route has no time intervals, can only send nothing and change nothing, so the tick only re-arms
+the timer (as the flush would have) without running the notify pipeline: 20,000 groups with group_interval 1s
+cost 20,000 heap moves a second instead of 20,000 flushes. Produce the notifications a call
 returns before committing the state it wrote (or use faust's exactly-once guarantee); a notification emitted
 twice after a crash keeps its id.
 
@@ -56,6 +62,9 @@ class _Group:
     alerts: dict[str, Alert]
     next_due: float
     flushed: bool
+    dirty: bool = True  # an alert arrived since the last flush
+    quiet_until: float = 0.0  # before this, a flush of the unchanged group sends nothing and changes nothing
+    versions: tuple[int, int] = (-1, -1)  # (silences, inhibition) versions at the last flush
 
     def meta(self) -> dict[str, Any]:
         return {"r": self.route.id, "k": self.key, "l": self.labels, "n": self.next_due, "f": self.flushed}
@@ -75,7 +84,7 @@ class GroupInfo:
 
 class Dispatcher:
     def __init__(self, config: RoutingConfig, state: RuleState | None = None,
-                 silences: SilenceStore | None = None) -> None:
+                 silences: SilenceStore | None = None, *, skip_idle_flushes: bool = True) -> None:
         self.config = config
         self.state: RuleState = state if state is not None else MemoryRuleState()
         self.silences = silences if silences is not None else SilenceStore()
@@ -89,6 +98,7 @@ class Dispatcher:
         self._heap: list[tuple[float, str]] = []
         self._next_maintenance: float | None = None
         self._counters: dict[tuple[str, str], Any] = {}
+        self._skip_idle = skip_idle_flushes  # False: flush every tick (the reference behaviour, for tests)
         self._load()
 
     # --- public API
@@ -121,10 +131,15 @@ class Dispatcher:
         """Flush every group whose timer is due at `now` (oldest due first)."""
         out: list[Notification] = []
         heap = self._heap
+        versions = (self.silences.version, self._inhibitor.version)
         while heap and heap[0][0] <= now:
             due, gid = heapq.heappop(heap)
             group = self._groups.get(gid)
             if group is None or group.next_due != due:
+                continue
+            if self._skip_idle and not group.dirty and now < group.quiet_until and group.versions == versions:
+                group.next_due = now + group.route.group_interval  # what the idle flush would have done
+                heapq.heappush(heap, (group.next_due, gid))
                 continue
             out.extend(self._flush(group, now))
         if self._next_maintenance is None or now >= self._next_maintenance:
@@ -153,11 +168,26 @@ class Dispatcher:
 
     # --- internals
 
+    def _settle(self, group: _Group, now: float) -> None:
+        """After a flush: until when a flush of the unchanged group would send nothing and change nothing."""
+        group.dirty = False
+        group.versions = (self.silences.version, self._inhibitor.version)
+        route = group.route
+        if route.mute_intervals or route.active_intervals or not group.alerts:
+            group.quiet_until = now
+            return
+        until = min(a.ends_at for a in group.alerts.values())
+        entry = self._nflog.get(route.receiver, group.gid, now)
+        if entry is not None:
+            until = min(until, entry.timestamp + route.repeat_interval, entry.expires_at)
+        group.quiet_until = min(until, self.silences.next_change(now), self._inhibitor.next_change(now))
+
     def _insert(self, group: _Group, alert: Alert, now: float) -> None:
         old = group.alerts.get(alert.fingerprint)
         if old is not None and _overlaps(old, alert):
             alert = _merge(old, alert, now)
         group.alerts[alert.fingerprint] = alert
+        group.dirty = True
         self.state.put(f"{GROUP_ALERT_PREFIX}{group.gid}/{alert.fingerprint}", alert.to_state())
 
     def _flush(self, group: _Group, now: float) -> list[Notification]:
@@ -172,6 +202,8 @@ class Dispatcher:
         for fp in resolved_now:
             del group.alerts[fp]
             self.state.delete(f"{GROUP_ALERT_PREFIX}{group.gid}/{fp}")
+        if self._skip_idle:
+            self._settle(group, now)
         if group.alerts:
             # An idle tick only moves next_due; not persisting it is safe (after a restart the stale due time
             # flushes at once and the notification log finds nothing new) and saves a state write per group

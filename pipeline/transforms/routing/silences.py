@@ -143,6 +143,12 @@ class SilenceStore:
                 return s.id
         return None
 
+    def next_change(self, now: float) -> float:
+        """The next time a silence starts or ends (inf when none will); with `version`, what the dispatcher
+        needs to know that nothing about silences changes before then."""
+        self._active_at(now)
+        return self._active[2]
+
     def __len__(self) -> int:
         return len(self._silences)
 

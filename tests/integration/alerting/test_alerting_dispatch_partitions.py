@@ -1,17 +1,27 @@
-"""Dispatch shared by two workers over a partitioned exmail.alerts, against the real broker: every group is
-notified once, a silence set through one worker mutes alerts on the other's partitions, inhibition holds
-across the partition key, and a worker that leaves hands its groups and notification log to the other."""
+"""Dispatch shared by two workers over a partitioned exmail.alerts, against the real broker: a
+`pipeline worker --agent dispatch` process and an in-process DispatchService in the same group. Every group
+is notified once, a silence set through the process's HTTP API mutes alerts on the other worker's
+partitions, inhibition holds across the partition key, and the process that leaves (SIGTERM) hands its
+groups and notification log to the other."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+import yaml
 from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
@@ -21,13 +31,14 @@ from pipeline.worker._dispatch import DispatchService
 
 pytestmark = pytest.mark.integration
 
-ROUTING = parse_routing_config({
+ROUTING_DICT: dict[str, Any] = {
     "route": {"receiver": "ops", "group_by": ["alertname", "user"], "group_wait": "1s",
               "group_interval": "1s", "repeat_interval": "4h"},
     "receivers": [{"name": "ops"}],
     "inhibit_rules": [{"source_matchers": ["alertname=Src"], "target_matchers": ["alertname=Tgt"],
                        "equal": ["user"]}],
-})
+}
+ROUTING = parse_routing_config(ROUTING_DICT)
 
 
 def alert(name: str, user: str) -> Alert:
@@ -68,50 +79,78 @@ async def until(predicate: Callable[[], bool], within: float, what: str, step: C
         await asyncio.sleep(0.1)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
-async def cluster(kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[dict[str, Any]]:
+def worker_process(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """`pipeline worker --agent dispatch` with its HTTP port (the silences API)."""
+    port = _free_port()
+    config = tmp_path / "worker.yaml"
+    config.write_text(yaml.safe_dump({"alerting": {"routing": ROUTING_DICT}}))
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pipeline.cli", "worker", "--config", str(config), "--bootstrap",
+             kafka_bootstrap, "--prefix", topic_prefix, "--app-id", f"{topic_prefix}worker", "--http-port",
+             str(port), "--agent", "dispatch", "--loglevel", "INFO"],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+        try:
+            yield {"process": process, "api": f"http://127.0.0.1:{port}/alerting/api/silences", "log": log_path}
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(10)
+
+
+@pytest.fixture
+async def cluster(kafka_bootstrap: str, topic_prefix: str, worker_process: dict[str, Any]
+                  ) -> AsyncIterator[dict[str, Any]]:
     kafka = KafkaSettings(bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, partitions=6)
     names = TopicNames(topic_prefix)
     producer = EventProducer(kafka)
-    services: dict[str, DispatchService] = {}
-    tasks: dict[str, asyncio.Task[None]] = {}
-
-    def start(name: str) -> DispatchService:
-        service = DispatchService(kafka=kafka, names=names, group_id=f"{topic_prefix}dispatch", routing=ROUTING,
-                                  silences=SilenceStore(), producer=producer)
-        services[name], tasks[name] = service, asyncio.create_task(service.run())
-        return service
-
-    async def stop(name: str) -> None:
-        services[name].stop()
-        await tasks.pop(name)
-
-    yield {"kafka": kafka, "names": names, "producer": producer, "start": start, "stop": stop,
-           "services": services}
-    for name in list(tasks):
-        await stop(name)
-    producer.close()
+    service = DispatchService(kafka=kafka, names=names, group_id=f"{topic_prefix}worker-dispatch",
+                              routing=ROUTING, silences=SilenceStore(), producer=producer)
+    task = asyncio.create_task(service.run())
+    try:
+        yield {"kafka": kafka, "names": names, "producer": producer, "service": service, **worker_process}
+    finally:
+        service.stop()
+        await task
+        producer.close()
 
 
 async def test_two_workers_share_dispatch_with_silences_and_inhibition(cluster: dict[str, Any]) -> None:
-    names, producer = cluster["names"], cluster["producer"]
-    a, b = cluster["start"]("a"), cluster["start"]("b")
-    await until(lambda: bool(a.dispatchers) and bool(b.dispatchers)
-                and len(a.dispatchers) + len(b.dispatchers) == 6, 60, "both workers to own partitions")
-    assert not set(a.dispatchers) & set(b.dispatchers)
+    names, producer, b = cluster["names"], cluster["producer"], cluster["service"]
+    process: subprocess.Popen[bytes] = cluster["process"]
 
-    # A silence set through worker a's store (what its API does) reaches worker b through the topic.
-    silence, changes = a.silences.set({"matchers": [{"name": "user", "value": "u3", "isRegex": False}],
-                                       "created_by": "test", "comment": "maintenance", "duration": "1h"})
-    await producer.send_many([(names.state("silences"), c.key(), c.value()) for c in changes])
-    await until(lambda: any(s.id == silence.id for s in b.silences.list()), 30, "the silence on worker b")
+    def alive() -> None:
+        assert process.poll() is None, cluster["log"].read_text()[-3000:]
+
+    await until(lambda: 0 < len(b.dispatchers) < 6, 90, "the worker process and the service to share partitions",
+                alive)
+
+    # A silence set through the worker process's API reaches the in-process worker through the topic.
+    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+        response = await http.post(cluster["api"], json={
+            "matchers": ["user=u3"], "created_by": "test", "comment": "maintenance", "duration": "1h"})
+    assert response.status_code == 200, response.text
+    silence_id = response.json()["silence_id"]
+    await until(lambda: any(s.id == silence_id for s in b.silences.list()), 30, "the silence on the service")
 
     users = [f"u{i}" for i in range(12)]
     sent = [alert("X", u) for u in users] + [alert("Src", "u5"), alert("Tgt", "u5")]
     await producer.send_many([(names.alerts, ROUTING.partition_key(x.labels), x.to_envelope(time.time()))
                               for x in sent])
     partitions = _partitions_of(cluster, sent)
-    assert partitions & set(a.dispatchers) and partitions & set(b.dispatchers), "both workers got alerts"
+    assert partitions & set(b.dispatchers) and partitions - set(b.dispatchers), "both workers got alerts"
 
     expected = sorted([("X", u) for u in users if u != "u3"] + [("Src", "u5")])
     seen = Notifications(cluster["kafka"].bootstrap, names.notifications)
@@ -122,10 +161,11 @@ async def test_two_workers_share_dispatch_with_silences_and_inhibition(cluster: 
         assert seen.groups() == expected  # u3 silenced, Tgt/u5 inhibited by Src/u5, every group once
         assert len({r["envelope_id"] for r in seen.records}) == len(expected)
 
-        # b leaves: a takes its partitions with their groups and notification log, so re-sent alerts of
-        # already-notified groups notify nobody, and only a new group does.
-        await cluster["stop"]("b")
-        await until(lambda: len(a.dispatchers) == 6, 60, "worker a to own every partition")
+        # The process leaves: the service takes its partitions with their groups and notification log, so
+        # re-sent alerts of already-notified groups notify nobody, and only a new group does.
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(process.wait, 60) == 0, cluster["log"].read_text()[-3000:]
+        await until(lambda: len(b.dispatchers) == 6, 60, "the service to own every partition")
         again = [alert("X", u) for u in users] + [alert("X", "u99")]
         await producer.send_many([(names.alerts, ROUTING.partition_key(x.labels), x.to_envelope(time.time()))
                                   for x in again])
