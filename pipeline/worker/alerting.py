@@ -20,6 +20,7 @@ import orjson
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.kafka import EventProducer
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
 
@@ -130,8 +131,11 @@ def install_dispatch(ctx: WorkerContext) -> None:
         consumer a subscription when dispatch runs alone (`--agent dispatch`), which faust requires."""
         async for event in stream.events():
             silences.apply(SilenceChange.from_record(event.key or b"", event.value))
+    # Its own producer with a 1 ms linger: a notification waits on the push -> delivery path for at most that
+    # long, and records produced while a request is in flight still share the next one.
+    producer = EventProducer(ctx.kafka, **{"linger.ms": 1})
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
-                              silences=silences, producer=ctx.producer)
+                              silences=silences, producer=producer)
     running: dict[str, asyncio.Task[None]] = {}
 
     @app.task
@@ -149,6 +153,10 @@ def install_dispatch(ctx: WorkerContext) -> None:
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        left = await asyncio.to_thread(producer.close)
+        if left:
+            log.error("dispatch: %d records were not acknowledged at stop; they are reprocessed at the next start",
+                      left)
 
     ctx.on_stop.append(_stop)
 
