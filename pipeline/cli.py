@@ -126,6 +126,7 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
 
 
 # --- subcommands owned by their packages (each module keeps its own click group/command)
+from pipeline.apiconsole.cli import api as _api  # noqa: E402
 from pipeline.demo.cli import demo as _demo  # noqa: E402
 from pipeline.sim.cli import sim_command  # noqa: E402
 from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
@@ -141,6 +142,7 @@ main.add_command(_audit)
 main.add_command(_silence)
 main.add_command(_demo)
 main.add_command(_actions)
+main.add_command(_api)
 
 
 if __name__ == "__main__":
