@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import click
 from pydantic import ValidationError
 
 from pipeline.exmail import ExmailClient
@@ -59,3 +61,31 @@ def load_tenant(config_path: str | Path | None, sim_credentials: str | Path | No
         return Tenant(config, config.corp(corp))
     except KeyError:
         raise TenantError(f"--corp {corp}: not in the config") from None
+
+
+def tenant_options(fn: Any) -> Any:
+    """The click options every admin command shares: --config / --sim-credentials / --corp."""
+    for option in reversed([
+        click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
+                     help="ingest config (YAML/JSON; a top-level 'ingest:' section is used when present)"),
+        click.option("--sim-credentials", type=click.Path(exists=True, dir_okay=False),
+                     help="a running simulator's credentials JSON instead of a config"),
+        click.option("--corp", default=None, help="corp name or corp_id when the config holds several"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def kafka_options(fn: Any) -> Any:
+    """Where the change records go (exmail.actions): the config's kafka section unless overridden."""
+    for option in reversed([
+        click.option("--bootstrap", default=None, help="override kafka.bootstrap"),
+        click.option("--topic-prefix", default=None, help="override kafka.topic_prefix"),
+    ]):
+        fn = option(fn)
+    return fn
+
+
+def kafka_settings(tenant: Tenant, bootstrap: str | None, topic_prefix: str | None) -> KafkaSettings:
+    update = {k: v for k, v in {"bootstrap": bootstrap, "topic_prefix": topic_prefix}.items() if v is not None}
+    return tenant.kafka.model_copy(update=update)
