@@ -126,6 +126,8 @@ def import_cmd(file: Path, fmt: str | None, encoding: str | None, dry_run: bool,
     tenant = _tenant(config_path, sim_credentials, corp)
     kafka = kafka_settings(tenant, bootstrap, topic_prefix)
 
+    earlier: list[Rejected] = []
+
     async def run() -> tuple[PreparedImport, ApplyReport | None]:
         async with tenant.client() as client:
             prepared = await prepare_import(client, tenant.corp.corp_id, file, fmt=fmt, encoding=encoding,
@@ -136,6 +138,7 @@ def import_cmd(file: Path, fmt: str | None, encoding: str | None, dry_run: bool,
                 return prepared, None
             if not prepared.resumed:
                 prepared.journal.start(prepared.plan)
+            earlier.extend(prepared.earlier_rejections())
             await asyncio.to_thread(ensure_topics, kafka.bootstrap, prefix=kafka.topic_prefix,
                                     partitions=kafka.partitions)
             producer = EventProducer(kafka)
@@ -164,14 +167,14 @@ def import_cmd(file: Path, fmt: str | None, encoding: str | None, dry_run: bool,
         if not plan.ops:
             click.echo("nothing to do: the live directory already matches the file", err=True)
         sys.exit(EXIT_REJECTED if plan.rejected else 0)
-    rejected = [*plan.rejected, *prepared.earlier_rejections(), *report.rejected]
+    rejected = [*plan.rejected, *earlier, *report.rejected]
     if as_json:
         click.echo(orjson.dumps({"result": {"changed": report.changed, "unchanged": report.unchanged,
                                             "skipped": report.skipped,
                                             "rejected": [r.to_dict() for r in rejected]}}).decode())
     click.echo(f"applied plan {plan.id[:12]}: {report.changed} changed, {report.unchanged} already as wanted, "
                f"{report.skipped} finished earlier, {len(rejected)} rejected row(s)", err=True)
-    _print_rejected([*prepared.earlier_rejections(), *report.rejected])
+    _print_rejected([*earlier, *report.rejected])
     sys.exit(EXIT_REJECTED if rejected else 0)
 
 
