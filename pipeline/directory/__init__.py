@@ -8,7 +8,7 @@ file, converging ops, one exmail.actions record per op. See docs/directory.md.
 
 from pipeline.directory._formats import FORMATS, read_file
 from pipeline.directory._journal import Journal, JournalError
-from pipeline.directory._live import LiveDirectory, read_live
+from pipeline.directory._live import LiveDirectory, read_groups, read_live
 from pipeline.directory._run import (
     ImportRefused,
     PreparedImport,
@@ -41,6 +41,7 @@ __all__ = [
     "make_plan",
     "prepare_import",
     "read_file",
+    "read_groups",
     "read_live",
     "render",
 ]

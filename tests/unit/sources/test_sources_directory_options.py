@@ -112,8 +112,8 @@ async def test_groups_named_by_the_operation_log_are_snapshotted(env: Any, local
 
 def test_drift_and_changes() -> None:
     assert drift_from({1: "1", 3: "0"}, {"1": "0", "2": "1", "3": "0"}) == [
-        {"type": 1, "desired": "1", "actual": "0"}]
-    assert drift_from({2: "0"}, {}) == [{"type": 2, "desired": "0", "actual": None}]
+        {"type": 1, "desired": "1", "actual": "0", "rule": "default"}]
+    assert drift_from({2: "0"}, {}) == [{"type": 2, "desired": "0", "actual": None, "rule": "default"}]
     assert option_changes(None, {"1": "0"}) == {}
     assert option_changes({"1": "0", "3": "1"}, {"1": "1", "3": "1"}) == {"1": {"from": "0", "to": "1"}}
 
@@ -130,8 +130,8 @@ async def test_options_baseline_changes_and_drift(env: Any, validate: Any) -> No
     for e in env.broker.values(OPT):
         validate(e)
     assert events["alice@acme.com"]["previous"] is None
-    assert events["alice@acme.com"]["drift"] == [{"type": 1, "desired": "1", "actual": "0"},
-                                                 {"type": 3, "desired": "0", "actual": "1"}]
+    assert events["alice@acme.com"]["drift"] == [{"type": 1, "desired": "1", "actual": "0", "rule": "default"},
+                                                 {"type": 3, "desired": "0", "actual": "1", "rule": "default"}]
     assert events["bob@acme.com"]["drift"] == []
     await poller.poll_once()
     assert len(env.broker.values(OPT)) == 2  # nothing changed
@@ -146,7 +146,8 @@ async def test_options_baseline_changes_and_drift(env: Any, validate: Any) -> No
     last = env.broker.values(OPT)[-1]["data"]
     assert len(env.broker.values(OPT)) == 3
     assert last["userid"] == "bob@acme.com" and last["changed"] == {"3": {"from": "0", "to": "1"}}
-    assert last["previous"]["3"] == "0" and last["drift"] == [{"type": 3, "desired": "0", "actual": "1"}]
+    assert last["previous"]["3"] == "0" and last["drift"] == [{"type": 3, "desired": "0", "actual": "1",
+                                                                        "rule": "default"}]
 
 
 async def test_options_failure_for_one_user_keeps_others(env: Any) -> None:
