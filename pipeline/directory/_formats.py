@@ -151,7 +151,8 @@ def _table(rows: Iterable[tuple[int, Sequence[Any]]], where: str, fixed_kind: st
             known = {h for k in kinds for h in HEADER_MAPS[k]} | set(TYPE_HEADERS)
             unknown = [text(c) for c, h in zip(cells, header, strict=True) if h and h not in known]
             if unknown:
-                notes.append(f"{where}: column(s) {', '.join(unknown)} not used (docs/directory.md lists the "
+                label = f"sheet {where[:-1]}" if where.endswith("!") else "header"
+                notes.append(f"{label}: column(s) {', '.join(unknown)} not used (docs/directory.md lists the "
                              "accepted headers)")
             continue
         if not any(text(c) for c in cells):

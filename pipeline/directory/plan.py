@@ -140,6 +140,16 @@ def make_plan(data: DirectoryFile, live: LiveDirectory, *, corp_id: str, source:
             moved[path] = dept_id
         elif dept_id is not None and dept_id not in live.departments:
             plan.notes.append(f"{row.where}: department id {dept_id} does not exist; matched by path instead")
+    renames = sorted(((live.path_of(i), p) for p, i in moved.items()), key=lambda r: -r[0].count("/"))
+
+    def future(path: str) -> str:
+        """Where a live department's path will be once the planned moves/renames ran."""
+        for old, new in renames:
+            if path == old or path.startswith(old + "/"):
+                return new + path[len(old):]
+        return path
+
+    existing = {future(p) for p in live.ids} | set(moved)
     needed: dict[str, tuple[str, int | None]] = {}
     referenced: list[tuple[str, str, int | None]] = [(live.canonical(r.key), r.where, r.line)
                                                      for r in data.departments.values()]
@@ -149,7 +159,7 @@ def make_plan(data: DirectoryFile, live: LiveDirectory, *, corp_id: str, source:
         if path == root:
             continue
         for ancestor in _ancestors(path):
-            if ancestor not in live.ids and ancestor not in moved:
+            if ancestor not in existing:
                 needed.setdefault(ancestor, (where, line))
     creates = []
     for path in sorted(needed, key=lambda p: (p.count("/"), p)):
@@ -192,6 +202,7 @@ def make_plan(data: DirectoryFile, live: LiveDirectory, *, corp_id: str, source:
             user_creates.append(_op("create", "user", row.key, desired, changes, row.where, row.line))
             continue
         view = live.user_view(current)
+        view["department"] = sorted({future(p) for p in view["department"]})
         changes = {k: [view.get(k), v] for k, v in values.items() if k != "userid" and view.get(k) != v}
         if not changes:
             continue
@@ -216,6 +227,7 @@ def make_plan(data: DirectoryFile, live: LiveDirectory, *, corp_id: str, source:
             group_creates.append(_op("create", "group", row.key, values, changes, row.where, row.line))
             continue
         view = live.group_view(current)
+        view["department"] = sorted({future(p) for p in view["department"]})
         changes = {k: [view.get(k), v] for k, v in values.items() if k != "groupid" and view.get(k) != v}
         if changes:
             desired = {"groupid": row.key, **{k: v for k, (_, v) in changes.items()}}
@@ -231,7 +243,8 @@ def make_plan(data: DirectoryFile, live: LiveDirectory, *, corp_id: str, source:
         _absent(plan, deletes, "user", sorted(set(live.users) - set(data.users)))
     if "department" in data.sections:
         keep = {a for path, _, _ in referenced for a in _ancestors(path)} | set(moved)
-        gone = [p for i, p in live.paths.items() if i != ROOT_ID and p not in keep and i not in moved.values()]
+        gone = [p for i, p in live.paths.items()
+                if i != ROOT_ID and future(p) not in keep and i not in moved.values()]
         _absent(plan, deletes, "department", sorted(gone, key=lambda p: (-p.count("/"), p)))
     plan.ops += deletes
     return plan
