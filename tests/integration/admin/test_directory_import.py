@@ -20,6 +20,8 @@ import orjson
 import pytest
 from openpyxl import load_workbook
 
+from pipeline.schema_registry import validate
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -141,6 +143,7 @@ def test_spreadsheet_edit_imports_with_exactly_its_plan(cli: Any, sim_process: A
     assert len(records) == 29 and len({r["id"] for r in records}) == 29
     assert {r["data"]["kind"] for r in records} == {"directory_import"}
     assert {r["source"] for r in records} == {"pipeline.directory"}
+    assert [e for r in records for e in validate("exmail.action/1", r)] == []
     assert Counter(r["data"]["status"] for r in records) == {"executed": 29}
     assert {r["data"]["target"]["userid"] for r in records} == \
         {f"department:{NEW_DEPT}", *edit["added"], *edit["moved"], *edit["disabled"]}

@@ -15,6 +15,7 @@ import orjson
 import pytest
 import yaml
 
+from pipeline.schema_registry import validate
 from pipeline.sources.config import config_from_sim_credentials
 
 pytestmark = pytest.mark.integration
@@ -110,6 +111,8 @@ def test_department_policy_applies_to_exactly_its_members(cli: Any, sim_process:
     records = read_topic(f"{topic_prefix}exmail.actions")
     assert {r["data"]["target"]["userid"] for r in records} == differing
     assert {r["data"]["kind"] for r in records} == {"policy_apply"}
+    assert [e for r in records for e in validate("exmail.action/1", r)] == []
+    assert [e for r in events for e in validate("exmail.raw.options/1", r)] == []
     assert all(s["rule"] == f"department:{DEPT}" for r in records for s in r["data"]["params"]["settings"].values())
 
     again = cli("policy", "plan", "--json", "--config", str(config), tenant=False)
