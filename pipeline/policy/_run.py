@@ -98,6 +98,9 @@ async def make_policy_plan(client: ExmailClient, corp: CorpConfig, department: s
         raise PolicyError(f"corp {corp.name} has no policy (ingest.corps[].policy) and no desired_options")
     resolver = await load_resolver(client, corp)
     top = department.strip().strip("/") if department else None
+    company = resolver.paths.get(ROOT_ID, "")
+    if top is not None and company and top.startswith(company + "/") and top not in resolver.paths.values():
+        top = top[len(company) + 1 :]  # the admin console writes paths with the company name first
     if top is not None and top not in resolver.paths.values():
         raise PolicyError(f"--department {department!r}: no such department path (see `pipeline directory export`)")
     users = await client.user_list(ROOT_ID, fetch_child=True)
