@@ -16,9 +16,9 @@ the run; the same command resumes it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 from pydantic import ValidationError as ModelError
@@ -44,6 +44,7 @@ from pipeline.transforms.actions import ActionKind, ActionOutput, CallRecord
 from pipeline.transforms.actions.model import operator_record, redact
 
 SOURCE = "pipeline.directory"
+T = TypeVar("T")
 
 
 class Interrupted(RuntimeError):
@@ -76,10 +77,11 @@ class _Runner:
         self.plan, self.client, self.live, self.passwords, self.clock = plan, client, live, passwords, clock
         self.calls: list[CallRecord] = []
 
-    async def _write(self, endpoint: str, params: dict[str, Any], purpose: str, fn: Any) -> Any:
+    async def _write(self, endpoint: str, params: dict[str, Any], purpose: str, call: Awaitable[T]) -> T:
+        """Await one write call and record it (params redacted); a refusal becomes _Refused."""
         method = ENDPOINTS[endpoint].method
         try:
-            result = await fn
+            result = await call
         except AuthError as exc:
             raise Interrupted(f"{endpoint}: {exc} (check the contact app's secret)") from None
         except ExmailError as exc:

@@ -57,7 +57,10 @@ def export_cmd(output: str, fmt: str | None, lang: str, encoding: str, groups: t
                config_path: str | None, sim_credentials: str | None, corp: str | None) -> None:
     """Write the live directory: departments by path, users with every field, groups with members."""
     tenant = _tenant(config_path, sim_credentials, corp)
-    kind = fmt or (detect_format(Path(output)) if output != "-" and Path(output).suffix else "csv")
+    try:
+        kind = fmt or (detect_format(Path(output)) if output != "-" and Path(output).suffix else "csv")
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
 
     async def run() -> dict[str, Any]:
         async with tenant.client() as client:
