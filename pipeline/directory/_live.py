@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from pipeline.directory.model import normalise
-from pipeline.exmail import ExmailClient, NotFound
+from pipeline.exmail import ExmailClient, NotFound, OperationCategory
 from pipeline.exmail.models import as_int
 from pipeline.sources._diff import department_paths
+from pipeline.sources.logs import GROUP_OPERATIONS
 
 ROOT_ID = 1
 
@@ -99,6 +101,22 @@ async def read_groups(client: ExmailClient, groupids: Iterable[str]) -> dict[str
             continue
         out[group.groupid.lower()] = group.raw
     return out
+
+
+async def groups_from_log(client: ExmailClient, today: date, days: int) -> set[str]:
+    """Mail groups the operation log names (added or edited) in the last `days` days: the API cannot list
+    groups, so this is how an export finds the ones nobody named (needs the system_log secret)."""
+    records = await client.log_operation(today - timedelta(days=days), today,
+                                         category=OperationCategory.MEMBERS_AND_GROUPS)
+    found = set()
+    for record in records:
+        try:
+            op_type = as_int(record.type)
+        except ValueError:
+            continue
+        if op_type in GROUP_OPERATIONS and "@" in record.operand:
+            found.add(record.operand.strip().lower())
+    return found
 
 
 async def read_live(client: ExmailClient, groupids: Iterable[str] = ()) -> LiveDirectory:

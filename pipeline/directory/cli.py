@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import orjson
 
 from pipeline.directory._formats import FORMATS, detect_format
 from pipeline.directory._journal import JournalError
+from pipeline.directory._live import groups_from_log
 from pipeline.directory._run import ImportRefused, PreparedImport, export_directory, prepare_import, render
 from pipeline.directory.apply import ApplyReport, Interrupted, apply_plan
 from pipeline.directory.model import Rejected
@@ -52,9 +54,12 @@ def directory() -> None:
               help="CSV encoding (utf-8-sig adds the BOM Excel wants; gbk for older Chinese Excel)")
 @click.option("--group", "groups", multiple=True,
               help="mail group to include (repeatable; the API cannot list groups; config groups are included)")
+@click.option("--groups-from-log", "log_days", type=click.IntRange(min=1, max=92), default=None,
+              help="also include the groups the operation log of the last N days added or edited")
 @tenant_options
 def export_cmd(output: str, fmt: str | None, lang: str, encoding: str, groups: tuple[str, ...],
-               config_path: str | None, sim_credentials: str | None, corp: str | None) -> None:
+               log_days: int | None, config_path: str | None, sim_credentials: str | None,
+               corp: str | None) -> None:
     """Write the live directory: departments by path, users with every field, groups with members."""
     tenant = _tenant(config_path, sim_credentials, corp)
     try:
@@ -64,7 +69,11 @@ def export_cmd(output: str, fmt: str | None, lang: str, encoding: str, groups: t
 
     async def run() -> dict[str, Any]:
         async with tenant.client() as client:
-            return await export_directory(client, tenant.corp.corp_id, _groups(tenant, groups))
+            wanted = _groups(tenant, groups)
+            if log_days:
+                local = timezone(timedelta(minutes=tenant.corp.utc_offset_minutes))
+                wanted |= await groups_from_log(client, datetime.now(local).date(), log_days)
+            return await export_directory(client, tenant.corp.corp_id, wanted)
 
     try:
         snapshot = asyncio.run(run())
