@@ -67,7 +67,7 @@ async def prepare_import(client: ExmailClient, corp_id: str, path: Path, *, fmt:
     """Read the file, then resume the journal's unfinished plan for this exact file or plan afresh."""
     try:
         result, raw = read_file(path, fmt, encoding)
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError, LookupError) as exc:  # LookupError: an unknown --encoding
         raise ImportRefused(f"{path}: {exc}") from None
     except Exception as exc:  # openpyxl raises its own types for damaged workbooks
         raise ImportRefused(f"{path}: cannot read it as a spreadsheet ({type(exc).__name__}: {exc})") from None
