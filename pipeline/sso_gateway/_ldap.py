@@ -9,6 +9,8 @@ before any bind: LDAP servers treat a simple bind without password as an anonymo
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -19,6 +21,8 @@ from ldap3.utils.conv import escape_filter_chars
 
 from pipeline.sso_gateway._errors import LoginRefused
 from pipeline.sso_gateway.config import LdapSettings
+
+log = logging.getLogger("pipeline.sso_gateway")
 
 MAX_USERNAME_CHARS = 256
 MAX_PASSWORD_CHARS = 1024
@@ -60,12 +64,18 @@ class LdapAuthenticator:
             raise LoginRefused("bad_credentials", "user name or password of an impossible form")
         try:
             return await asyncio.to_thread(self._authenticate, username, password)
+        except LoginRefused:
+            raise
         except LDAPException as exc:
             raise LoginRefused("directory_unavailable", f"LDAP: {type(exc).__name__}") from None
+        except Exception as exc:  # anything else from the client library: a clear page, not a 500
+            log.exception("sso_gateway: LDAP login failed unexpectedly")
+            raise LoginRefused("directory_unavailable", f"LDAP client: {type(exc).__name__}") from None
 
     def _connect(self, user: str, password: str) -> ldap3.Connection:
         conn = ldap3.Connection(self._server, user=user, password=password, auto_bind=ldap3.AUTO_BIND_NONE,
-                                receive_timeout=self.settings.timeout_seconds, read_only=True,
+                                receive_timeout=math.ceil(self.settings.timeout_seconds),  # an int socket option
+                                read_only=True,
                                 raise_exceptions=False)
         conn.open()
         if self.settings.start_tls:

@@ -99,14 +99,15 @@ def _ldif(users: list[LdapUser], reader_password: str) -> str:
 
 
 @pytest.fixture
-def slapd(tmp_path: Path) -> Iterator[Callable[[list[LdapUser]], Slapd]]:
-    """slapd(users) -> a private slapd on a free port holding those users and their groups (groupOfNames),
-    plus a read-only service account cn=reader whose password is in a file (a secret reference)."""
+def slapd(tmp_path: Path) -> Iterator[Callable[[list[dict[str, Any]]], Slapd]]:
+    """slapd([{uid, password, mail, groups}, ...]) -> a private slapd on a free port holding those users and
+    their groups (groupOfNames), plus a service account cn=reader whose password is in a file (a secret ref)."""
     if not os.access(SLAPD, os.X_OK):
         pytest.fail("slapd is not installed: run ops/setup.sh (Debian packages slapd ldap-utils)")
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(users: list[LdapUser]) -> Slapd:
+    def start(entries: list[dict[str, Any]]) -> Slapd:
+        users = [LdapUser(e["uid"], e["password"], e["mail"], tuple(e["groups"])) for e in entries]
         home = tmp_path / "slapd"
         (home / "db").mkdir(parents=True)
         reader_password = "reader-" + os.urandom(6).hex()
