@@ -7,6 +7,7 @@ Every page is `no-store` (a back button never replays a login form or a refusal)
 from __future__ import annotations
 
 import html
+import re
 
 from aiohttp import web
 
@@ -76,6 +77,12 @@ def _document(title: str, body: str) -> str:
     return (f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<meta name='viewport' content='width=device-width'><style>{_STYLE}</style></head>"
             f"<body>{body}</body></html>")
+
+
+def parse_reason(page: str) -> str | None:
+    """The reason code a refusal page shows (for tests and support tooling)."""
+    m = re.search(r"<code>([a-z_]+)", page)
+    return m.group(1) if m else None
 
 
 def refusal_page(reason: str, reference: str | None = None) -> web.Response:
