@@ -7,9 +7,11 @@ Mounted on the ingest process (`ingest.sso_gateway` in the config); see docs/sso
 from pipeline.sso_gateway._errors import LoginRefused
 from pipeline.sso_gateway._gateway import ROUTES, GatewayRoute, SsoGateway
 from pipeline.sso_gateway._pages import REFUSALS
+from pipeline.sso_gateway._tokens import MIN_SECRET_CHARS
 from pipeline.sso_gateway.config import LdapSettings, OidcSettings, SharedMailbox, SsoGatewaySettings
 
 __all__ = [
+    "MIN_SECRET_CHARS",
     "REFUSALS",
     "ROUTES",
     "GatewayRoute",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shutil
 import signal
 import socket
@@ -29,6 +28,7 @@ import yaml
 from pipeline.kafka.reader import scan
 from pipeline.sim import SimConfig, run_simulator
 from pipeline.sources.config import config_from_sim_credentials
+from pipeline.sso_gateway._pages import parse_reason
 
 ROOT = Path(__file__).resolve().parents[3]
 OIDC_PEER = ROOT / "tests" / "peers" / "oidc"
@@ -333,13 +333,10 @@ def location(response: httpx.Response) -> str:
     return urljoin(str(response.url), response.headers["location"])
 
 
-def reason_code(page: str) -> str | None:
-    m = re.search(r"<code>([a-z_]+)", page)
-    return m.group(1) if m else None
 
 
 @pytest.fixture
 def browser_kit() -> Any:
     """The helpers above for test modules (test files do not import conftest)."""
-    return SimpleNamespace(follow=follow, free_port=free_port, location=location, reason_code=reason_code,
+    return SimpleNamespace(follow=follow, free_port=free_port, location=location, reason_code=parse_reason,
                            parse_form=parse_form)
