@@ -18,6 +18,7 @@ import httpx
 from aiohttp import web
 
 from pipeline.exmail import ExmailError, NotFound
+from pipeline.metrics import SSO_GATEWAY_LOGINS
 from pipeline.secrets import resolve_secret, scrub_text
 from pipeline.sso_gateway._audit import LoginAttempt, RecordSink, login_record
 from pipeline.sso_gateway._errors import LoginRefused
@@ -120,6 +121,7 @@ class SsoGateway:
 
     async def _emit(self, attempt: LoginAttempt, *, allowed: bool, reason: str | None, detail: str | None,
                     errcode: int | None = None) -> None:
+        SSO_GATEWAY_LOGINS.labels(attempt.method, "allowed" if allowed else "refused", reason or "").inc()
         key, envelope = login_record(self.corp_id, attempt, allowed=allowed, reason=reason,
                                      detail=scrub_text(detail)[:MAX_DETAIL_CHARS] if detail else None,
                                      errcode=errcode)
@@ -178,7 +180,8 @@ class SsoGateway:
     async def mail(self, request: web.Request) -> web.StreamResponse:
         """GET /mail[?box=ADDRESS][&via=oidc|ldap]: redirect into Exmail, or start a login first."""
         via = request.query.get("via") or None
-        attempt = self._attempt(request, via or self.settings.method)
+        # the method labels a metric and a record: only a configured one, never the raw parameter
+        attempt = self._attempt(request, via if via in self.settings.methods else self.settings.method)
         try:
             box = requested_box(request.query.get("box"))
             attempt.requested_box = box
