@@ -340,3 +340,48 @@ def browser_kit() -> Any:
     """The helpers above for test modules (test files do not import conftest)."""
     return SimpleNamespace(follow=follow, free_port=free_port, location=location, reason_code=parse_reason,
                            parse_form=parse_form)
+
+
+@pytest.fixture
+async def audit_store(tmp_path: Path, kafka_bootstrap: str, topic_prefix: str) -> AsyncIterator[Callable[..., Any]]:
+    """await audit_store(expect) -> the `sso_login` rows a real `pipeline worker --agent audit` (SQLite) stored
+    from this test's exmail.actions, once `expect` of them are there (`pipeline audit query` reads them)."""
+    pipeline = str(Path(sys.executable).with_name("pipeline"))
+    db = tmp_path / "audit.db"
+    log = tmp_path / "worker.log"
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def rows(expect: int) -> list[dict[str, Any]]:
+        out = log.open("ab")
+        proc = await asyncio.create_subprocess_exec(
+            pipeline, "worker", "--bootstrap", kafka_bootstrap, "--prefix", topic_prefix, "--app-id",
+            f"{topic_prefix}audit", "--http-port", "0", "--agent", "audit", "--sqlite", str(db),
+            stdout=out, stderr=out, env=dict(os.environ, EXMAIL_STATE_DIR=str(tmp_path / "worker-state")))
+        out.close()
+        procs.append(proc)
+        deadline = time.monotonic() + 90
+        found: list[dict[str, Any]] = []
+        while len(found) < expect:
+            assert proc.returncode is None, log.read_text(errors="replace")[-3000:]
+            assert time.monotonic() < deadline, f"{len(found)} of {expect} rows stored:\n" + log.read_text(
+                errors="replace")[-3000:]
+            await asyncio.sleep(0.5)
+            if not db.exists():
+                continue
+            query = await asyncio.create_subprocess_exec(
+                pipeline, "audit", "query", "--db", str(db), "--action", "sso_login", "--format", "jsonl",
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+            said, _ = await query.communicate()
+            if query.returncode == 0:
+                found = [orjson.loads(line) for line in said.splitlines() if line.strip()]
+        return found
+
+    yield rows
+    for proc in procs:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()

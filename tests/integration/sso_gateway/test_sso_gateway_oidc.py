@@ -2,7 +2,8 @@
 
 A customer-service agent opens the shared box and lands on the simulator's one-time login URL for it (and can
 use it); a colleague outside the group is refused; a replayed callback and a forged state are refused; a
-second mailbox within the session needs no new IdP round trip. Every outcome is an exmail.action/1 record."""
+second mailbox within the session needs no new IdP round trip. Every outcome is an exmail.action/1 record,
+and a real worker's audit agent stores them in the audit store."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_oidc_logins(sim: Any, oidc_provider: Any, ingest_process: Any, read_actions: Any,
-                           validate_action: Any, browser_kit: Any, tmp_path: Path) -> None:
+                           validate_action: Any, browser_kit: Any, audit_store: Any, tmp_path: Path) -> None:
     follow, location, reason_code = browser_kit.follow, browser_kit.location, browser_kit.reason_code
     creds = sim.credentials
     service = creds["service_mailbox"]
@@ -112,3 +113,9 @@ async def test_oidc_logins(sim: Any, oidc_provider: Any, ingest_process: Any, re
     assert shared["data"]["source"] == {"ip": "127.0.0.1"}
     assert shared["source"] == "pipeline.sso_gateway" and shared["data"]["event"]["outcome"] == "success"
     assert "authkey" not in str(records)  # the one-time login URL is never recorded
+
+    # the records land in the audit store (a real worker's audit agent), indexed by action, user and outcome
+    stored = await audit_store(len(records))
+    assert sorted(r["id"] for r in stored) == sorted(r["id"] for r in records)
+    assert {(r["user"], r["outcome"], r["source_ip"]) for r in stored if r["user"] == service} == {
+        (service, "success", "127.0.0.1"), (service, "failure", "127.0.0.1")}
