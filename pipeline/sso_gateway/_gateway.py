@@ -121,7 +121,6 @@ class SsoGateway:
 
     async def _emit(self, attempt: LoginAttempt, *, allowed: bool, reason: str | None, detail: str | None,
                     errcode: int | None = None) -> None:
-        SSO_GATEWAY_LOGINS.labels(attempt.method, "allowed" if allowed else "refused", reason or "").inc()
         key, envelope = login_record(self.corp_id, attempt, allowed=allowed, reason=reason,
                                      detail=scrub_text(detail)[:MAX_DETAIL_CHARS] if detail else None,
                                      errcode=errcode)
@@ -132,6 +131,7 @@ class SsoGateway:
         """Record the refusal (best effort: the employee gets the page either way) and show why."""
         log.info("sso_gateway: refused %s login of %s for %s: %s", attempt.method, attempt.login or "anonymous",
                  attempt.mailbox or attempt.requested_box or "own mailbox", exc.reason)
+        SSO_GATEWAY_LOGINS.labels(attempt.method, "refused", exc.reason).inc()
         try:
             await self._emit(attempt, allowed=False, reason=exc.reason, detail=exc.detail, errcode=errcode)
         except Exception:
@@ -152,16 +152,23 @@ class SsoGateway:
         attempt.mailbox, attempt.shared, attempt.via_groups = grant.mailbox, grant.shared, grant.via_groups
         try:
             url = await self._login_url(grant.mailbox)
-        except ExmailError as exc:
-            attempt.call(userid=grant.mailbox, outcome="error", at=self._clock(), errcode=exc.errcode, error=str(exc))
+        except Exception as exc:
+            # ExmailError messages are scrubbed and name the errcode; anything else only by its type
+            errcode = exc.errcode if isinstance(exc, ExmailError) else None
+            error = str(exc) if isinstance(exc, ExmailError) else f"{type(exc).__name__} from the Exmail client"
+            if not isinstance(exc, ExmailError):
+                log.exception("sso_gateway: service/get_login_url failed unexpectedly")
+            attempt.call(userid=grant.mailbox, outcome="error", at=self._clock(), errcode=errcode, error=error)
             reason = "no_such_mailbox" if isinstance(exc, NotFound) else "exmail_error"
-            return await self._refuse(attempt, LoginRefused(reason, str(exc)), errcode=exc.errcode, drop_tx=drop_tx)
+            return await self._refuse(attempt, LoginRefused(reason, error), errcode=errcode, drop_tx=drop_tx)
         attempt.call(userid=grant.mailbox, outcome="ok", at=self._clock())
         try:
             await self._emit(attempt, allowed=True, reason=None, detail=None)
         except Exception:
             log.exception("sso_gateway: login %s not recorded; not letting it through", attempt.ref)
+            SSO_GATEWAY_LOGINS.labels(attempt.method, "refused", "audit_unavailable").inc()
             return refusal_page("audit_unavailable", attempt.ref)
+        SSO_GATEWAY_LOGINS.labels(attempt.method, "allowed", "").inc()
         log.info("sso_gateway: %s login of %s opens %s", attempt.method, identity.login, grant.mailbox)
         response = _redirect(url)
         if drop_tx:

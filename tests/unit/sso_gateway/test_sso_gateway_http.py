@@ -16,6 +16,7 @@ from referencing import Registry, Resource
 
 from pipeline.envelope import Envelope
 from pipeline.exmail import NotFound
+from pipeline.metrics import REGISTRY
 from pipeline.sso_gateway import ROUTES, LoginRefused, SsoGateway, SsoGatewaySettings
 from pipeline.sso_gateway._ldap import LdapIdentity
 from pipeline.sso_gateway._pages import REFUSALS, parse_reason
@@ -128,10 +129,13 @@ async def test_unrecorded_login_is_not_let_through(monkeypatch: pytest.MonkeyPat
     h = Harness(monkeypatch)
     h.fail_record = True
     client = await h.client()
+    labels = {"method": "ldap", "outcome": "refused", "reason": "audit_unavailable"}
+    before = REGISTRY.get_sample_value("exmail_sso_gateway_logins_total", labels) or 0.0
     try:
         resp = await login(client, None)
         assert resp.status == 503 and "Location" not in resp.headers
         assert parse_reason(await resp.text()) == "audit_unavailable"
+        assert REGISTRY.get_sample_value("exmail_sso_gateway_logins_total", labels) == before + 1
     finally:
         await client.close()
 
