@@ -53,6 +53,15 @@ TRANSFORM_LATENCY = Histogram("exmail_transform_seconds", "per-record transform 
                               buckets=_LAT, registry=REGISTRY)
 CONSUMER_LAG = Gauge("exmail_consumer_lag_records", "high watermark minus committed offset", ["group", "topic"],
                      registry=REGISTRY)
+CONSUMER_STALLS = Counter("exmail_consumer_stalls_total",
+                          "partitions found stalled: lag and no committed progress for the stall window",
+                          ["group", "topic"], registry=REGISTRY)
+CONSUMER_STALLED = Gauge("exmail_consumer_stalled_partitions", "assigned partitions stalled right now", ["group"],
+                         registry=REGISTRY)
+REBALANCES = Counter("exmail_consumer_rebalances_total", "partition assignments and revocations seen",
+                     ["group", "event"], registry=REGISTRY)
+AGENT_CRASHES = Counter("exmail_agent_crashes_total", "stream agents that raised and were restarted", ["agent"],
+                        registry=REGISTRY)
 DLQ_RECORDS = Counter("exmail_dlq_records_total", "records dead-lettered", ["stage", "error_type"],
                       registry=REGISTRY)
 

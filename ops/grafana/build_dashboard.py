@@ -138,6 +138,17 @@ ROWS: tuple[Row, ...] = (
               unit="s"),
         Panel("Consumer lag", "High watermark minus committed offset, per group and topic.",
               (q("max by (group, topic) (exmail_consumer_lag_records)", "{{group}} {{topic}}"),)),
+        Panel("Stalled partitions", "Owned partitions with lag and no committed progress for the stall window "
+              "(worker.stall_seconds); /healthz is 503 while any is stalled.",
+              (q("sum by (group) (exmail_consumer_stalled_partitions)", "{{group}} now"),
+               q(f"sum by (group, topic) (increase(exmail_consumer_stalls_total[{RATE}]))",
+                 "{{group}} {{topic}} new stalls")),
+              thresholds=((0, "green"), (1, "red"))),
+        Panel("Rebalances and agent crashes", "Partition assignments/revocations, and agents restarted after "
+              "raising.",
+              (q(f"sum by (group, event) (increase(exmail_consumer_rebalances_total[{RATE}]))",
+                 "{{group}} {{event}}"),
+               q(f"sum by (agent) (increase(exmail_agent_crashes_total[{RATE}]))", "crash {{agent}}"))),
         Panel("Dead letters", "Records dead-lettered, by stage and error type.",
               (q(f"sum by (stage, error_type) (increase(exmail_dlq_records_total[{RATE}]))",
                  "{{stage}} {{error_type}}"),), stack=True),
