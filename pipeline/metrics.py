@@ -92,6 +92,10 @@ SINK_RETRIES = Counter("exmail_sink_retries_total", "sink batch retries", ["sink
 ACTIONS = Counter("exmail_actions_total", "automated actions by kind and outcome", ["action", "outcome"],
                   registry=REGISTRY)
 
+# --- SSO gateway (pipeline/sso_gateway): reason is "" for allowed logins, else a refusal reason code
+SSO_GATEWAY_LOGINS = Counter("exmail_sso_gateway_logins_total", "SSO gateway logins by method, outcome and reason",
+                             ["method", "outcome", "reason"], registry=REGISTRY)
+
 # --- audit storage and SIEM sinks (pipeline/sinks/_batching.py)
 SINK_QUEUE_RECORDS = Gauge("exmail_sink_queue_records", "records a sink holds (queued + in flight, not yet acked)",
                            ["sink"], registry=REGISTRY)

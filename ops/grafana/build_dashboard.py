@@ -156,6 +156,10 @@ ROWS: tuple[Row, ...] = (
               (q(f"sum by (action, outcome) (increase(exmail_actions_total[{RATE}]))",
                  "{{action}} {{outcome}}"),),
               stack=True),
+        Panel("SSO gateway logins", "Employees' logins into mailboxes, by method and outcome (refusal reason).",
+              (q(f"sum by (method, outcome, reason) (increase(exmail_sso_gateway_logins_total[{RATE}]))",
+                 "{{method}} {{outcome}} {{reason}}"),),
+              stack=True),
     )),
     Row("Alerting and delivery", (
         Panel("Alerts by rule", "Alerts raised by each rule.",
