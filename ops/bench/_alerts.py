@@ -442,6 +442,8 @@ def _profile(ctx: Context, procs: Procs, phase: str, workers: tuple[Proc, ...]) 
         return []
     ctx.profile.mkdir(parents=True, exist_ok=True)
     spy = str(Path(PYTHON).with_name("py-spy"))
+    if not Path(spy).exists():
+        raise BenchError(f"{spy} is missing (bash ops/setup.sh installs the dev tools)")
     return [procs.start(f"py-spy-{w.name}", [spy, "record", "-p", str(w.pid), "-r", "250", "-f", "raw",
                                               "-o", str(ctx.profile / f"{w.name}.txt")]) for w in workers]
 

@@ -80,6 +80,8 @@ class DispatchService:
         self._consumed: dict[int, int] = {}
         self._inflight: deque[tuple[asyncio.Future[list[Delivered | DeliveryError]], dict[int, int]]] = deque()
         self._last_tick: dict[int, float] = {}
+        self._loading: set[int] = set()  # assigned, paused until their state is read
+        self._loads: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._consumer: Consumer | None = None
         self._ok = TRANSFORM_RECORDS.labels("dispatch", "ok")
@@ -106,6 +108,9 @@ class DispatchService:
         try:
             while not self._stopped:
                 batch = consumer.consume(self.batch_size, 0)
+                for load in [t for t in self._loads if t.done()]:
+                    self._loads.discard(load)
+                    load.result()  # a state read that failed stops dispatch loudly (app.crash)
                 self._follow(tail)
                 now = self.clock()
                 for msg in batch:
@@ -115,6 +120,8 @@ class DispatchService:
                 self._settle()
                 await asyncio.sleep(self._idle(now) if not batch else 0)
         finally:
+            for load in self._loads:
+                load.cancel()
             self._ship()
             await asyncio.to_thread(self.producer.flush)
             await asyncio.sleep(0)  # let the delivery reports scheduled by the flush resolve their futures
@@ -212,21 +219,34 @@ class DispatchService:
     # --- partitions coming and going (called inside consume(), on the event loop's thread)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        mine = sorted(tp.partition for tp in partitions)
-        if not mine:
+        """Take the partitions paused; they resume once their state is read (in a thread: a large state must
+        not block the event loop that also runs heartbeats and other agents)."""
+        if not partitions:
             return
-        stored: dict[int, dict[str, Any]] = {p: {} for p in mine}
+        consumer.incremental_assign(partitions)
+        consumer.pause(partitions)
+        self._loading.update(tp.partition for tp in partitions)
+        self._loads.add(asyncio.get_running_loop().create_task(self._load(consumer, partitions)))
+
+    async def _load(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = time.monotonic()
+        stored, legacy = await asyncio.to_thread(self._read_state, sorted(tp.partition for tp in partitions))
+        mine = [p for p in sorted(stored) if p in self._loading]  # not revoked meanwhile
+        self._loading.difference_update(mine)
+        self._install(mine, stored, legacy)
+        if mine and self._consumer is consumer:
+            consumer.resume([tp for tp in partitions if tp.partition in mine])
+        log.info("dispatch: assigned %s[%s] (%d state keys read in %.2f s)", self.names.alerts,
+                 ",".join(map(str, mine)), sum(len(stored[p]) for p in mine), time.monotonic() - started)
+
+    def _read_state(self, partitions: list[int]) -> tuple[dict[int, dict[str, bytes]], dict[str, bytes]]:
+        """The stored state of these partitions (and the one-partition layout's keys when 0 is among them)."""
+        stored: dict[int, dict[str, bytes]] = {p: {} for p in partitions}
         legacy: dict[str, bytes] = {}
 
         def on_record(key: bytes | None, value: bytes | None) -> None:
             owner, inner = _owner((key or b"").decode())
-            bucket = stored.get(owner) if owner is not None else None
-            if owner is None and 0 in stored:
-                if value is None:
-                    legacy.pop(inner, None)
-                else:
-                    legacy[inner] = value
-                return
+            bucket = (legacy if 0 in stored else None) if owner is None else stored.get(owner)
             if bucket is None:
                 return
             if value is None:
@@ -234,20 +254,22 @@ class DispatchService:
             else:
                 bucket[inner] = value
 
-        started = time.monotonic()
         scan(self.kafka.bootstrap, self.names.state("alerting"), on_record)
+        return stored, legacy
+
+    def _install(self, partitions: list[int], stored: dict[int, dict[str, bytes]], legacy: dict[str, bytes]) -> None:
+        """A Dispatcher per partition over its stored state; legacy keys are rewritten under p0/."""
         state_topic = self.names.state("alerting")
-        for key, value in legacy.items():
-            stored[0].setdefault(key, value)
-            self._legacy.append((state_topic, key.encode(), None))
-            self._legacy.append((state_topic, (_state_prefix(0) + key).encode(), value))
-        for partition in mine:
+        if 0 in partitions:
+            for key, value in legacy.items():
+                stored[0].setdefault(key, value)
+                self._legacy.append((state_topic, key.encode(), None))
+                self._legacy.append((state_topic, (_state_prefix(0) + key).encode(), value))
+        for partition in partitions:
             values = {k: orjson.loads(v) for k, v in stored[partition].items()}
             self._writes.setdefault(partition, {})
             state = CompactedState(self._writer(partition), values)
             self.dispatchers[partition] = Dispatcher(self.routing, state, self.silences)
-        log.info("dispatch: assigned %s[%s] (%d state keys read in %.2f s)", self.names.alerts,
-                 ",".join(map(str, mine)), sum(len(stored[p]) for p in mine), time.monotonic() - started)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = sorted(tp.partition for tp in partitions)
@@ -261,6 +283,7 @@ class DispatchService:
         left = self.producer.flush()
         if left:
             log.error("dispatch: %d records unacknowledged at revocation of %s", left, revoked)
+        self._loading.difference_update(revoked)
         for partition in revoked:
             self._consumed.pop(partition, None)
             self.dispatchers.pop(partition, None)
@@ -270,6 +293,7 @@ class DispatchService:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = sorted(tp.partition for tp in partitions)
+        self._loading.difference_update(lost)
         for partition in lost:
             self.dispatchers.pop(partition, None)
             self._writes.pop(partition, None)

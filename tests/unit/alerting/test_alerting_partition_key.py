@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import orjson
 import pytest
-from confluent_kafka import TopicPartition
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,8 +93,8 @@ def test_state_of_the_one_partition_layout_moves_under_p0_on_first_load(monkeypa
     monkeypatch.setattr(_dispatch, "scan", fake_scan)
     service = DispatchService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("x."), group_id="g",
                               routing=routing, silences=SilenceStore(), producer=None)  # type: ignore[arg-type]
-    topic = "x.exmail.alerts"
-    service._on_assign(None, [TopicPartition(topic, 0), TopicPartition(topic, 1)])  # type: ignore[arg-type]
+    stored, legacy = service._read_state([0, 1])
+    service._install([0, 1], stored, legacy)
     assert [g.labels for g in service.dispatchers[0].groups()] == [{"user": "u1"}]
     assert [g.labels for g in service.dispatchers[1].groups()] == [{"user": "u2"}]
     moved = {k: v for _, k, v in service._legacy}
