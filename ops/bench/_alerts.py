@@ -424,10 +424,14 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
         title += f", group_interval {group_interval}"
     am_rate = alertmanager.get("notifications_per_s") if alertmanager else None
     am_p99 = (alertmanager.get("arrival_ms") or {}).get("p99") if alertmanager else None
+    am_cpu_us = alertmanager["cpu_s"] / n * 1e6 if alertmanager and alertmanager.get("cpu_s") else None
     ours_p99 = (detail.get("arrival_ms") or {}).get("p99")
     rows = [Row(title, rate, "notif/s", am_rate, "Alertmanager", notes=note),
             Row(f"{title}: p99 arrival", ours_p99, "ms", am_p99, "Alertmanager p99",
                 notes="after the first send; target: below Alertmanager's"),
+            Row(f"{title}: CPU per notification", (cpu[0] + cpu[1]) / n * 1e6, "us", am_cpu_us,
+                "Alertmanager", notes="dispatch + delivery processes, user+system, first send to n-th arrival "
+                                      "(idle timers and polling included); the load-independent comparison"),
             Row(f"{title}: peak RSS", max((r or 0.0) for r in rss), "MiB",
                 notes=f"dispatch {rss[0] or 0:.0f} MiB, delivery {rss[1] or 0:.0f} MiB")]
     return rows, {"alerts": n, "group_interval": group_interval, "notifications_per_s": rate,
@@ -497,7 +501,7 @@ async def burst_alertmanager(ctx: Context, receiver: Receiver, n: int, batch: in
             await receiver.reset()
             bodies = [orjson.dumps(alertmanager_alerts(burst_alerts(min(batch, n - i), i)))
                       for i in range(0, n, batch)]
-            cpu_before = receiver.proc.cpu()
+            cpu_before, am_cpu = receiver.proc.cpu(), am.cpu()
             started = time.time()
             for body in bodies:
                 response = await http.post("/api/v2/alerts", content=body,
@@ -510,6 +514,7 @@ async def burst_alertmanager(ctx: Context, receiver: Receiver, n: int, batch: in
             except BenchError:
                 pass
             receiver_cpu = receiver.proc.cpu() - cpu_before
+            am_cpu = am.cpu() - am_cpu
             arrivals = await receiver.first_arrivals()
         rss = am.sample_rss()
     rate, note, detail = _burst_note(n, started, arrivals, receiver_cpu)
@@ -517,6 +522,8 @@ async def burst_alertmanager(ctx: Context, receiver: Receiver, n: int, batch: in
                 f"{version_line.split('(')[0].strip()}; batches of {batch}; " + note
                 + f"; posting took {(posted - started) * 1000:.0f} ms")),
             Row(f"burst {n:,}: Alertmanager p99 arrival", (detail.get("arrival_ms") or {}).get("p99"), "ms"),
+            Row(f"burst {n:,}: Alertmanager CPU per notification", am_cpu / n * 1e6, "us",
+                notes="user+system CPU of the alertmanager process from the first POST to the n-th arrival"),
             Row(f"burst {n:,}: Alertmanager peak RSS", rss, "MiB")]
     return rows, {"alerts": n, "batch": batch, "notifications_per_s": rate, "peak_rss_mib": rss,
-                  "version": version_line, **detail}
+                  "version": version_line, "cpu_s": am_cpu, **detail}
