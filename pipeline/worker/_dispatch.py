@@ -100,7 +100,7 @@ class DispatchService:
             "bootstrap.servers": self.kafka.bootstrap, "group.id": self.group_id,
             "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 15000, "heartbeat.interval.ms": 1500,
-            "fetch.wait.max.ms": 5, "log_level": 3,
+            "log_level": 3,  # fetch.wait.max.ms stays 500: the broker answers a fetch as soon as data arrives
         })
         consumer.subscribe([names.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)
