@@ -133,14 +133,16 @@ class Dispatcher:
         heap = self._heap
         versions = (self.silences.version, self._inhibitor.version)
         while heap and heap[0][0] <= now:
-            due, gid = heapq.heappop(heap)
+            due, gid = heap[0]
             group = self._groups.get(gid)
             if group is None or group.next_due != due:
+                heapq.heappop(heap)
                 continue
             if self._skip_idle and not group.dirty and now < group.quiet_until and group.versions == versions:
                 group.next_due = now + group.route.group_interval  # what the idle flush would have done
-                heapq.heappush(heap, (group.next_due, gid))
+                heapq.heapreplace(heap, (group.next_due, gid))  # one sift instead of a pop and a push
                 continue
+            heapq.heappop(heap)
             out.extend(self._flush(group, now))
         if self._next_maintenance is None or now >= self._next_maintenance:
             self._inhibitor.gc(now)
