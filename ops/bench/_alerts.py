@@ -151,8 +151,7 @@ def _latency_worker_config(creds: dict[str, Any], hook_url: str, out: Path, grou
 
 def _webhook_receiver(url: str) -> dict[str, Any]:
     return {"name": "bench-hook", "kind": "webhook", "url": url, "secret": f"env:{WEBHOOK_SECRET_ENV}",
-            "per_minute": 6_000_000, "burst": 100_000, "language": "en", "send_resolved": False,
-            "http": {"max_connections": 64}}  # 64 notifications in flight, as Alertmanager sends groups at once
+            "per_minute": 6_000_000, "burst": 100_000, "language": "en", "send_resolved": False}
 
 
 def hop_times(bootstrap: str, topics: dict[str, str]) -> dict[str, dict[int, float]]:

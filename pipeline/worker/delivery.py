@@ -24,10 +24,9 @@ from pipeline.worker.app import WorkerContext
 log = logging.getLogger(__name__)
 DELIVERED_TTL_SECONDS = 7 * 86400
 QUEUE_PER_RECEIVER = 1000
-# Machine receivers (webhook/OA) take as many notifications at once as their HTTP pool has connections
-# (`http.max_connections`): a burst is bound by round trips in flight, not CPU. Chat destinations get one at a
-# time so the numbered parts of one message are never interleaved with another's (their rate limits are tiny).
-PARALLEL_KINDS = frozenset({"webhook"})
+# Machine receivers (webhook/OA) take several notifications at once; chat destinations get one at a time so the
+# numbered parts of one message are never interleaved with another's (their rate limits are tiny anyway).
+SENDS_IN_FLIGHT = {"webhook": 8}
 
 
 def receiver_sink_configs(routing: Any) -> dict[str, Any]:
@@ -100,8 +99,7 @@ def install_delivery(ctx: WorkerContext) -> None:
         manual = stream.noack()
         sinks = {name: build_sink(cfg) for name, cfg in configs.items()}
         langs = {name: getattr(cfg, "language", "zh") for name, cfg in configs.items()}
-        parallel = {name: cfg.http.max_connections if cfg.kind in PARALLEL_KINDS else 1
-                    for name, cfg in configs.items()}
+        kinds = {name: cfg.kind for name, cfg in configs.items()}
         stored = await asyncio.to_thread(read_compacted, ctx.kafka.bootstrap, names.state("delivered"))
         now = time.time()
         delivered = CompactedState(write_delivered, {k: v for k, v in stored.items()
@@ -169,7 +167,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                 if queue is None:
                     queue = queues[receiver] = asyncio.Queue(QUEUE_PER_RECEIVER)
                     workers.extend(asyncio.create_task(run_receiver(receiver, queue), name=f"deliver-{receiver}-{i}")
-                                   for i in range(parallel[receiver]))
+                                   for i in range(SENDS_IN_FLIGHT.get(kinds[receiver], 1)))
                 await queue.put((event, note))
         finally:
             for task in workers:
