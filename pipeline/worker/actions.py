@@ -31,6 +31,7 @@ def install_actions(ctx: WorkerContext) -> None:
         KafkaLedgerStore,
         create_actions_app,
     )
+    from pipeline.worker.alerting import load_routing
 
     app, names = ctx.app, ctx.names
     cfg = ActionsConfig.model_validate(ctx.config.actions)
@@ -44,7 +45,9 @@ def install_actions(ctx: WorkerContext) -> None:
     async def known_groups(corp_id: str) -> list[str]:
         return groups.get(corp_id, [])
 
-    service = ActionService(cfg, clients, store, KafkaActionOutput(ctx.producer, names), group_source=known_groups)
+    routing = load_routing(ctx) if ctx.config.alerting.routing else None
+    output = KafkaActionOutput(ctx.producer, names, routing.partition_key if routing is not None else None)
+    service = ActionService(cfg, clients, store, output, group_source=known_groups)
     ctx.http_mounts.append(("/actions", create_actions_app(service)))
     hr, alerts, options = names.hr_lifecycle, names.alerts, names.raw("options")
     source = app.topic(hr, alerts, options, key_type=bytes, value_type=bytes)

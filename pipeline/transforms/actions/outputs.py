@@ -7,6 +7,7 @@ delivery treat them like any rule's alert. They never carry an `action`, so they
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from pipeline.envelope import Envelope, fingerprint, utc_iso
@@ -43,11 +44,16 @@ class MemoryActionOutput:
 
 
 class KafkaActionOutput:
-    """Produces with the delivery-acknowledged producer to the deployment's exmail.actions / exmail.alerts."""
+    """Produces with the delivery-acknowledged producer to the deployment's exmail.actions / exmail.alerts.
 
-    def __init__(self, producer: EventProducer, names: TopicNames) -> None:
+    With `partition_key` (the routing's `RoutingConfig.partition_key`), alerts are keyed by their labels as the
+    dispatchers of a partitioned exmail.alerts expect; without it, by the key the caller gives."""
+
+    def __init__(self, producer: EventProducer, names: TopicNames,
+                 partition_key: Callable[[Mapping[str, str]], bytes] | None = None) -> None:
         self._producer = producer
         self._names = names
+        self._partition_key = partition_key
 
     def __repr__(self) -> str:
         return f"KafkaActionOutput({self._names.actions!r}, {self._names.alerts!r})"
@@ -56,6 +62,9 @@ class KafkaActionOutput:
         await self._producer.send(self._names.actions, envelope, key)
 
     async def alert(self, key: bytes, envelope: Envelope) -> None:
+        labels = envelope.data.get("labels") if isinstance(envelope.data, dict) else None
+        if self._partition_key is not None and isinstance(labels, dict):
+            key = self._partition_key(labels)
         await self._producer.send(self._names.alerts, envelope, key)
 
 

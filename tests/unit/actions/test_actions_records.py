@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.kafka import TopicNames
 from pipeline.schema_registry import validate
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit._rows import prepare
 from pipeline.sinks.audit_sqlite import SqliteAuditStore
-from pipeline.transforms.actions import ACTION_SCHEMA
+from pipeline.transforms.actions import ACTION_SCHEMA, KafkaActionOutput
+from pipeline.transforms.actions.outputs import build_alert
+from pipeline.transforms.routing import parse_routing_config
 
 DOMAIN = "corp.example.com"
 
@@ -117,3 +120,20 @@ async def test_outcome_column_follows_status(harness, status):
     await service.handle_alert(harness.alert("login_hostile_ip", target))
     row = prepare(harness.output.records[-1])
     assert row.outcome == {"executed": "success", "failed": "failure"}[status]
+
+
+async def test_operator_alerts_are_keyed_by_the_routing_partition_key() -> None:
+    """With a routing config, an operator alert lands on the exmail.alerts partition its group lives on."""
+    sent: list[tuple[str, bytes]] = []
+
+    class Producer:
+        async def send(self, topic: str, envelope: object, key: bytes) -> None:
+            sent.append((topic, key))
+
+    routing = parse_routing_config({"route": {"receiver": "ops", "group_by": ["alertname", "corp"]},
+                                    "receivers": [{"name": "ops"}]})
+    env = build_alert(rule="action_failed", corp_id="c1", labels={"alertname": "ActionFailed", "corp": "c1"},
+                      annotations={"summary": "s"}, now=1_800_000_000.0, resolve_after=300, event_ids=[])
+    await KafkaActionOutput(Producer(), TopicNames("p."), routing.partition_key).alert(b"fp", env)  # type: ignore[arg-type]
+    await KafkaActionOutput(Producer(), TopicNames("p.")).alert(b"fp", env)  # type: ignore[arg-type]
+    assert sent == [("p.exmail.alerts", b"alertname=ActionFailed\x00corp=c1"), ("p.exmail.alerts", b"fp")]
