@@ -39,6 +39,7 @@ class CorpState:
         self.logs = LogStore(clock)
         self.directory = Directory([config.domain], config.company_name, random.Random(f"dirids:{config.seed}"),
                                    self._on_op, config.choices.invalid_param_errcode)
+        self.sync_choices()
         self.company: Company = build_company(self.directory, config.domain, config.users, config.seed)
         self.mailboxes = Mailboxes()
         self.callback_token = config.callback_token or config.derived("callback_token", 32)
@@ -53,6 +54,12 @@ class CorpState:
         self.directory_version = 0
         self.op_meta: dict[str, Any] | None = None
         self.initial = self.snapshot()
+
+    def sync_choices(self) -> None:
+        """Copy the address-book choices into the directory (at start and on POST /_sim/choices)."""
+        choices = self.config.choices
+        self.directory.max_departments = choices.max_departments
+        self.directory.group_invalid_members = choices.group_invalid_members
 
     def snapshot(self) -> dict[str, Any]:
         """What the agreement checker replays the operation log from (users with enable, departments, groups)."""

@@ -332,7 +332,7 @@ class TrafficGenerator:
                                   "operand": self._operand(rng, op_type, view.active)}
         self._add(rng, "operation_log", record)
 
-    def _apply_at(self, t: int, keys: set[str], action: Callable[[], None], meta: dict[str, Any]) -> None:
+    def _apply_at(self, t: int, keys: set[str], action: Callable[[], object], meta: dict[str, Any]) -> None:
         self._pending |= keys
         self.counts["operation_log"] += 1
         self.counts["directory_changes"] += 1
@@ -358,7 +358,7 @@ class TrafficGenerator:
         return [c for c in candidates if c not in self._pending and c not in protect]
 
     def _plan(self, rng: random.Random, op_type: int, view: _View
-              ) -> tuple[set[str], Callable[[], None], dict[str, Any]] | None:
+              ) -> tuple[set[str], Callable[[], object], dict[str, Any]] | None:
         """(keys it touches, the change, record overrides) for one address-book operation, or None."""
         d = self.corp.directory
         company = self.corp.company
@@ -371,12 +371,12 @@ class TrafficGenerator:
                 body = self._deleted.pop(userid)
                 meta: dict[str, Any] = {"type": 20, "remark": "1"}
             else:
-                body = self._new_user(rng)
-                if body is None:
+                new = self._new_user(rng)
+                if new is None:
                     return None
-                userid, meta = body["userid"], ({"type": 25} if op_type == 25 else {})
+                body, userid, meta = new, new["userid"], ({"type": 25} if op_type == 25 else {})
             view.enable(userid)
-            return {userid}, lambda: d.create_user(body) and None, meta
+            return {userid}, lambda: d.create_user(body), meta
         if op_type == 20:
             pool = self._free(view.active + view.disabled, protected)
             if not pool:
@@ -387,7 +387,7 @@ class TrafficGenerator:
             if user is not None:
                 self._deleted[userid] = {"userid": userid, "name": user.name, "department": list(user.department),
                                          "position": user.position, "mobile": user.mobile or _mobile(rng)}
-            return {userid}, lambda: d.delete_user(userid) and None, {}
+            return {userid}, lambda: d.delete_user(userid), {}
         if op_type in (21, 22):
             pool = self._free(view.disabled if op_type == 21 else view.active, protected)
             pool = [u for u in pool if u in d.users]
@@ -396,7 +396,7 @@ class TrafficGenerator:
             userid = rng.choice(pool)
             (view.enable if op_type == 21 else view.disable)(userid)
             body = {"userid": userid, "enable": 1 if op_type == 21 else 0}
-            return {userid}, lambda: d.update_user(body) and None, {}
+            return {userid}, lambda: d.update_user(body), {}
         if op_type in (23, 24):
             pool = [u for u in self._free(view.active) if u in d.users]
             if not pool:
@@ -410,8 +410,8 @@ class TrafficGenerator:
                 taken = alias in d.users or alias in d.aliases or alias in d.groups or alias in self._pending
                 body = {"userid": userid, "slaves": [] if d.users[userid].slaves or taken else [alias]}
                 if not taken:
-                    return {userid, alias}, lambda: d.update_user(body) and None, {}
-            return {userid}, lambda: d.update_user(body) and None, {}
+                    return {userid, alias}, lambda: d.update_user(body), {}
+            return {userid}, lambda: d.update_user(body), {}
         if op_type == 28:
             parents = [x for x in d.departments.values() if str(x.id) not in self._pending and d.depth(x.id) < 4]
             parent = rng.choice(parents)
@@ -420,7 +420,7 @@ class TrafficGenerator:
             if any(x.name == name for x in d.departments.values()):
                 return None
             body = {"name": name, "parentid": parent.id, "order": 0}
-            return {str(parent.id), name}, lambda: d.create_department(body) and None, {}
+            return {str(parent.id), name}, lambda: d.create_department(body), {}
         if op_type == 29:
             staffed = {i for u in d.users.values() for i in u.department}
             empty = [x for x in d.departments.values() if x.id != ROOT_ID and x.id not in staffed
@@ -458,7 +458,7 @@ class TrafficGenerator:
             body = {"groupid": groupid, "groupname": f"项目群组{self._serial}",
                     "userlist": rng.sample(members, k=min(len(members), rng.randrange(2, 8))),
                     "allow_type": rng.choice([0, 1, 2])}
-            return {groupid}, lambda: d.create_group(body) and None, {}
+            return {groupid}, lambda: d.create_group(body), {}
         groups = [g for g in d.groups if g not in self._pending]
         if op_type == 33:
             groups = [g for g in groups if g not in seeded]
@@ -472,7 +472,7 @@ class TrafficGenerator:
             body = {"groupid": groupid, "userlist": rng.sample(members, k=min(len(members), len(group.userlist)))}
         else:
             body = {"groupid": groupid, "groupname": group.groupname}
-        return {groupid}, lambda: d.update_group(body, merge=False) and None, {}
+        return {groupid}, lambda: d.update_group(body, merge=False), {}
 
     def _new_user(self, rng: random.Random) -> dict[str, Any] | None:
         d = self.corp.directory
