@@ -529,7 +529,6 @@ class GroupCreate(ExmailRequest):
     def _needs_members(self) -> GroupCreate:
         if not (self.userlist or self.grouplist or self.department or self.taglist):
             raise ValueError("a mail group needs at least one of userlist, grouplist, department, taglist")
-        _check_allow_lists(self.allow_type, self.allow_userlist, self.allow_department, self.allow_taglist)
         return self
 
 
@@ -544,22 +543,6 @@ class GroupUpdate(ExmailRequest):
     allow_userlist: list[str] | None = None
     allow_department: list[int] | None = None
     allow_taglist: list[int] | None = None
-
-    @model_validator(mode="after")
-    def _allow_lists(self) -> GroupUpdate:
-        if self.allow_type is not None:
-            _check_allow_lists(self.allow_type, self.allow_userlist, self.allow_department, self.allow_taglist)
-        return self
-
-
-def _check_allow_lists(allow_type: AllowType, users: list[str] | None, departments: list[int] | None,
-                       tags: list[int] | None) -> None:
-    """Newer doc (SEA): allow_type 3 needs one of the allow_* lists; 0/1/2 must not send them."""
-    given = bool(users or departments or tags)
-    if allow_type is AllowType.SPECIFIED_MEMBERS and not given:
-        raise ValueError("allow_type 3 (specified members) needs allow_userlist, allow_department or allow_taglist")
-    if allow_type is not AllowType.SPECIFIED_MEMBERS and given:
-        raise ValueError("allow_userlist/allow_department/allow_taglist are only sent with allow_type 3")
 
 
 class UserOptionSetting(ExmailRequest):

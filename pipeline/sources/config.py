@@ -143,7 +143,9 @@ class PollSettings(_Model):
         6 * 3600, ge=0, description="yesterday is re-queried until this long after midnight (late records)"
     )
     backfill_days: int = Field(7, ge=0, le=180, description="dates before today fetched on the first start")
-    span_days: int = Field(30, ge=1, le=92, description="dates per log query during backfill/catch-up")
+    span_days: int = Field(
+        30, ge=1, le=91, description="dates per log query during backfill/catch-up (91 dates = 90 days apart, the "
+        "widest span Exmail accepts)")
     error_backoff_initial_seconds: float = Field(5.0, gt=0)
     error_backoff_max_seconds: float = Field(300.0, gt=0)
     options_batch_size: int = Field(50, ge=1, description="useroption/get calls in flight per batch")
