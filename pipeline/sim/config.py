@@ -91,6 +91,9 @@ class CallbackConfig(BaseModel):
     timeout: float = Field(5.0, gt=0)
     extra_fields: bool = Field(False, description="add ToUserName/AgentID to the push body")
     concurrency: int = Field(4, ge=1, le=64)
+    timestamp_age: float = Field(
+        0.0, ge=0, description="pushes carry a timestamp this many seconds old (models Exmail re-sending a push "
+        "long after its first attempt; a receiver's replay window then refuses it)")
 
 
 FaultKind = Literal["errcode", "http_status", "delay", "drop", "expire_token"]
