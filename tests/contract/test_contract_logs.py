@@ -1,6 +1,7 @@
 """log/mailstatus, log/mail, log/login, log/batchjob, log/operation (system-log app) through the client
 against the simulator's ground truth: exact records and order, filters, per-day iteration, chunking of long
-spans (200 days against the 90-day server limit, retention switched off), late records becoming visible, and date/domain errcodes."""
+spans (200 days against the 90-day server limit, retention switched off), late records becoming visible, and
+date/domain errcodes."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ async def contact(exmail: Any, endpoint: str, body: dict[str, Any] | None = None
 
 
 def test_every_code_is_exmail_or_borrowed_and_has_an_errmsg() -> None:
-    assert EXMAIL_CODES | BORROWED_FROM_WECOM == set(ERRMSG)
+    assert set(ERRMSG) == EXMAIL_CODES | BORROWED_FROM_WECOM
     assert not EXMAIL_CODES & BORROWED_FROM_WECOM
     assert {40013, 40091, 45024, 60125, 60126, 600010, 600011, 600012} <= EXMAIL_CODES
     assert all(msg and msg != "error" for msg in ERRMSG.values())

@@ -12,8 +12,8 @@ import orjson
 import pytest
 
 from pipeline.envelope import Envelope
-from pipeline.exmail._settings import RateLimit
 from pipeline.exmail import NotFound
+from pipeline.exmail._settings import RateLimit
 from pipeline.exmail.models import (
     BatchJobLogRecord,
     Department,
