@@ -47,6 +47,7 @@ from pipeline.sim.receiver.recording import (
     read_json,
 )
 from pipeline.sim.wecom.config import SimApp, WeComSimConfig
+from pipeline.sinks.delivery.splitting import truncate_utf8
 
 APP_MSGTYPES = {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown",
                 "miniprogram_notice", "template_card"}
@@ -194,11 +195,6 @@ def _robot_error(body: dict[str, Any], cfg: WeComSimConfig) -> tuple[int, str] |
     return None
 
 
-def truncate_utf8(text: str, limit: int) -> str:
-    """The longest prefix of `text` within `limit` UTF-8 bytes (never half a character)."""
-    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
-
-
 def _app_error(body: dict[str, Any], cfg: WeComSimConfig) -> tuple[int, str] | None:
     msgtype = body.get("msgtype")
     if msgtype not in APP_MSGTYPES:
@@ -282,7 +278,8 @@ async def message_send(request: web.Request) -> web.Response:
     truncated = body["msgtype"] == "text" and _blen(body["text"]["content"]) > cfg.app_text_max_bytes
     if truncated:  # what the members see; the duplicate check still compares the body as sent
         delivered_body = {**body, "text": {**body["text"],
-                                           "content": truncate_utf8(body["text"]["content"], cfg.app_text_max_bytes)}}
+                                           "content": truncate_utf8(body["text"]["content"], cfg.app_text_max_bytes,
+                                                                    ellipsis="")}}
     else:
         delivered_body = body
 
