@@ -301,6 +301,7 @@ class LoginLogPoller(LogPoller):
         self._last_read: dict[str, float] = {}
         self._plan: LoginPlan | None = None
         self._full_run = False
+        self._fetched = False
         self.last_plan: LoginPlan | None = None
 
     def budget(self) -> int:
@@ -363,10 +364,13 @@ class LoginLogPoller(LogPoller):
             self._plan = LoginPlan(self.corp.directory.userids(), self._position, False, 0)
         else:
             self._plan = self.plan(now)
+        self._fetched = False
         try:
             produced = await super().run_window(since)
         finally:
             plan, self._plan, self._full_run = self._plan, None, False
+        if not self._fetched:  # no date to query: nobody was read, the rotation stays where it was
+            return produced
         for userid in plan.users:
             self._last_read[userid] = now
         self._position = plan.rotation_end
@@ -379,6 +383,7 @@ class LoginLogPoller(LogPoller):
         await self.corp.directory.ready.wait()
         plan = self._plan if self._plan is not None else self.plan(self.rt.clock.now())
         users = plan.users
+        self._fetched = True
         cfg = self.rt.poll.login
         # a full budget's calls spread over spread_fraction of the interval; smaller runs end sooner
         gap = cfg.spread_fraction * self.interval / self.budget() if len(users) > cfg.burst_calls else 0.0
