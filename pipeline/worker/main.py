@@ -58,7 +58,7 @@ def _report_lag(ctx: WorkerContext) -> None:
         assigned = ctx.app.consumer.assignment() if ctx.app._consumer is not None else set()
         return sorted({tp.topic for tp in assigned if not tp.topic.endswith("-changelog")})
 
-    @ctx.app.task
+    @ctx.task
     async def _lag() -> None:
         await report_lag_forever(ctx.kafka.bootstrap, ctx.app.conf.id, consumed)
 
@@ -73,7 +73,7 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
         return {"ok": not app.should_stop and bool(state.get("started")), "app_id": app.conf.id,
                 "agents": sorted(a for a in app.agents)}
 
-    @ctx.app.task
+    @ctx.task
     async def _observability() -> None:
         def mount(web_app: Any) -> None:
             for prefix, sub in ctx.http_mounts:
@@ -102,5 +102,12 @@ class QuietWorker(faust.Worker):
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "WARNING") -> None:
     ctx = build_worker(config, agents)
+    if not ctx.app.agents:
+        # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
+        from pipeline.worker.plain import run_without_faust
+
+        raise SystemExit(run_without_faust(ctx, loglevel))
+    for fn in ctx.tasks:
+        ctx.app.task(fn)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
