@@ -8,7 +8,10 @@ asyncio futures on the caller's loop.
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +56,49 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
     return conf
 
 
+class _Batch:
+    """Delivery bookkeeping of one send_batch call. Reports arrive on the delivery thread only."""
+
+    __slots__ = ("_count", "_done", "_expected", "_loop", "results")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._count = itertools.count(1)  # next() is atomic under the GIL: no lock on the hot path
+        self._expected: int | None = None
+        self.results: list[tuple[KafkaError | None, Message] | None] = []
+
+    def report(self, index: int, err: KafkaError | None, msg: Message) -> None:
+        self.results[index] = (err, msg)
+        reported = next(self._count)
+        expected = self._expected
+        if expected is not None and reported >= expected:
+            self._loop.call_soon_threadsafe(self._finish)
+
+    def _finish(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+    async def sealed(self, expected: int) -> None:
+        """Wait for `expected` reports (all records are produced by now)."""
+        self._expected = expected
+        if expected == 0 or sum(r is not None for r in self.results) >= expected:
+            self._finish()
+        await self._done
+
+    def outcomes(self) -> list[Delivered | DeliveryError]:
+        out: list[Delivered | DeliveryError] = []
+        for r in self.results:
+            if r is None:
+                out.append(DeliveryError("?", "no delivery report"))
+                continue
+            err, msg = r
+            topic = msg.topic() or "?"
+            out.append(DeliveryError(topic, err) if err is not None else
+                       Delivered(topic, msg.partition() or 0, msg.offset() or 0))
+        return out
+
+
 class EventProducer:
     """Async facade over one confluent-kafka Producer.
 
@@ -79,11 +125,15 @@ class EventProducer:
                  headers: Sequence[tuple[str, bytes]] | None = None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
-                                       on_delivery=on_delivery)
+                if headers:
+                    self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=list(headers))
+                else:
+                    self._producer.produce(topic, value, key, on_delivery=on_delivery)
                 return
             except BufferError:
-                self._producer.poll(0.1)  # local queue full: backpressure, wait for the broker
+                # local queue full: backpressure. The delivery thread serves the reports (only it runs
+                # callbacks, so the per-batch bookkeeping needs no lock); wait for it to make room.
+                time.sleep(0.005)
 
     def _enqueue(
         self, loop: asyncio.AbstractEventLoop, topic: str, key: bytes | None, value: bytes,
@@ -120,44 +170,23 @@ class EventProducer:
     ) -> list[Delivered | DeliveryError]:
         """(topic, key, value) triples -> one outcome per record, in input order, once every report is in.
 
-        The loop is woken once for the whole batch (not once per record): per-record futures and
-        call_soon_threadsafe cost more than the produce itself."""
+        Per record this costs one produce and one C-level partial: the report callback stores the Message and
+        the loop is woken once for the whole batch (per-record futures, locks and call_soon_threadsafe cost
+        more than the produce itself)."""
         if self._closed:
             raise RuntimeError("producer is closed")
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        outcomes: list[Delivered | DeliveryError | None] = []
-        lock = threading.Lock()
-        state = {"pending": 0, "sealed": False}
-
-        def finish() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        def reporter(index: int, topic: str) -> Callable[[KafkaError | None, Message], None]:
-            def on_delivery(err: KafkaError | None, msg: Message) -> None:
-                outcomes[index] = (DeliveryError(topic, err) if err is not None else
-                                   Delivered(msg.topic() or topic, msg.partition() or 0, msg.offset() or 0))
-                with lock:
-                    state["pending"] -= 1
-                    last = state["sealed"] and state["pending"] == 0
-                if last:
-                    loop.call_soon_threadsafe(finish)
-            return on_delivery
-
+        batch = _Batch(asyncio.get_running_loop())
+        report = batch.report
+        produce = self._produce
+        n = 0
         for topic, key, value in records:
             payload = value.encode() if isinstance(value, Envelope) else value
             k = key.encode() if isinstance(key, str) else key
-            outcomes.append(None)
-            with lock:
-                state["pending"] += 1
-            self._produce(topic, k, payload, reporter(len(outcomes) - 1, topic))
-        with lock:
-            state["sealed"] = True
-            if state["pending"] == 0:
-                finish()
-        await done
-        return [o if o is not None else DeliveryError("?", "no delivery report") for o in outcomes]
+            batch.results.append(None)
+            produce(topic, k, payload, functools.partial(report, n))
+            n += 1
+        await batch.sealed(n)
+        return batch.outcomes()
 
     async def send_many(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
