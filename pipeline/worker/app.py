@@ -54,11 +54,13 @@ class WorkerContext:
         self.tasks.append(fn)
         return fn
 
-    def batch_consumer(self, unit: str, topics: list[str]) -> BatchConsumer:
+    def batch_consumer(self, unit: str, topics: list[str], *, continue_app_group: bool = False) -> BatchConsumer:
         """A consumer-group member for one batch unit; its group is "<app_id>.<unit>", so every process with
-        the same app id shares the unit's partitions."""
+        the same app id shares the unit's partitions. `continue_app_group`: partitions this group never
+        committed start where the faust app's group got to (only for topics no faust agent reads any more)."""
         cfg = getattr(getattr(self.config, "worker", None), "consume", None) or ConsumeConfig()
-        return BatchConsumer(unit, self.kafka.bootstrap, f"{self.app.conf.id}.{unit}", topics, cfg)
+        return BatchConsumer(unit, self.kafka.bootstrap, f"{self.app.conf.id}.{unit}", topics, cfg,
+                             legacy_group=self.app.conf.id if continue_app_group else None)
 
     def run_batch(self, consumer: BatchConsumer, handler: Handler, *,
                   start: Callable[[], Awaitable[None]] | None = None,

@@ -87,7 +87,9 @@ class NormalizeBatch:
 def install_normalize(ctx: WorkerContext) -> None:
     names = ctx.names
     feed = DirectoryFeed(KafkaReader(ctx.kafka.bootstrap), ctx.kafka.bootstrap, names.state("directory"))
-    consumer = ctx.batch_consumer(STAGE, source_topics(names))
+    # before the batch path, the faust normalize agent committed these topics in the app's group, and no
+    # faust agent reads them any more: an upgraded deployment continues where it stopped
+    consumer = ctx.batch_consumer(STAGE, source_topics(names), continue_app_group=True)
     handler = NormalizeBatch(ctx.producer, names, feed.copy, feed.catch_up)
 
     async def close() -> None:

@@ -9,7 +9,8 @@ path treats idempotently (by envelope id).
 
 Assignment: `range` by default, so each member gets its share of every topic (partition p of all topics to
 the same member); `cooperative-sticky` is available where moving only the partitions that must move matters
-more than per-topic balance. Either way the sequential loop means a revocation finds nothing in flight. `ConsumerProgress` holds, per assigned partition, the last progress time and
+more than per-topic balance. Either way the sequential loop means a revocation finds nothing in flight.
+`ConsumerProgress` holds, per assigned partition, the last progress time and
 the committed / high-water offsets, for /healthz and stall detection.
 """
 
@@ -25,7 +26,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from confluent_kafka import OFFSET_INVALID, Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_INVALID,
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.sinks._batching import backoff_delay
@@ -146,9 +156,11 @@ class BatchConsumer:
     its first offsets after a backoff, and the failure is logged)."""
 
     def __init__(self, name: str, bootstrap: str, group: str, topics: Sequence[str], config: ConsumeConfig,
-                 **overrides: Any) -> None:
+                 *, legacy_group: str | None = None, **overrides: Any) -> None:
         self.name = name
         self.group = group
+        self.legacy_group = legacy_group
+        self._bootstrap = bootstrap
         self.topics = tuple(topics)
         self.config = config
         self.progress = ConsumerProgress(name, group, self.topics)
@@ -187,6 +199,42 @@ class BatchConsumer:
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         self.progress._assigned(tps)
         log.info("%s: assigned %s (group %s)", self.name, _tp_list(tps), self.group)
+        if self.legacy_group and tps:
+            moved = self._legacy_positions(consumer, tps)
+            if moved:
+                if self.config.assignment == "cooperative-sticky":
+                    consumer.incremental_assign(tps)
+                else:
+                    consumer.assign(tps)
+
+    def _legacy_positions(self, consumer: Consumer, tps: list[TopicPartition]) -> int:
+        """Partitions this group never committed start where the legacy group (the faust agents' group before
+        this unit became a batch consumer) got to, instead of at the earliest retained record; sets tp.offset."""
+        try:
+            mine = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+            fresh = [tp for tp in tps if mine.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
+            if not fresh:
+                return 0
+            group = self.legacy_group
+            assert group is not None
+            admin = AdminClient({"bootstrap.servers": self._bootstrap})
+            request = ConsumerGroupTopicPartitions(group, [TopicPartition(t.topic, t.partition)
+                                                                       for t in fresh])
+            result = admin.list_consumer_group_offsets([request], request_timeout=10)[group].result()
+        except Exception as exc:  # no legacy group, broker busy: start as a new group would
+            log.warning("%s: legacy offsets of group %s not read (%s)", self.name, self.legacy_group, exc)
+            return 0
+        legacy = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+        moved = 0
+        for tp in fresh:
+            offset = legacy.get((tp.topic, tp.partition))
+            if offset is not None:
+                tp.offset = offset
+                moved += 1
+        if moved:
+            log.info("%s: %d partitions start at the offsets committed by group %s", self.name, moved,
+                     self.legacy_group)
+        return moved
 
     def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         self.progress._revoked(tps)
