@@ -24,19 +24,22 @@ async def _serve(ctx: WorkerContext) -> int:
         loop.add_signal_handler(sig, stop.set)
     tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(fn()) for fn in ctx.tasks]
     stopper: asyncio.Future[Any] = asyncio.ensure_future(stop.wait())
-    done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
-    failed = [t for t in done if t is not stopper and not t.cancelled() and t.exception() is not None]
-    if stopper not in done:
+    pending: set[asyncio.Future[Any]] = {*tasks, stopper}
+    failed = False
+    while not stopper.done() and not failed:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
-            if t is not stopper and t not in failed:
-                log.error("worker task %r ended; stopping the worker", t)
+            if t is not stopper and not t.cancelled() and t.exception() is not None:
+                log.error("worker task failed (%s); stopping the worker", t.exception())
+                failed = True
+        # a task that returns normally (e.g. the HTTP server, once started) is simply done
     await ctx.shutdown()
     for t in [*tasks, stopper]:
         t.cancel()
     for t in tasks:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await t
-    return 0 if stopper in done and not failed else 1
+    return 1 if failed else 0
 
 
 def run_without_faust(ctx: WorkerContext, loglevel: str = "WARNING") -> int:
