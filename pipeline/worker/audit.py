@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from confluent_kafka import Message
 
 from pipeline.dlq import Origin, dead_letter
-from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.envelope import EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
 from pipeline.metrics import DLQ_RECORDS
 from pipeline.sinks._batching import BatchConfig, deliver_batch
-from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, open_store
+from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope, open_store
 from pipeline.worker.app import WorkerContext
 from pipeline.worker.batch.output import Record, produce_all
 
@@ -58,7 +58,7 @@ class AuditBatch:
             try:
                 if value is None:
                     raise EnvelopeError("record has no value (tombstone)")
-                env = Envelope.decode(value)
+                env = index_envelope(value)  # only what the columns read; `value` is stored as the record
             except EnvelopeError as exc:
                 letter = dead_letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
                                      origin=Origin(topic, partition, msg.offset(), None), payload=value)
@@ -73,7 +73,7 @@ class AuditBatch:
             for item, reason in refused:
                 letter = dead_letter(stage=STAGE, reason=reason, error_type="rejected",
                                      origin=Origin(self._names.events, item.partition, None, None),
-                                     payload=item.envelope.to_dict(), corp_id=item.envelope.corp_id)
+                                     payload=item.raw, corp_id=item.envelope.corp_id)
                 letters.append((dlq, self._names.events.encode(), letter.encode()))
                 DLQ_RECORDS.labels(STAGE, "rejected").inc()
 
