@@ -97,7 +97,8 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
 @click.option("--http-port", type=int, default=None, help="override worker.http_port (0 disables)")
 @click.option("--sqlite", "sqlite_path", default=None, help="override: audit store is this SQLite file")
 @click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
-@click.option("--loglevel", default="WARNING", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="our own lines (rebalances, stalls, sinks) at INFO; libraries stay at WARNING")
 def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
                http_port: int | None, sqlite_path: str | None, app_id: str | None, loglevel: str) -> None:
     """Run the faust worker: normalize, audit and SIEM sinks, alerting, delivery, actions."""

@@ -61,3 +61,6 @@ class WorkerSection(BaseModel):
     consume: ConsumeConfig = Field(default_factory=ConsumeConfig,
                                    description="batch consumers (normalize, audit, SIEM): batch size, timeouts")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
+    stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
+                                 "progress for this long is stalled: logged, counted, /healthz turns 503")
+    lag_probe_seconds: float = Field(5.0, ge=0.5, le=300.0, description="how often lag and progress are read")

@@ -42,7 +42,9 @@ async def _serve(ctx: WorkerContext) -> int:
     return 1 if failed else 0
 
 
-def run_without_faust(ctx: WorkerContext, loglevel: str = "WARNING") -> int:
-    """Run until SIGTERM/SIGINT; the exit code (0 after a clean stop)."""
+def run_without_faust(ctx: WorkerContext, loglevel: str = "INFO", quiet: tuple[str, ...] = ()) -> int:
+    """Run until SIGTERM/SIGINT; the exit code (0 after a clean stop). `quiet`: loggers held at WARNING."""
     logging.basicConfig(level=loglevel.upper(), format=LOG_FORMAT)
+    for name in quiet:
+        logging.getLogger(name).setLevel(max(logging.getLogger().level, logging.WARNING))
     return asyncio.run(_serve(ctx))

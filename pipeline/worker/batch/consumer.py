@@ -111,6 +111,11 @@ class ConsumerProgress:
         t = time.time() if now is None else now
         return [p for p in self.snapshot() if (p.lag or 0) > 0 and t - p.last_progress > after_seconds]
 
+    def assignment(self) -> list[tuple[str, int]]:
+        """(topic, partition) owned now: what the lag and stall monitor watches."""
+        with self._lock:
+            return list(self.partitions)
+
     def _assigned(self, tps: Sequence[TopicPartition]) -> None:
         now = time.time()
         with self._lock:
@@ -359,6 +364,14 @@ class BatchConsumer:
             elif err.code() != KafkaError._PARTITION_EOF:
                 log.warning("%s: consume error on %s[%s]: %s", self.name, m.topic(), m.partition(), err)
         return out
+
+    def describe(self) -> dict[str, Any]:
+        """The consumer's own account, logged by the stall monitor next to the broker's view."""
+        p = self.progress
+        age = None if p.last_batch_at is None else round(time.time() - p.last_batch_at, 1)
+        return {"batches": p.batches, "records": p.records, "seconds_since_last_batch": age,
+                "last_error": p.last_error, "stopping": self._stopping,
+                "partitions": [(q.topic, q.partition, q.committed, q.high_water) for q in p.snapshot()]}
 
     def stop(self) -> None:
         """Finish the batch in hand, commit it, leave the group."""
