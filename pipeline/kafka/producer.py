@@ -86,6 +86,17 @@ class _Batch:
             self._finish()
         await self._done
 
+    def errors(self) -> list[DeliveryError | None]:
+        out: list[DeliveryError | None] = []
+        for r in self.results:
+            if r is None:
+                out.append(DeliveryError("?", "no delivery report"))
+            elif r[0] is None:
+                out.append(None)
+            else:
+                out.append(DeliveryError(r[1].topic() or "?", r[0]))
+        return out
+
     def outcomes(self) -> list[Delivered | DeliveryError]:
         out: list[Delivered | DeliveryError] = []
         for r in self.results:
@@ -167,32 +178,43 @@ class EventProducer:
 
     async def send_batch(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
-    ) -> list[Delivered | DeliveryError]:
-        """(topic, key, value) triples -> one outcome per record, in input order, once every report is in.
+    ) -> list[DeliveryError | None]:
+        """(topic, key, value) triples -> per record None (acknowledged) or its DeliveryError, in input order,
+        once every report is in.
 
-        Per record this costs one produce and one C-level partial: the report callback stores the Message and
+        Per record this costs one produce and one C-level partial: the report callback stores the outcome and
         the loop is woken once for the whole batch (per-record futures, locks and call_soon_threadsafe cost
         more than the produce itself)."""
+        batch = await self._send_all(records)
+        return batch.errors()
+
+    async def _send_all(self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]) -> _Batch:
         if self._closed:
             raise RuntimeError("producer is closed")
         batch = _Batch(asyncio.get_running_loop())
         report = batch.report
-        produce = self._produce
+        results = batch.results
+        produce = self._producer.produce
+        partial = functools.partial
         n = 0
         for topic, key, value in records:
             payload = value.encode() if isinstance(value, Envelope) else value
             k = key.encode() if isinstance(key, str) else key
-            batch.results.append(None)
-            produce(topic, k, payload, functools.partial(report, n))
+            results.append(None)
+            try:
+                produce(topic, payload, k, on_delivery=partial(report, n))
+            except BufferError:
+                self._produce(topic, k, payload, partial(report, n))
             n += 1
         await batch.sealed(n)
-        return batch.outcomes()
+        return batch
 
     async def send_many(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
     ) -> list[Delivered]:
-        """Like send_batch, but raises the first DeliveryError after all reports are in."""
-        outcomes = await self.send_batch(records)
+        """Like send_batch, but returns where each record landed and raises the first DeliveryError after all
+        reports are in."""
+        outcomes = (await self._send_all(records)).outcomes()
         for o in outcomes:
             if isinstance(o, DeliveryError):
                 raise o

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Sequence
 
 from pipeline.kafka import EventProducer
-from pipeline.kafka.producer import DeliveryError
 from pipeline.sinks._batching import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -25,10 +24,10 @@ async def produce_all(producer: EventProducer, records: Sequence[Record], *, sta
     attempt = 0
     while pending:
         outcomes = await producer.send_batch(pending)
-        failed = [rec for rec, out in zip(pending, outcomes, strict=True) if isinstance(out, DeliveryError)]
+        failed = [rec for rec, out in zip(pending, outcomes, strict=True) if out is not None]
         if not failed:
             return
-        first = next(o for o in outcomes if isinstance(o, DeliveryError))
+        first = next(o for o in outcomes if o is not None)
         delay = backoff_delay(attempt, retry_initial, retry_max)
         attempt += 1
         log.error("%s: %d of %d records not delivered (%s); retrying in %.1fs", stage, len(failed), len(pending),
