@@ -1,8 +1,10 @@
 """The embedded audit store: SQLite (stdlib) in WAL mode, same columns, ids, chains and queries as PostgreSQL.
 
 SQLite is synchronous and its connections belong to one thread, so every call runs on the store's own
-single worker thread; the event loop never blocks on disk. `synchronous=FULL` makes a committed batch durable
-when `write_batch` returns. Uniqueness is the table's primary key (no partitions here); the chain index is
+single worker thread; the event loop never blocks on disk. `synchronous=FULL` is deliberate: in WAL mode NORMAL
+skips the fsync at commit, so a power loss could drop the last batches after the worker committed their Kafka
+offsets, i.e. lose audit records for good. FULL costs one fsync per batch (one batch = one transaction of up
+to `worker.consume.max_records` rows), which the batch path amortises. Uniqueness is the table's primary key (no partitions here); the chain index is
 unique as well.
 """
 
