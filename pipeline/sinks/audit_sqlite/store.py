@@ -4,8 +4,8 @@ SQLite is synchronous and its connections belong to one thread, so every call ru
 single worker thread; the event loop never blocks on disk. `synchronous=FULL` is deliberate: in WAL mode NORMAL
 skips the fsync at commit, so a power loss could drop the last batches after the worker committed their Kafka
 offsets, i.e. lose audit records for good. FULL costs one fsync per batch (one batch = one transaction of up
-to `worker.consume.max_records` rows), which the batch path amortises. Uniqueness is the table's primary key (no partitions here); the chain index is
-unique as well.
+to `worker.consume.max_records` rows), which the batch path amortises. Uniqueness is the table's primary
+key (no partitions here); the chain index is unique as well.
 """
 
 from __future__ import annotations
