@@ -127,7 +127,10 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
 
 
 # --- subcommands owned by their packages (each module keeps its own click group/command)
+from pipeline.apiconsole.cli import api as _api  # noqa: E402
 from pipeline.demo.cli import demo as _demo  # noqa: E402
+from pipeline.directory.cli import directory as _directory  # noqa: E402
+from pipeline.policy.cli import policy as _policy  # noqa: E402
 from pipeline.sim.cli import sim_command  # noqa: E402
 from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
 from pipeline.sources.cli import backfill as _backfill  # noqa: E402
@@ -142,6 +145,9 @@ main.add_command(_audit)
 main.add_command(_silence)
 main.add_command(_demo)
 main.add_command(_actions)
+main.add_command(_api)
+main.add_command(_directory)
+main.add_command(_policy)
 
 
 if __name__ == "__main__":

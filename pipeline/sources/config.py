@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.exmail import DEFAULT_BASE_URL
 from pipeline.kafka import KafkaSettings
+from pipeline.policy.config import OptionPolicy
 from pipeline.secrets import SecretRef
 from pipeline.sso_gateway.config import SsoGatewaySettings
 
@@ -84,7 +85,11 @@ class CorpConfig(_Model):
     callback: CallbackSettings | None = None
     newcount: NewcountSettings = Field(default_factory=NewcountSettings)
     desired_options: dict[int, str] = Field(
-        default_factory=dict, description="useroption type -> desired value, e.g. {1: '1', 3: '0'}"
+        default_factory=dict, description="useroption type -> desired value, e.g. {1: '1', 3: '0'} (company "
+        "default; `policy` adds departments, groups and users)"
+    )
+    policy: OptionPolicy | None = Field(
+        None, description="desired useroption settings per department, group and user (docs/policy.md)"
     )
     streams: list[str] = Field(default_factory=lambda: list(STREAMS), description="streams to run for this corp")
     client: ClientTuning = Field(default_factory=ClientTuning)
@@ -98,6 +103,12 @@ class CorpConfig(_Model):
             if v not in ("0", "1"):
                 raise ValueError(f"desired value of useroption type {t} must be '0' or '1'")
         return value
+
+    @model_validator(mode="after")
+    def _one_company_default(self) -> CorpConfig:
+        if self.desired_options and self.policy is not None and self.policy.default:
+            raise ValueError("give the company default once: policy.default or desired_options, not both")
+        return self
 
     @field_validator("streams")
     @classmethod

@@ -13,6 +13,7 @@ from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.config import AgentName
 from pipeline.worker.lag import LagMonitor, Watched
+from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,12 @@ def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
     @ctx.task
     async def _lag() -> None:
         await monitor.run_forever()
+
+    watchdog = LoopWatchdog()
+
+    @ctx.task  # under faust and without it (batch units only)
+    async def _watchdog() -> None:
+        await watchdog.run()
 
     ctx.on_stop.append(monitor.close)
 
