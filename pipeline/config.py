@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.auth.config import AuthConfig
 from pipeline.kafka import KafkaSettings
 from pipeline.sources.config import IngestConfig
 from pipeline.worker.config import AlertingSection, WorkerSection
@@ -24,6 +25,7 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="who may call the HTTP APIs (docs/operations.md)")
     ingest: IngestConfig | None = Field(None, description="pipeline ingest: corps, pollers, HTTP endpoints")
     worker: WorkerSection = Field(default_factory=WorkerSection)
     alerting: AlertingSection = Field(default_factory=AlertingSection)
@@ -32,9 +34,11 @@ class PipelineConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _share_kafka(cls, data: Any) -> Any:
-        """`ingest` uses the top-level `kafka` section unless it has its own."""
-        if isinstance(data, dict) and isinstance(data.get("ingest"), dict) and "kafka" not in data["ingest"]:
-            data = {**data, "ingest": {**data["ingest"], "kafka": data.get("kafka") or {}}}
+        """`ingest` uses the top-level `kafka` and `auth` sections unless it has its own."""
+        if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
+            for shared in ("kafka", "auth"):
+                if shared not in data["ingest"]:
+                    data = {**data, "ingest": {**data["ingest"], shared: data.get(shared) or {}}}
         return data
 
 

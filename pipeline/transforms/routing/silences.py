@@ -220,6 +220,25 @@ class SilenceStore:
             self.version += 1
         return changes
 
+    # --- write-ahead: plan on a shadow, persist, then commit
+
+    def shadow(self) -> SilenceStore:
+        """A copy to plan a mutation on (`shadow().set(spec)`), so this store changes only once the plan's
+        changes are durable (`commit`)."""
+        copy = SilenceStore(retention=self.retention, clock=self.clock, id_factory=self._new_id,
+                            max_silences=self.max_silences)
+        copy._silences = dict(self._silences)
+        return copy
+
+    def commit(self, changes: Iterable[SilenceChange]) -> None:
+        """Apply changes this process planned and persisted (no last-write-wins check: they are the newest)."""
+        for change in changes:
+            if change.silence is None:
+                self._silences.pop(change.id, None)
+            else:
+                self._silences[change.id] = Silence.from_dict(change.silence)
+            self.version += 1
+
     # --- replication / persistence
 
     def apply(self, change: SilenceChange | Mapping[str, Any]) -> bool:
