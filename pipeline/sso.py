@@ -79,7 +79,7 @@ class SsoLinkSigner:
 
     def token(self, corp_id: str, userid: str) -> str:
         payload = orjson.dumps({"c": corp_id, "u": userid, "e": int(self._clock()) + self.ttl,
-                                "n": secrets.token_urlsafe(12)})
+                                "n": secrets.token_urlsafe(9)})
         return f"{_b64(payload)}.{self._sign(payload)}"
 
     def link(self, corp_id: str, userid: str) -> str:
