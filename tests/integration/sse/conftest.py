@@ -13,10 +13,10 @@ import orjson
 import pytest
 from aiohttp import web
 
+from pipeline.auth import AuthConfig, Authenticator, secure_app
 from pipeline.envelope import fingerprint
 from pipeline.kafka import TOPICS, EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.producer import Delivered
-from pipeline.auth import AuthConfig, Authenticator, secure_app
 from pipeline.sinks.sse import SseConfig, create_sse_app, sse_credentials
 from pipeline.sinks.sse._position import Position
 from pipeline.sinks.sse._wire import SseEvent, SseParser

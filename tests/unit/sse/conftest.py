@@ -14,8 +14,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.auth import AuthConfig, Authenticator, secure_app
+from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.sinks.sse import SseConfig, _reader, create_sse_app, sse_credentials
 
 TOKEN = "unit-sse-token-7c1d"
