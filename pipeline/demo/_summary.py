@@ -15,6 +15,7 @@ import orjson
 from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
+from pipeline.secrets import scrub
 
 OPTIONAL_STREAMS = ("pipeline_error",)
 WECOM_RECEIVERS = ("cs-robot", "security-app")
@@ -61,7 +62,8 @@ class Summary:
         return not self.interrupted and self.failure is None and bool(self.checks) and all(c.ok for c in self.checks)
 
     def to_json(self) -> bytes:
-        return orjson.dumps({**asdict(self), "ok": self.ok}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        """Scrubbed: problems and notes quote URLs and error texts, which may carry links or keys."""
+        return orjson.dumps(scrub({**asdict(self), "ok": self.ok}), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
 def audit_row_count(path: Path) -> int | None:
