@@ -74,6 +74,7 @@ def test_dead_letter_keeps_unparseable_payload_as_text_and_id_is_stable() -> Non
     ("X-HR-Signature: sha256=" + "9f" * 32, "9f9f9f9f"),
     ("approve https://w/actions/api/actions/abc/approve?token=1700000000.deadbeefcafe", "deadbeefcafe"),
     ("https://oapi.dingtalk.com/robot/send?access_token=abcd1234&timestamp=1&sign=Zm9vYmFy", "Zm9vYmFy"),
+    ('errmsg: echo body={"timestamp": "1700000000", "sign": "q8Zx+1k/2Lm="}', "q8Zx+1k"),
 ])
 def test_scrub_text_masks_links_path_tokens_and_signatures(text: str, leak: str) -> None:
     out = scrub_text(text)
