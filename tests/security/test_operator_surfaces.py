@@ -146,8 +146,11 @@ def test_sso_link_survives_a_chat_preview_and_works_once_across_restart_and_repl
         assert click(a, second).status_code == 410, "a click on another replica is seen by this one"
     finally:
         stack.stop("ingest-b")
-    # one claim per accepted click; a click on a link already known to be used is refused before claiming
-    assert len(records(stack, "exmail.state.claims")) == 2
+    # two links were claimed; a click racing a claim another replica made a moment earlier writes its own
+    # claim record for the same key and loses, so there may be more records than keys
+    keys: list[bytes] = []
+    scan(stack.bootstrap, stack.topic("exmail.state.claims"), lambda k, _v: keys.append(k or b""))
+    assert len(set(keys)) == 2 and len(keys) >= 2
 
 
 def free_port() -> int:
