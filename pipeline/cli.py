@@ -13,6 +13,9 @@ from pipeline import __version__
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
     """Exmail event pipeline: Tencent Enterprise Email events into Kafka, out to alerts and audit storage."""
+    from pipeline.secrets import install_log_scrubbing
+
+    install_log_scrubbing()  # every process: no log line or traceback leaves with a live secret in it
 
 
 @main.command("topics")
@@ -65,8 +68,10 @@ def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_top
         click.echo(orjson.dumps(describe(dl)).decode())
     res = replay(kafka, letters, dry_run=dry_run)
     verb = "would re-inject" if dry_run else "re-injected"
-    click.echo(f"{res.matched} matched, {verb} {res.replayed if not dry_run else res.matched - res.skipped}, "
-               f"{res.skipped} without payload or origin; by topic: {res.by_topic}", err=True)
+    count = res.replayed if not dry_run else res.matched - res.skipped - res.masked
+    click.echo(f"{res.matched} matched, {verb} {count}, {res.skipped} without payload or origin, "
+               f"{res.masked} refused (masked credentials or links: resending would send dead links; "
+               f"notifications replayed from their routing record get fresh ones); by topic: {res.by_topic}", err=True)
 
 
 @main.command("check-config")

@@ -88,14 +88,31 @@ def _routing(creds: dict[str, Any], secret_dir: Path) -> dict[str, Any]:
     }
 
 
+DEMO_ROLES = ("viewer", "operator", "approver", "admin")
+
+
+def api_token_file(run_dir: Path, role: str) -> Path:
+    """Where the demo keeps the bearer token of the `demo-<role>` principal (owner-only)."""
+    return run_dir / "secrets" / f"api_token_{role}"
+
+
+def _auth_section(secret_dir: Path) -> dict[str, Any]:
+    """One generated bearer token per role; the HTTP APIs of ingest and worker refuse anything else."""
+    return {"tokens": [{"name": f"demo-{role}", "roles": [role],
+                        "token": write_secret(secret_dir, f"api_token_{role}", secrets.token_urlsafe(32))}
+                       for role in DEMO_ROLES]}
+
+
 def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, bootstrap: str, prefix: str,
                  partitions: int, app_id: str, ingest_port: int, worker_port: int) -> dict[str, Any]:
-    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka section)."""
+    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka and auth
+    sections)."""
     secret_dir = run_dir / "secrets"
     ingest = _ingest_section(creds_path, secret_dir, ingest_port)
     sso_secret = ingest["sso"]["secret"]
     return {
         "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions},
+        "auth": _auth_section(secret_dir),
         "ingest": ingest,
         "worker": {
             "app_id": app_id, "agents": ["normalize", "audit", "alerting", "delivery"],

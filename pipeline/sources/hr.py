@@ -8,8 +8,9 @@ never has to work out which half went through.
 
 Answers: 200 {"accepted": n, "ids": [...]} after every delivery report; 400 not JSON / schema errors (each
 with its record index and JSON path); 401 missing or bad signature, or timestamp outside the window;
-413 body too large; 503 delivery failed (retry; ids are fingerprint("hr", corp_id, request_id), so a retry
-is stored once downstream).
+409 replayed (this exact signed request was already taken within the window: a captured request cannot be
+sent again; a retry after a 503 is accepted); 413 body too large; 503 delivery failed (retry; ids are
+fingerprint("hr", corp_id, request_id), so a retry is stored once downstream).
 """
 
 from __future__ import annotations
@@ -84,9 +85,22 @@ class HrIntake:
         self._max_body = max_body_bytes
         self._window = replay_window_seconds
         self._now = now
+        self._seen: dict[str, float] = {}  # signature -> when its timestamp leaves the window
 
     def __repr__(self) -> str:
         return f"HrIntake(corps={self._corp_ids!r})"
+
+    def _first_use(self, request: web.Request) -> str | None:
+        """The signature if this signed request is new within the window (remembered until it goes stale)."""
+        now = self._now()
+        if len(self._seen) > 10_000:
+            self._seen = {sig: until for sig, until in self._seen.items() if until >= now}
+        signature = request.headers.get(SIGNATURE_HEADER, "").strip()
+        until = self._seen.get(signature)
+        if until is not None and until >= now:
+            return None
+        self._seen[signature] = int(request.headers.get(TIMESTAMP_HEADER, "0")) + self._window
+        return signature
 
     def _reply(self, status: int, reason: str, **extra: Any) -> web.Response:
         if status >= 400:
@@ -149,6 +163,9 @@ class HrIntake:
         problem = self._verify(request, body)
         if problem is not None:
             return self._reply(401, problem)
+        signature = self._first_use(request)
+        if signature is None:
+            return self._reply(409, "replayed")
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -163,6 +180,7 @@ class HrIntake:
         items = [self.envelope(r) for r in records]
         results = await self._emitter.deliver(items, corp="hr", stream="hr_lifecycle")
         if any(r is not None for r in results):
+            self._seen.pop(signature, None)  # nothing was taken: the sender may retry this very request
             return self._reply(503, "delivery_failed")
         return self._reply(200, "ok", accepted=len(items), ids=[i.envelope.id for i in items])
 

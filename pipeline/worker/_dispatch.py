@@ -314,7 +314,7 @@ class DispatchService:
         topic = self.names.state("silences")
 
         def on_record(key: bytes | None, value: bytes | None) -> None:
-            self.silences.apply(SilenceChange.from_record(key or b"", value))
+            self._apply_silence(key, value)
 
         result = scan(self.kafka.bootstrap, topic, on_record)
         tail = Consumer({"bootstrap.servers": self.kafka.bootstrap, "group.id": f"{self.group_id}-silences",
@@ -325,6 +325,12 @@ class DispatchService:
     def _follow(self, tail: Consumer) -> None:
         for msg in tail.consume(100, 0):
             if msg.error() is None:
-                self.silences.apply(SilenceChange.from_record(msg.key() or b"", msg.value()))
+                self._apply_silence(msg.key(), msg.value())
+
+    def _apply_silence(self, key: bytes | None, value: bytes | None) -> None:
+        try:
+            self.silences.apply(SilenceChange.from_record(key or b"", value))
+        except (ValueError, TypeError) as exc:  # one unreadable record must not keep every silence off
+            log.error("dispatch: silence log record %r skipped: %s", key, exc)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.auth import KafkaOperatorLog
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer
@@ -25,6 +26,7 @@ from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
+SILENCE_WRITE_TIMEOUT_MS = 10_000
 
 
 class TableRuleState:
@@ -116,13 +118,19 @@ def install_dispatch(ctx: WorkerContext) -> None:
     routing = load_routing(ctx)
     silences_topic = ctx.topic(names.state("silences"), partitions=1)
     silences = SilenceStore()
+    silence_log = names.state("silences")
+    # its own producer with a short delivery timeout: an operator waits for the answer, and a failed write
+    # must answer 503 (and change nothing) within seconds, not after the shared producer's two minutes
+    silence_producer = EventProducer(ctx.kafka, **{"message.timeout.ms": SILENCE_WRITE_TIMEOUT_MS})
+    ctx.on_stop.append(lambda: silence_producer.close(5.0))
 
     async def publish_silences(changes: Any) -> None:
-        for change in changes:
-            value = change.value()
-            await silences_topic.send(key=change.key(), value=value)
+        """Durable (acks=all delivery reports) before the API applies the change or answers."""
+        await silence_producer.send_many(
+            [(silence_log, change.key(), change.value()) for change in changes if change.value() is not None])
 
-    ctx.http_mounts.append(("/alerting", create_silences_app(silences, publish_silences)))
+    ctx.http_mounts.append(("/alerting", create_silences_app(
+        silences, publish_silences, KafkaOperatorLog(ctx.producer, names.actions))))
 
     @app.agent(silences_topic, name="silences")
     async def silences_agent(stream: Any) -> None:
@@ -130,7 +138,11 @@ def install_dispatch(ctx: WorkerContext) -> None:
         worker anyway (this agent gets the partition in one worker of the group); it also gives faust's
         consumer a subscription when dispatch runs alone (`--agent dispatch`), which faust requires."""
         async for event in stream.events():
-            silences.apply(SilenceChange.from_record(event.key or b"", event.value))
+            try:
+                silences.apply(SilenceChange.from_record(event.key or b"", event.value))
+            except (ValueError, TypeError) as exc:  # one unreadable record must not stop the others
+                log.error("silence log record %r skipped: %s", event.key, exc)
+
     # Its own producer with a 1 ms linger: a notification waits on the push -> delivery path for at most that
     # long, and records produced while a request is in flight still share the next one.
     producer = EventProducer(ctx.kafka, **{"linger.ms": 1})

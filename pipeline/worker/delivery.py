@@ -73,7 +73,6 @@ def to_delivery_notification(data: dict[str, Any], corp_id: str, language: str, 
 def install_delivery(ctx: WorkerContext) -> None:
     from pipeline.secrets import resolve_secret
     from pipeline.sinks.delivery.factory import build_sink
-    from pipeline.sinks.delivery.outcome import dead_letter_for
     from pipeline.sso import SsoLinkSigner
     from pipeline.transforms.rules import Alert
     from pipeline.worker.alerting import alert_key_for, load_routing
@@ -140,7 +139,8 @@ def install_delivery(ctx: WorkerContext) -> None:
                 delivered.put(note.idempotency_key, int(time.time()))
                 return
             msg = event.message
-            letter = dead_letter_for(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver))
+            letter = sink.dead_letter(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver),
+                                      source=event.value)
             await dlq.send(key=msg.topic.encode(), value=letter.encode())
             DLQ_RECORDS.labels("delivery", outcome.status).inc()
             await operator_alert(receiver, outcome, note)

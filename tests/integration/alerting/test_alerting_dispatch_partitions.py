@@ -39,6 +39,8 @@ ROUTING_DICT: dict[str, Any] = {
                        "equal": ["user"]}],
 }
 ROUTING = parse_routing_config(ROUTING_DICT)
+TOKEN_ENV = "EXMAIL_TEST_OPERATOR_TOKEN"
+OPERATOR_TOKEN = uuid.uuid4().hex  # the silences API takes writes from an operator only
 
 
 def alert(name: str, user: str) -> Alert:
@@ -90,14 +92,15 @@ def worker_process(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> I
     """`pipeline worker --agent dispatch` with its HTTP port (the silences API)."""
     port = _free_port()
     config = tmp_path / "worker.yaml"
-    config.write_text(yaml.safe_dump({"alerting": {"routing": ROUTING_DICT}}))
+    config.write_text(yaml.safe_dump({"alerting": {"routing": ROUTING_DICT}, "auth": {"tokens": [
+        {"name": "oncall", "roles": ["operator"], "token": f"env:{TOKEN_ENV}"}]}}))
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.cli", "worker", "--config", str(config), "--bootstrap",
              kafka_bootstrap, "--prefix", topic_prefix, "--app-id", f"{topic_prefix}worker", "--http-port",
              str(port), "--agent", "dispatch", "--loglevel", "INFO"],
-            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, TOKEN_ENV: OPERATOR_TOKEN})
         try:
             yield {"process": process, "api": f"http://127.0.0.1:{port}/alerting/api/silences", "log": log_path}
         finally:
@@ -138,9 +141,10 @@ async def test_two_workers_share_dispatch_with_silences_and_inhibition(cluster: 
                 alive)
 
     # A silence set through the worker process's API reaches the in-process worker through the topic.
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as http:
+    async with httpx.AsyncClient(timeout=10, trust_env=False,
+                                 headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}) as http:
         response = await http.post(cluster["api"], json={
-            "matchers": ["user=u3"], "created_by": "test", "comment": "maintenance", "duration": "1h"})
+            "matchers": ["user=u3"], "comment": "maintenance", "duration": "1h"})
     assert response.status_code == 200, response.text
     silence_id = response.json()["silence_id"]
     await until(lambda: any(s.id == silence_id for s in b.silences.list()), 30, "the silence on the service")
