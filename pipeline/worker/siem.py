@@ -1,5 +1,5 @@
-"""SIEM agents: one per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog), each reading
-exmail.events with manual acks, so offsets commit only after every sink made the event durable."""
+"""SIEM agents: one per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog, JSON-lines file), each
+reading exmail.events with manual acks, so offsets commit only after every sink made the event durable."""
 
 from __future__ import annotations
 
@@ -17,11 +17,13 @@ from pipeline.worker.app import WorkerContext
 
 def _kinds() -> dict[str, tuple[type[BaseModel], Callable[..., Any]]]:
     from pipeline.sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
+    from pipeline.sinks.jsonl_file import JsonlFileSink, JsonlFileSinkConfig
     from pipeline.sinks.splunk_hec import SplunkHecSink, SplunkHecSinkConfig
     from pipeline.sinks.syslog import SyslogSink, SyslogSinkConfig
 
     return {
         "elasticsearch": (ElasticsearchSinkConfig, ElasticsearchSink),
+        "jsonl_file": (JsonlFileSinkConfig, JsonlFileSink),
         "splunk_hec": (SplunkHecSinkConfig, SplunkHecSink),
         "syslog": (SyslogSinkConfig, SyslogSink),
     }
