@@ -16,11 +16,13 @@ from typing import Any
 import yaml
 
 from pipeline.config import check_config
+from pipeline.demo._feeds import siem_section
 from pipeline.sources.config import config_from_sim_credentials
 
 CS_ROBOT, SECURITY_APP, OA_WEBHOOK = "cs-robot", "security-app", "oa-webhook"
 WEBHOOK_PATH = "oa/alerts"
 CS_RULE = "cs_external_mail"
+DEMO_ADMIN = "demo-admin"  # the principal of the token `pipeline demo` prints for the console and the APIs
 # wall-clock seconds between poller runs: short, so a one-minute demo sees every poller run more than once
 POLL_INTERVALS = {"mail_log": 5.0, "operation_log": 8.0, "batchjob_log": 8.0, "login_log": 15.0,
                   "mail_status": 30.0, "directory": 20.0, "options": 30.0}
@@ -89,18 +91,23 @@ def _routing(creds: dict[str, Any], secret_dir: Path) -> dict[str, Any]:
 
 
 def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, bootstrap: str, prefix: str,
-                 partitions: int, app_id: str, ingest_port: int, worker_port: int) -> dict[str, Any]:
-    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka section)."""
+                 partitions: int, app_id: str, ingest_port: int, worker_port: int,
+                 syslog_port: int | None = None) -> dict[str, Any]:
+    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka section).
+    `syslog_port`: a local rsyslogd the SIEM agent sends CEF to (None: the JSON-lines feed only)."""
     secret_dir = run_dir / "secrets"
     ingest = _ingest_section(creds_path, secret_dir, ingest_port)
     sso_secret = ingest["sso"]["secret"]
     return {
         "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions},
+        "auth": {"tokens": [{"name": DEMO_ADMIN, "roles": ["admin"],
+                             "token": write_secret(secret_dir, "console_admin_token", secrets.token_urlsafe(32))}]},
         "ingest": ingest,
         "worker": {
-            "app_id": app_id, "agents": ["normalize", "audit", "alerting", "delivery"],
+            "app_id": app_id, "agents": ["normalize", "audit", "siem", "alerting", "delivery"],
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
+            "siem": siem_section(run_dir, syslog_port),
         },
         "alerting": {
             # the default rule pack; a 12 h IP warm-up instead of 7 d so the simulator's day of history

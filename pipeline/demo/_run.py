@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -24,6 +25,7 @@ import orjson
 
 import pipeline
 from pipeline.demo._config import DemoConfigError, build_config, write_config
+from pipeline.demo._feeds import JSONL_SINK, SYSLOG_SINK, RsyslogPlan, jsonl_feed, rsyslogd_path, syslog_feed
 from pipeline.demo._kafka import TopicProbe
 from pipeline.demo._processes import Broker, Child, free_port
 from pipeline.demo._scrape import MetricsSeen, Scrape, scrape
@@ -86,6 +88,11 @@ def default_sim_start(utc_offset_minutes: int = 480, hour: int = 9, minute: int 
     return start.isoformat()
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _clock_text(clock: dict[str, Any]) -> str:
     text = str(clock.get("local") or clock.get("now_iso") or "?")
     return text[:16].replace("T", " ") if len(text) >= 16 else text
@@ -109,6 +116,8 @@ class DemoRun:
         self.sim: Child | None = None
         self.ingest: Child | None = None
         self.worker: Child | None = None
+        self.rsyslog: Child | None = None
+        self.rsyslog_plan: RsyslogPlan | None = None
         self.creds: dict[str, Any] = {}
         self.ingest_url = ""
         self.worker_url = ""
@@ -147,6 +156,7 @@ class DemoRun:
             self.view.say(f"pipeline demo: run directory {self.run_dir}")
             self._prepare()
             self._start_sim()
+            self._start_rsyslog()
             config_path = self._write_config()
             self._start_pipeline(config_path)
             self._live()
@@ -234,6 +244,44 @@ class DemoRun:
         if self._admin_post("generate", {"day": yesterday, "batchjob_records": 3, "late_fraction": 0}) is not None:
             self._drill(f"3 batch jobs added to {yesterday}'s log (/_sim/generate): the generator makes ~4 a day")
 
+    def _start_rsyslog(self) -> None:
+        """Where rsyslog is installed, a private rsyslogd on a free port receives the syslog/CEF feed."""
+        program = rsyslogd_path()
+        if program is None:
+            self._note("rsyslogd is not installed: the syslog/CEF feed is left out (Debian package rsyslog)")
+            return
+        plan = RsyslogPlan(self.run_dir / "rsyslog", free_port())
+        plan.write_conf()
+        self.rsyslog = Child("rsyslog", plan.args(), self.run_dir / "rsyslog.log", program=program)
+        self.rsyslog.start()
+        deadline = time.monotonic() + 20.0
+        while not _listening(plan.port):
+            self._require_alive(self.rsyslog)
+            if time.monotonic() > deadline:
+                raise DemoFailure(f"rsyslogd did not listen on {plan.port} (log: {self.rsyslog.log_path})")
+            time.sleep(0.1)
+        self.rsyslog_plan = plan
+        self._say(f"rsyslogd: tcp://127.0.0.1:{plan.port} (pid {self.rsyslog.pid}) receives syslog/CEF "
+                  f"into {plan.received}")
+
+    def _collect_feeds(self, audit_rows: int | None) -> dict[str, dict[str, Any]]:
+        """Count both feeds once the worker has stopped; rsyslog writes asynchronously, so wait (a few
+        seconds at most) until its file holds the audited events or stops growing."""
+        feeds = {JSONL_SINK: jsonl_feed(self.run_dir)}
+        if self.rsyslog_plan is not None and self.rsyslog is not None:
+            deadline, last = time.monotonic() + 10.0, -1
+            while True:
+                feed = syslog_feed(self.rsyslog_plan)
+                if feed["events"] == audit_rows or time.monotonic() > deadline or feed["lines"] == last:
+                    break
+                last = feed["lines"]
+                time.sleep(0.5)
+            code = self.rsyslog.stop(10)
+            if code not in (0, None):
+                self._problem(f"rsyslogd exited with code {code} (log: {self.rsyslog.log_path})")
+            feeds[SYSLOG_SINK] = syslog_feed(self.rsyslog_plan)
+        return feeds
+
     def _write_config(self) -> Path:
         ingest_port, worker_port = free_port(), free_port()
         while worker_port == ingest_port:
@@ -242,7 +290,8 @@ class DemoRun:
         self.worker_url = f"http://127.0.0.1:{worker_port}"
         config = build_config(creds_path=self.run_dir / "sim.json", creds=self.creds, run_dir=self.run_dir,
                               bootstrap=self.bootstrap, prefix=self.prefix, partitions=self.opts.partitions,
-                              app_id=self.app_id, ingest_port=ingest_port, worker_port=worker_port)
+                              app_id=self.app_id, ingest_port=ingest_port, worker_port=worker_port,
+                              syslog_port=self.rsyslog_plan.port if self.rsyslog_plan else None)
         path = self.run_dir / "pipeline.yaml"
         write_config(path, config)
         return path
@@ -257,7 +306,7 @@ class DemoRun:
         self._wait_http(self.ingest, f"{self.ingest_url}/healthz")
         self._say(f"ingest: {self.ingest_url}/metrics (pid {self.ingest.pid})")
         self._wait_http(self.worker, f"{self.worker_url}/healthz")
-        self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, alerting, "
+        self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, siem, alerting, "
                   "delivery)")
         url = f"{self.ingest_url}/exmail/callback/sim"
         answer = self._admin_post("callback", {"url": url, "verify": True})
@@ -541,6 +590,7 @@ class DemoRun:
         summary.metrics = self.metrics.best
         summary.required_metrics = self.metrics.required()
         summary.audit_rows = audit_row_count(self.run_dir / "audit.db")
+        summary.feeds = self._collect_feeds(summary.audit_rows)
         samples = self.run_dir / "sample-messages.json"
         samples.write_bytes(orjson.dumps(sample_messages(self.received), option=orjson.OPT_INDENT_2))
         if self.probe is not None:

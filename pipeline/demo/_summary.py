@@ -48,6 +48,7 @@ class Summary:
     destinations: dict[str, dict[str, int]] = field(default_factory=dict)
     dlq_by_stage: dict[str, int] = field(default_factory=dict)
     dlq_records: int = 0
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
     drill: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     required_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -170,6 +171,12 @@ def run_checks(summary: Summary) -> list[Check]:
                         and summary.events_distinct > 0,
                         f"audit rows {rows}, distinct event ids {summary.events_distinct}, "
                         f"records {summary.events_records}"))
+    for name, feed in summary.feeds.items():
+        events, lines = feed.get("events"), feed.get("lines")
+        checks.append(Check(f"{name} feed holds every audited event once", rows is not None and events == rows
+                            and bool(rows),
+                            f"{events} events in {lines} lines at {feed.get('path')}, audit rows {rows}"
+                            + (f" ({feed['error']})" if feed.get("error") else "")))
     return checks
 
 
@@ -210,6 +217,9 @@ def render_summary(s: Summary) -> str:
                                               for d, by in s.destinations.items()] if s.destinations else [])
     out.append(f"dead letters (exmail.dlq)  {s.dlq_records}" +
                (f"  by stage: {', '.join(f'{k} {v}' for k, v in s.dlq_by_stage.items())}" if s.dlq_by_stage else ""))
+    out.append("SIEM feeds (what the SOC gets)")
+    out += _table([(name, f"{f.get('events')} events", f"{f.get('lines')} lines", str(f.get("path")))
+                   for name, f in s.feeds.items()], align="lrrl") if s.feeds else ["  (none)"]
     if s.drill:
         out.append("injected on purpose (fault drill and traffic)")
         out += [f"  - {d}" for d in s.drill]
