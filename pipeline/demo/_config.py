@@ -108,6 +108,7 @@ def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, boot
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
             "siem": siem_section(run_dir, syslog_port),
+            "console": {"ingest_url": f"http://127.0.0.1:{ingest_port}"},
         },
         "alerting": {
             # the default rule pack; a 12 h IP warm-up instead of 7 d so the simulator's day of history

@@ -308,6 +308,9 @@ class DemoRun:
         self._wait_http(self.worker, f"{self.worker_url}/healthz")
         self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, siem, alerting, "
                   "delivery)")
+        token_file = self.run_dir / "secrets" / "console_admin_token"
+        self._say(f"console: {self.worker_url}/console/ — log in with the token "
+                  f"{token_file.read_text(encoding='utf-8').strip()} (admin; also in {token_file})")
         url = f"{self.ingest_url}/exmail/callback/sim"
         answer = self._admin_post("callback", {"url": url, "verify": True})
         if answer and answer.get("errcode") == 0:

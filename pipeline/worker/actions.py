@@ -46,6 +46,7 @@ def install_actions(ctx: WorkerContext) -> None:
         return groups.get(corp_id, [])
 
     service = ActionService(cfg, clients, store, KafkaActionOutput(ctx.producer, names), group_source=known_groups)
+    ctx.views["actions"] = service
     ctx.http_mounts.append(("/actions", create_actions_app(service, KafkaOperatorLog(ctx.producer, names.actions))))
     hr, alerts, options = names.hr_lifecycle, names.alerts, names.raw("options")
     source = app.topic(hr, alerts, options, key_type=bytes, value_type=bytes)

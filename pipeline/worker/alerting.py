@@ -112,6 +112,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
     state_topic = ctx.topic(names.state("alerting"), partitions=1)
     ctx.topic(names.state("silences"), partitions=1)
     silences = SilenceStore()
+    ctx.views["silences"] = silences
     silence_log = names.state("silences")
     # its own producer with a short delivery timeout: an operator waits for the answer, and a failed write
     # must answer 503 (and change nothing) within seconds, not after the shared producer's two minutes
@@ -136,6 +137,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
         for key, value in (await asyncio.to_thread(read_compacted, bootstrap, names.state("silences"))).items():
             silences.apply(SilenceChange.from_record(key, value))
         dispatcher = Dispatcher(routing, CompactedState(write_state, stored), silences)
+        ctx.views["dispatcher"] = dispatcher
 
         async def emit(out: list[Any]) -> None:
             for note in out:

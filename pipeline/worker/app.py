@@ -31,6 +31,8 @@ class WorkerContext:
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
     http_mounts: list[tuple[str, Any]] = field(default_factory=list)  # (prefix, aiohttp sub-app)
+    # live objects agents expose to read-only views (the console): "silences", "dispatcher", "actions"
+    views: dict[str, Any] = field(default_factory=dict)
     _producer: EventProducer | None = None
 
     def topic(self, name: str, partitions: int | None = None) -> faust.TopicT:

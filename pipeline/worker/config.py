@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.console.config import ConsoleConfig
 from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.sse.config import SseConfig
 
@@ -58,3 +59,4 @@ class WorkerSection(BaseModel):
     audit: AuditStoreConfig = Field(default_factory=_default_audit)
     siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
+    console: ConsoleConfig | None = Field(None, description="the operator console at /console (browser login)")

@@ -54,10 +54,25 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
         extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
                              resolve_secret(api_token)))
     if config.worker.http_port:
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port,
-                             Authenticator(config.auth, extra_tokens=extra_tokens))
+        auth = Authenticator(config.auth, extra_tokens=extra_tokens)
+        if config.worker.console is not None:
+            _mount_console(ctx, config, auth)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, auth)
     _report_lag(ctx)
     return ctx
+
+
+def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator) -> None:
+    from pipeline.auth import KafkaOperatorLog
+    from pipeline.console import ConsoleDeps, create_console_app
+    from pipeline.console._pipeline import stage_topics
+
+    assert config.worker.console is not None
+    deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
+                       group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views,
+                       topics=lambda: stage_topics(ctx.app),
+                       operator_log=KafkaOperatorLog(ctx.producer, ctx.names.actions))
+    ctx.http_mounts.append(("/console", create_console_app(deps)))
 
 
 def _report_lag(ctx: WorkerContext) -> None:

@@ -1,0 +1,77 @@
+"""The Pipeline page: consumer lag per worker stage (the worker's group, pipeline/worker/lag.py), records
+processed per stage (this process's exmail_transform_records_total and exmail_sink_records_total), the
+ingest's /healthz per stream, and the dead letters by stage with `pipeline replay`'s own read and replay."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from pipeline.kafka import KafkaSettings
+from pipeline.metrics import REGISTRY
+from pipeline.replay import DeadLetter, ReplayFilter, ReplayResult, read_dead_letters, replay
+from pipeline.worker.lag import group_lag
+
+
+@dataclass(frozen=True, slots=True)
+class StageLag:
+    topic: str
+    stages: tuple[str, ...]
+    lag: int
+
+
+def stage_topics(app: faust.App) -> dict[str, list[str]]:
+    """{topic: [agent, ...]} for the agents this worker runs (changelogs excluded)."""
+    out: dict[str, list[str]] = {}
+    for name, agent in sorted(app.agents.items()):
+        for topic in getattr(agent.channel, "topics", ()) or ():
+            out.setdefault(str(topic), []).append(name.rsplit(".", 1)[-1])
+    return out
+
+
+def lag_by_stage(bootstrap: str, group: str, topics: dict[str, list[str]]) -> list[StageLag]:
+    """Blocking (admin + consumer calls): run in a thread."""
+    lag = group_lag(bootstrap, group, sorted(topics))
+    return [StageLag(t, tuple(stages), lag.get(t, 0)) for t, stages in sorted(topics.items())]
+
+
+def processed_by_stage() -> dict[str, dict[str, float]]:
+    """{stage: {outcome: records}} from this process's counters (transforms and sinks)."""
+    out: dict[str, dict[str, float]] = {}
+    for family in REGISTRY.collect():
+        if family.name not in ("exmail_transform_records", "exmail_sink_records"):
+            continue
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            stage = sample.labels.get("transform") or f"sink:{sample.labels.get('sink')}"
+            outcome = sample.labels.get("outcome", "")
+            out.setdefault(stage, {})[outcome] = out.setdefault(stage, {}).get(outcome, 0.0) + sample.value
+    return dict(sorted(out.items()))
+
+
+def dead_letters(kafka: KafkaSettings, stage: str | None = None) -> list[DeadLetter]:
+    """Blocking: every dead letter on exmail.dlq now (optionally of one stage)."""
+    return list(read_dead_letters(kafka, ReplayFilter(stage=stage or None)))
+
+
+def count_by_stage(letters: list[DeadLetter]) -> dict[str, int]:
+    return dict(sorted(Counter(str(dl.envelope.data.get("stage")) for dl in letters).items()))
+
+
+def replay_stage(kafka: KafkaSettings, stage: str, *, dry_run: bool) -> ReplayResult:
+    """Blocking: `pipeline replay --stage STAGE [--dry-run]`."""
+    return replay(kafka, dead_letters(kafka, stage), dry_run=dry_run)
+
+
+_STAGE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
+
+
+def valid_stage(value: Any) -> str:
+    if not isinstance(value, str) or not _STAGE.match(value):
+        raise ValueError("stage must be a DLQ stage name such as normalize or delivery.webhook")
+    return value
