@@ -102,7 +102,8 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
 @click.option("--http-port", type=int, default=None, help="override worker.http_port (0 disables)")
 @click.option("--sqlite", "sqlite_path", default=None, help="override: audit store is this SQLite file")
 @click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
-@click.option("--loglevel", default="WARNING", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="our own lines (rebalances, stalls, sinks) at INFO; libraries stay at WARNING")
 def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
                http_port: int | None, sqlite_path: str | None, app_id: str | None, loglevel: str) -> None:
     """Run the faust worker: normalize, audit and SIEM sinks, alerting, delivery, actions."""
@@ -131,7 +132,10 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
 
 
 # --- subcommands owned by their packages (each module keeps its own click group/command)
+from pipeline.apiconsole.cli import api as _api  # noqa: E402
 from pipeline.demo.cli import demo as _demo  # noqa: E402
+from pipeline.directory.cli import directory as _directory  # noqa: E402
+from pipeline.policy.cli import policy as _policy  # noqa: E402
 from pipeline.sim.cli import sim_command  # noqa: E402
 from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
 from pipeline.sources.cli import backfill as _backfill  # noqa: E402
@@ -146,6 +150,9 @@ main.add_command(_audit)
 main.add_command(_silence)
 main.add_command(_demo)
 main.add_command(_actions)
+main.add_command(_api)
+main.add_command(_directory)
+main.add_command(_policy)
 
 
 if __name__ == "__main__":

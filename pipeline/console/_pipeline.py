@@ -1,4 +1,5 @@
-"""The Pipeline page: consumer lag per worker stage (the worker's group, pipeline/worker/lag.py), records
+"""The Pipeline page: consumer lag per worker stage (what the worker's LagMonitor last measured, from its
+exmail_consumer_lag_records gauge, and the stalls it holds; pipeline/worker/lag.py), records
 processed per stage (this process's exmail_transform_records_total and exmail_sink_records_total), the
 ingest's /healthz per stream, and the dead letters by stage with `pipeline replay`'s own read and replay."""
 
@@ -9,34 +10,30 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import faust
-
 from pipeline.kafka import KafkaSettings
 from pipeline.metrics import REGISTRY
 from pipeline.replay import DeadLetter, ReplayFilter, ReplayResult, read_dead_letters, replay
-from pipeline.worker.lag import group_lag
 
 
 @dataclass(frozen=True, slots=True)
 class StageLag:
     topic: str
     stages: tuple[str, ...]
-    lag: int
+    lag: int | None  # None: not measured yet (the first probe has not run, or the topic is not assigned here)
 
 
-def stage_topics(app: faust.App) -> dict[str, list[str]]:
-    """{topic: [agent, ...]} for the agents this worker runs (changelogs excluded)."""
-    out: dict[str, list[str]] = {}
-    for name, agent in sorted(app.agents.items()):
-        for topic in getattr(agent.channel, "topics", ()) or ():
-            out.setdefault(str(topic), []).append(name.rsplit(".", 1)[-1])
-    return out
-
-
-def lag_by_stage(bootstrap: str, group: str, topics: dict[str, list[str]]) -> list[StageLag]:
-    """Blocking (admin + consumer calls): run in a thread."""
-    lag = group_lag(bootstrap, group, sorted(topics))
-    return [StageLag(t, tuple(stages), lag.get(t, 0)) for t, stages in sorted(topics.items())]
+def lag_by_stage(group: str, agents: dict[str, list[str]]) -> list[StageLag]:
+    """Per consumed topic: the agents reading it and the group's lag as the LagMonitor last measured it (the
+    monitor probes on its own thread every lag_probe_seconds; the page never opens a Kafka client for this)."""
+    measured: dict[str, int] = {}
+    for family in REGISTRY.collect():
+        if family.name != "exmail_consumer_lag_records":
+            continue
+        for sample in family.samples:
+            if sample.labels.get("group") == group:
+                measured[sample.labels["topic"]] = int(sample.value)
+    return [StageLag(t, tuple(stages), measured.get(t)) for t, stages in sorted(agents.items())
+            if not t.endswith("-changelog")]
 
 
 def processed_by_stage() -> dict[str, dict[str, float]]:

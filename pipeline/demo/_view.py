@@ -30,6 +30,7 @@ class Progress:
     dlq: float = 0.0
     api_errors: dict[str, float] = field(default_factory=dict)    # errcode -> n
     callback_rejections: dict[str, float] = field(default_factory=dict)
+    stalled: list[str] = field(default_factory=list)               # "stage topic[p]: N behind, no progress X s"
     notes: list[str] = field(default_factory=list)
 
 
@@ -59,6 +60,7 @@ def render(p: Progress) -> list[str]:
         f"  deliveries     {_join(deliveries)}",
         f"  received       {_join(p.destinations)}",
     ]
+    lines += [f"  STALLED        {stall}" for stall in p.stalled]
     lines += [f"  · {note}" for note in p.notes[-3:]]
     return lines
 
@@ -68,7 +70,8 @@ def one_line(p: Progress) -> str:
     delivered = sum(by.get("delivered", 0) for by in p.deliveries.values())
     return (f"[{p.elapsed:5.0f} s] {p.phase}: produced {int(produced)} ({_join(p.produced)}) | normalized "
             f"{int(p.normalized)} | audit {p.audit_rows} | alerts {int(sum(p.alerts.values()))} | delivered "
-            f"{int(delivered)} ({_join(p.destinations)}) | DLQ {int(p.dlq)}")
+            f"{int(delivered)} ({_join(p.destinations)}) | DLQ {int(p.dlq)}"
+            + "".join(f" | STALLED {stall}" for stall in p.stalled))
 
 
 class LiveView:

@@ -60,3 +60,6 @@ class WorkerSection(BaseModel):
     siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
     console: ConsoleConfig | None = Field(None, description="the operator console at /console (browser login)")
+    stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
+                                 "progress for this long is stalled: logged, counted, /healthz turns 503")
+    lag_probe_seconds: float = Field(5.0, ge=0.5, le=300.0, description="how often lag and progress are read")

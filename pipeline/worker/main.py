@@ -10,9 +10,12 @@ import faust
 
 from pipeline.auth import Authenticator, Role, secure_app
 from pipeline.config import PipelineConfig
+from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.secrets import resolve_secret
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.config import AgentName
+from pipeline.worker.lag import LagMonitor, Watched
+from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -53,41 +56,42 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
     if isinstance(api_token, str):  # the former actions-only token: an operator + approver credential
         extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
                              resolve_secret(api_token)))
+    monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,
+                         interval=config.worker.lag_probe_seconds)
+    _watch_progress(ctx, monitor)
+    _log_rebalances(ctx.app)
+    _count_agent_crashes(ctx.app)
     if config.worker.http_port:
         auth = Authenticator(config.auth, extra_tokens=extra_tokens)
         if config.worker.console is not None:
-            _mount_console(ctx, config, auth)
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, auth)
-    _report_lag(ctx)
+            _mount_console(ctx, config, auth, monitor)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, auth, monitor)
     return ctx
 
 
-def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator) -> None:
+def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator, monitor: LagMonitor) -> None:
     from pipeline.auth import KafkaOperatorLog
     from pipeline.console import ConsoleDeps, create_console_app
-    from pipeline.console._pipeline import stage_topics
 
     assert config.worker.console is not None
     deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
-                       group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views,
-                       topics=lambda: stage_topics(ctx.app),
+                       group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
+                       agents=lambda: agent_topics(ctx.app),
                        operator_log=KafkaOperatorLog(ctx.producer, ctx.names.actions))
     ctx.http_mounts.append(("/console", create_console_app(deps)))
 
 
-def _report_lag(ctx: WorkerContext) -> None:
-    from pipeline.worker.lag import report_lag_forever
-
-    def consumed() -> list[str]:
-        assigned = ctx.app.consumer.assignment() if ctx.app._consumer is not None else set()
-        return sorted({tp.topic for tp in assigned if not tp.topic.endswith("-changelog")})
-
-    @ctx.app.task
-    async def _lag() -> None:
-        await report_lag_forever(ctx.kafka.bootstrap, ctx.app.conf.id, consumed)
+def agent_topics(app: faust.App) -> dict[str, list[str]]:
+    """{topic: [agent, ...]} for the agents this worker runs."""
+    out: dict[str, list[str]] = {}
+    for name, agent in sorted(app.agents.items()):
+        for topic in getattr(agent.channel, "topics", ()) or ():
+            out.setdefault(str(topic), []).append(name.rsplit(".", 1)[-1])
+    return out
 
 
-def _serve_observability(ctx: WorkerContext, host: str, port: int, auth: Authenticator) -> None:
+def _serve_observability(ctx: WorkerContext, host: str, port: int, auth: Authenticator,
+                         monitor: LagMonitor) -> None:
     """Build the HTTP app now, so an undeclared route or an unauthenticated state-changing API stops the
     worker before it joins the consumer group; serve it once the app runs."""
     from aiohttp import web
@@ -98,8 +102,9 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, auth: Authent
 
     def health() -> dict[str, Any]:
         app = ctx.app
-        return {"ok": not app.should_stop and bool(state.get("started")), "app_id": app.conf.id,
-                "agents": sorted(a for a in app.agents)}
+        progress = monitor.health()
+        return {**progress, "ok": not app.should_stop and bool(state.get("started")) and progress["ok"],
+                "app_id": app.conf.id, "agents": sorted(a for a in app.agents)}
 
     web_app = web.Application()
     add_observability_routes(web_app, health)
@@ -120,6 +125,85 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, auth: Authent
     ctx.on_stop.append(_close)
 
 
+def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
+    """Lag and stall watch over the faust app's own partitions (table changelogs are recovery, not work)."""
+    app = ctx.app
+
+    def assigned() -> list[tuple[str, int]]:
+        if app._consumer is None:
+            return []
+        return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")]
+
+    monitor.watch(Watched("faust", app.conf.id, assigned, lambda: faust_state(app)))
+
+    @app.task
+    async def _lag() -> None:
+        await monitor.run_forever()
+
+    watchdog = LoopWatchdog()
+
+    @app.task
+    async def _watchdog() -> None:
+        await watchdog.run()
+
+    ctx.on_stop.append(monitor.close)
+
+
+def _log_rebalances(app: faust.App) -> None:
+    """Assignment and revocation at INFO by default: the first thing to know when a worker stops moving."""
+    group = app.conf.id
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(_app: Any, revoked: set[Any], **_: Any) -> None:
+        REBALANCES.labels(group, "revoked").inc()
+        log.info("partitions revoked from group %s: %s", group, _tp_text(revoked))
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(_app: Any, assigned: set[Any], **_: Any) -> None:
+        REBALANCES.labels(group, "assigned").inc()
+        log.info("partitions assigned to group %s: %s", group, _tp_text(assigned))
+
+
+def _count_agent_crashes(app: faust.App) -> None:
+    """faust logs an agent's exception and restarts the agent; count it too, so a crash loop shows on a graph."""
+
+    async def on_error(agent: Any, exc: BaseException) -> None:
+        AGENT_CRASHES.labels(agent.name).inc()
+        log.error("agent %s crashed and is restarted by its supervisor: %s: %s", agent.name,
+                  type(exc).__name__, exc)
+
+    for agent in app.agents.values():
+        if getattr(agent, "_on_error", None) is None:
+            agent._on_error = on_error
+
+
+def _tp_text(tps: set[Any]) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return ", ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items())) or "(none)"
+
+
+def faust_state(app: faust.App) -> dict[str, Any]:
+    """The faust consumer's account of itself, logged with a stall: flow, paused partitions, unacked messages,
+    stream buffers and where each agent is waiting."""
+    consumer = app.consumer
+    state: dict[str, Any] = {
+        "flow_active": getattr(consumer, "flow_active", None),
+        "paused": _tp_text(set(getattr(consumer, "_paused_partitions", set()))),
+        "unacked": len(getattr(consumer, "_unacked_messages", ())),
+        "rebalancing": bool(getattr(app, "rebalancing", False)),
+    }
+    buffers = {}
+    for channel in list(app.topics):
+        queue = getattr(channel, "queue", None)
+        if queue is not None and queue.qsize():
+            buffers[str(getattr(channel, "topics", channel))[:80]] = queue.qsize()
+    state["stream_buffers"] = buffers
+    state["agents"] = app.agents.human_tracebacks()[-4000:]
+    return state
+
+
 class QuietWorker(faust.Worker):
     """faust's terminal spinner sets the root logger to DEBUG when the level is WARNING or above, so every
     debug call in aiokafka/httpcore/faust builds a record (measured: ~15% of a core under load) and the logs
@@ -128,9 +212,15 @@ class QuietWorker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
+        # our own INFO lines (rebalances, stalls, sinks) stay; the libraries' per-request chatter does not
+        for name in _CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
 
-def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "WARNING") -> None:
+_CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
+
+
+def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
