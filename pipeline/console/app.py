@@ -28,6 +28,7 @@ import jinja2
 import orjson
 from aiohttp import web
 
+from pipeline.apiconsole import ConsoleError, call, catalog, endpoint, parse_params
 from pipeline.auth import (
     SESSION_COOKIE,
     Authenticator,
@@ -51,12 +52,15 @@ from pipeline.console._pipeline import (
     valid_stage,
 )
 from pipeline.console.config import ConsoleConfig
+from pipeline.exmail import ExmailClient
+from pipeline.ingest import client_settings
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import AUTH_FAILURES
 from pipeline.sinks.audit.config import AuditStoreConfig, open_store
 from pipeline.sinks.audit.store import AuditRow, AuditStore
 from pipeline.sinks.sse import SseConfig
 from pipeline.sinks.sse.server import SseHub
+from pipeline.sources.config import CorpConfig
 from pipeline.worker.lag import LagMonitor
 
 log = logging.getLogger(__name__)
@@ -88,6 +92,7 @@ class ConsoleDeps:
     audit: AuditStoreConfig | None
     views: dict[str, Any] = field(default_factory=dict)
     monitor: LagMonitor | None = None
+    corps: list[CorpConfig] = field(default_factory=list)  # the API console calls Exmail as these
     agents: Callable[[], dict[str, list[str]]] = dict  # {topic: [agent, ...]} of this worker
     operator_log: OperatorLog | None = None
     process: str = "worker"
@@ -95,7 +100,7 @@ class ConsoleDeps:
 
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("pipeline.console", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined)
+                             autoescape=True)  # a missing optional field renders empty
     env.filters["json"] = lambda v: orjson.dumps(v, option=orjson.OPT_INDENT_2).decode()
     env.filters["iso"] = lambda ts: (datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
                                      if isinstance(ts, int | float) else str(ts or ""))
@@ -369,6 +374,34 @@ class Console:
         return await self.pipeline(request, outcome)
 
 
+    # ------------------------------------------------------------------ API console (admin)
+
+    async def api_console(self, request: web.Request, result: dict[str, Any] | None = None,
+                          form: dict[str, str] | None = None, status: int = 200) -> web.Response:
+        return self.render(request, "api.html.j2", status=status, endpoints=[e.to_dict() for e in catalog()],
+                           corps=[c.name for c in self.deps.corps], result=result, form=form or {})
+
+    async def api_call(self, request: web.Request) -> web.Response:
+        """`pipeline api call` from a form: the same catalog, parameter parsing, call and masking."""
+        posted = await request.post()
+        form = {k: str(posted.get(k, "")) for k in ("endpoint", "params", "corp")}
+        principal = principal_of(request)
+        assert principal is not None  # the guard let an admin through
+        corp = next((c for c in self.deps.corps if c.name == form["corp"]), None)
+        if corp is None:
+            return await self.api_console(request, {"error": f"unknown corp {form['corp']!r}"}, form, 400)
+        try:
+            ep = endpoint(form["endpoint"])
+            typed = parse_params(ep, [line.strip() for line in form["params"].splitlines() if line.strip()])
+        except ConsoleError as exc:
+            return await self.api_console(request, {"error": str(exc)}, form, 400)
+        async with ExmailClient(client_settings(corp, 30)) as client:
+            result = await call(client, ep.path, typed)
+        await self._record(request, principal, "api.called", "exmail_api", ep.path,
+                           {"corp": corp.name, "ok": result.ok, "errcode": result.errcode})
+        return await self.api_console(request, result.to_dict(), form)
+
+
 def _without_page(request: web.Request) -> str:
     return urlencode([(k, v) for k, v in request.query.items() if k != "page" and v])
 
@@ -417,6 +450,8 @@ def create_console_app(deps: ConsoleDeps) -> web.Application:
         ("GET", "/audit/verify", page(Role.VIEWER)(console.audit_verify)),
         ("GET", "/pipeline", page(Role.VIEWER)(console.pipeline)),
         ("POST", "/pipeline/replay", page(Role.OPERATOR)(console.replay)),
+        ("GET", "/api", page(Role.ADMIN)(console.api_console)),
+        ("POST", "/api", page(Role.ADMIN)(console.api_call)),
     ]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)

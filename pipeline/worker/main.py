@@ -77,6 +77,7 @@ def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticat
     deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
                        group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
                        agents=lambda: agent_topics(ctx.app),
+                       corps=list(config.ingest.corps) if config.ingest is not None else [],
                        operator_log=KafkaOperatorLog(ctx.producer, ctx.names.actions))
     ctx.http_mounts.append(("/console", create_console_app(deps)))
 

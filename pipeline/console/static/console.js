@@ -77,7 +77,7 @@
     function onNotification(env) {
       const n = env.data || {};
       const fps = (n.alerts || []).map((a) => a.fingerprint);
-      notes.set(n.id, { receiver: n.receiver, fingerprints: fps });
+      notes.set(env.id, { receiver: n.receiver, fingerprints: fps });  // the envelope id is the notification id
       for (const fp of fps) {
         const tr = rows.get(fp);
         if (tr) setDelivery(tr, n.receiver, "sent");

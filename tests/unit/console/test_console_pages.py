@@ -122,8 +122,11 @@ async def test_the_session_is_the_tokens_principal_and_posts_need_its_csrf(conso
     created = await client.post("/alerting/api/silences", json=body, headers={"X-CSRF-Token": csrf})
     assert created.status == 200, await created.text()
     assert (await created.json())["silence"]["created_by"] == "olga"
+    sid = (await created.json())["silence_id"]
     page = await (await client.get("/console/alerts")).text()
-    assert "silenced" in page and (await created.json())["silence_id"] in page
+    assert "silenced" in page and sid in page
+    listed = await (await client.get("/console/silences")).text()
+    assert f'data-silence="{sid}" class="state-active"' in listed and 'alertname="login_new_ip"' in listed
 
 
 async def test_preview_lists_the_alerts_a_silence_would_mute_now(console: dict[str, Any]) -> None:
@@ -152,6 +155,18 @@ async def test_roles_a_viewer_is_refused_with_a_page(console: dict[str, Any]) ->
     assert silence.status == 403
     page = await (await client.get("/console/silences")).text()
     assert 'id="silence-form"' not in page  # no form for a role that cannot use it
+
+
+async def test_the_api_console_is_for_admins(console: dict[str, Any]) -> None:
+    client: TestClient = console["client"]
+    await login(client, "olga")
+    refused = await client.get("/console/api")
+    assert refused.status == 403 and "role admin required" in await refused.text()
+    assert 'id="nav-api"' not in await (await client.get("/console/alerts")).text()
+    client.session.cookie_jar.clear()
+    await login(client, "ada")
+    page = await client.get("/console/api")
+    assert page.status == 200 and "user/get" in await page.text()
 
 
 async def test_language_from_accept_language_and_the_switch(console: dict[str, Any]) -> None:
