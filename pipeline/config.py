@@ -234,6 +234,14 @@ def _cross_checks(cfg: PipelineConfig) -> list[ConfigIssue]:
     if "actions" in agents and (cfg.ingest is None or not cfg.ingest.corps):
         issues.append(ConfigIssue("ingest.corps", "the actions agent needs each corp's Exmail credentials",
                                   "add ingest.corps with the contact and function_setting secrets"))
+    if not cfg.auth.has_credentials and not cfg.auth.insecure_anonymous_admin_on_loopback:
+        serving: list[str] = sorted(agents & {"alerting", "actions"}) if cfg.worker.http_port else []
+        if cfg.ingest is not None and cfg.ingest.sso is not None and not cfg.ingest.auth.has_credentials:
+            serving.append("ingest.sso")
+        if serving:
+            issues.append(ConfigIssue("auth.tokens", f"{', '.join(serving)} serve state-changing HTTP APIs and no "
+                                      "credential is configured: the processes would refuse to start",
+                                      "add auth.tokens (docs/operations.md, Security)"))
     if cfg.alerting.sso is not None and (cfg.ingest is None or cfg.ingest.sso is None):
         issues.append(ConfigIssue("ingest.sso", "alerts carry SSO links but no ingest process serves the redirector",
                                   "add ingest.sso with the same secret reference as alerting.sso.secret"))

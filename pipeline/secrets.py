@@ -34,6 +34,9 @@ _PATH_TOKEN = re.compile(r"(?i)(/(?:hook|hooks|webhook|webhooks)/)((?=[A-Za-z_-]
 _SLACK_PATH = re.compile(r"(/services/[A-Z0-9]+/[A-Z0-9]+/)([A-Za-z0-9]{8,})")
 # HMAC signatures in headers or text ("sha256=<hex>", X-HR-Signature, webhook signatures)
 _HEX_SIGNATURE = re.compile(r"(?i)\b(sha(?:1|256|512)=)([0-9a-f]{32,})")
+# secret-named fields inside JSON that travels as text (an echoed request body in an error message)
+_JSON_FIELD = re.compile(r'(?i)("(?:sign|signature|token|secret|key|access_token|password|hook_token)"\s*:\s*")'
+                         r'([^"\\]{4,})(")')
 _BEARER = re.compile(r"(?i)\b(Bearer|Splunk)\s+[A-Za-z0-9._~+/=-]+")
 _DSN_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)")
 
@@ -53,6 +56,7 @@ def scrub_text(text: str) -> str:
     text = _PATH_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _SLACK_PATH.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
     text = _HEX_SIGNATURE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _JSON_FIELD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
 

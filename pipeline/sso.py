@@ -79,7 +79,7 @@ class SsoLinkSigner:
 
     def token(self, corp_id: str, userid: str) -> str:
         payload = orjson.dumps({"c": corp_id, "u": userid, "e": int(self._clock()) + self.ttl,
-                                "n": secrets.token_urlsafe(12)})
+                                "n": secrets.token_urlsafe(9)})
         return f"{_b64(payload)}.{self._sign(payload)}"
 
     def link(self, corp_id: str, userid: str) -> str:
@@ -131,6 +131,7 @@ class MemoryNonceStore:
 
 
 LoginUrlFetcher = Callable[[str, str], Awaitable[str | None]]
+MAX_FORM_BYTES = 8 * 1024  # the confirmation form carries one token
 
 _STATUS = {"malformed": 400, "bad_signature": 403, "expired": 410, "replayed": 410, "unknown_corp": 404}
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow",
@@ -175,6 +176,9 @@ def add_sso_routes(app: web.Application, signer: SsoLinkSigner, fetch_login_url:
 
     @public(_POST_PUBLIC)
     async def consume(request: web.Request) -> web.Response:
+        if request.content_length is None or request.content_length > MAX_FORM_BYTES:
+            SSO_LINKS.labels("too_large").inc()
+            return _page(413, "Request too large", "<p>Open the link from the alert again.</p>")
         form = await request.post()
         token = form.get("t")
         try:

@@ -61,8 +61,12 @@ class Authenticator:
         self.config = config
         self._tokens: list[tuple[bytes, Principal]] = []
         for cred in config.tokens:
-            self._add(cred.name, frozenset(cred.roles), resolve_secret(cred.token))
-        for name, roles, value in extra_tokens:
+            value = resolve_secret(cred.token)
+            if len(value) < MIN_TOKEN_CHARS:
+                raise ValueError(f"the token of {cred.name!r} is shorter than {MIN_TOKEN_CHARS} characters; generate "
+                                 "one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
+            self._add(cred.name, frozenset(cred.roles), value)
+        for name, roles, value in extra_tokens:  # sse.token, actions.api_token: their sections' own rules
             self._add(name, roles, value)
         self._certs = {cn: frozenset(roles) for cn, roles in (config.mtls.clients if config.mtls else {}).items()}
         self.sessions = SessionCodec(value for value, _ in self._tokens)
@@ -71,9 +75,6 @@ class Authenticator:
         self._failures: dict[str, TokenBucket] = {}
 
     def _add(self, name: str, roles: frozenset[Role], value: str) -> None:
-        if len(value) < MIN_TOKEN_CHARS:
-            raise ValueError(f"the token of {name!r} is shorter than {MIN_TOKEN_CHARS} characters; "
-                             "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'")
         self._tokens.append((value.encode(), Principal(name, roles, "bearer")))
 
     def __repr__(self) -> str:

@@ -24,7 +24,7 @@ from pipeline.secrets import scrub_text
 
 log = logging.getLogger("pipeline.auth")
 
-PRINCIPAL_KEY = "exmail.principal"
+PRINCIPAL_KEY = web.RequestKey("exmail_principal", Principal)
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -38,18 +38,17 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 def principal_of(request: web.Request) -> Principal | None:
     """The authenticated caller of this request (None on a public route called without credentials)."""
-    found = request.get(PRINCIPAL_KEY)
-    return found if isinstance(found, Principal) else None
+    return request.get(PRINCIPAL_KEY)
 
 
 def require(request: web.Request, role: Role) -> Principal:
     """For public routes with an alternative credential (approval links): insist on `role` when it is absent."""
     principal = principal_of(request)
     if principal is None:
-        raise web.HTTPUnauthorized(body=orjson.dumps({"error": f"authentication required ({role.value})"}),
+        raise web.HTTPUnauthorized(text=orjson.dumps({"error": f"authentication required ({role.value})"}).decode(),
                                    content_type="application/json", headers={"WWW-Authenticate": "Bearer"})
     if not principal.has(role):
-        raise web.HTTPForbidden(body=orjson.dumps({"error": f"role {role.value} required"}),
+        raise web.HTTPForbidden(text=orjson.dumps({"error": f"role {role.value} required"}).decode(),
                                 content_type="application/json")
     return principal
 

@@ -22,7 +22,6 @@ from pipeline.sources.config import config_from_sim_credentials
 CS_ROBOT, SECURITY_APP, OA_WEBHOOK = "cs-robot", "security-app", "oa-webhook"
 WEBHOOK_PATH = "oa/alerts"
 CS_RULE = "cs_external_mail"
-DEMO_ADMIN = "demo-admin"  # the principal of the token `pipeline demo` prints for the console and the APIs
 # wall-clock seconds between poller runs: short, so a one-minute demo sees every poller run more than once
 POLL_INTERVALS = {"mail_log": 5.0, "operation_log": 8.0, "batchjob_log": 8.0, "login_log": 15.0,
                   "mail_status": 30.0, "directory": 20.0, "options": 30.0}
@@ -90,18 +89,32 @@ def _routing(creds: dict[str, Any], secret_dir: Path) -> dict[str, Any]:
     }
 
 
+DEMO_ROLES = ("viewer", "operator", "approver", "admin")
+
+
+def api_token_file(run_dir: Path, role: str) -> Path:
+    """Where the demo keeps the bearer token of the `demo-<role>` principal (owner-only)."""
+    return run_dir / "secrets" / f"api_token_{role}"
+
+
+def _auth_section(secret_dir: Path) -> dict[str, Any]:
+    """One generated bearer token per role; the HTTP APIs of ingest and worker refuse anything else."""
+    return {"tokens": [{"name": f"demo-{role}", "roles": [role],
+                        "token": write_secret(secret_dir, f"api_token_{role}", secrets.token_urlsafe(32))}
+                       for role in DEMO_ROLES]}
+
+
 def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, bootstrap: str, prefix: str,
                  partitions: int, app_id: str, ingest_port: int, worker_port: int,
                  syslog_port: int | None = None) -> dict[str, Any]:
-    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka section).
-    `syslog_port`: a local rsyslogd the SIEM agent sends CEF to (None: the JSON-lines feed only)."""
+    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka and auth
+    sections). `syslog_port`: a local rsyslogd the SIEM agent sends CEF to (None: the JSON-lines feed only)."""
     secret_dir = run_dir / "secrets"
     ingest = _ingest_section(creds_path, secret_dir, ingest_port)
     sso_secret = ingest["sso"]["secret"]
     return {
         "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions},
-        "auth": {"tokens": [{"name": DEMO_ADMIN, "roles": ["admin"],
-                             "token": write_secret(secret_dir, "console_admin_token", secrets.token_urlsafe(32))}]},
+        "auth": _auth_section(secret_dir),
         "ingest": ingest,
         "worker": {
             "app_id": app_id, "agents": ["normalize", "audit", "siem", "alerting", "delivery"],

@@ -24,7 +24,7 @@ import httpx
 import orjson
 
 import pipeline
-from pipeline.demo._config import DemoConfigError, build_config, write_config
+from pipeline.demo._config import DemoConfigError, api_token_file, build_config, write_config
 from pipeline.demo._feeds import JSONL_SINK, SYSLOG_SINK, RsyslogPlan, jsonl_feed, rsyslogd_path, syslog_feed
 from pipeline.demo._kafka import TopicProbe
 from pipeline.demo._processes import Broker, Child, free_port
@@ -41,7 +41,8 @@ from pipeline.demo._summary import (
 )
 from pipeline.demo._view import LiveView, Progress
 from pipeline.kafka import TopicNames, bootstrap_from_env, ensure_topics
-from pipeline.records import RAW_SCHEMAS
+from pipeline.records import EVENT_SCHEMA, RAW_SCHEMAS
+from pipeline.secrets import scrub
 
 EXIT_INTERRUPTED = 130
 # settle: how long the drained worker must stay at zero lag with no new alerts or notifications before it is
@@ -311,9 +312,12 @@ class DemoRun:
         self._wait_http(self.worker, f"{self.worker_url}/healthz")
         self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, siem, alerting, "
                   "delivery)")
-        token_file = self.run_dir / "secrets" / "console_admin_token"
+        operator = api_token_file(self.run_dir, "operator")
+        self._say(f"API tokens (viewer/operator/approver/admin): {operator.parent}/api_token_<role>; e.g. "
+                  f"EXMAIL_API_TOKEN=$(cat {operator}) pipeline silence list --url {self.worker_url}/alerting")
+        admin = api_token_file(self.run_dir, "admin")
         self._say(f"console: {self.worker_url}/console/ — log in with the token "
-                  f"{token_file.read_text(encoding='utf-8').strip()} (admin; also in {token_file})")
+                  f"{admin.read_text(encoding='utf-8').strip()} (demo-admin; also in {admin})")
         url = f"{self.ingest_url}/exmail/callback/sim"
         answer = self._admin_post("callback", {"url": url, "verify": True})
         if answer and answer.get("errcode") == 0:
@@ -379,6 +383,8 @@ class DemoRun:
             self._new_ip_login()
         if self._once("batch-job", 12.0, elapsed):
             self._batch_job()
+        if self._once("operator-api", 3.0, elapsed):
+            self._operator_api()
         if not self.opts.faults:
             return
         if self._once("forged-callbacks", 1.0, elapsed):
@@ -396,6 +402,29 @@ class DemoRun:
         if self._once("wecom-app-token-expiry", 20.0, elapsed):
             self._wecom_fault({"kind": "expire_tokens"},
                               "WeCom app tokens expired: the next send gets 42001 and refreshes its token")
+
+    def _operator_api(self) -> None:
+        """The silences API is locked: anonymous is refused; the generated operator token creates and expires
+        a silence (recorded with its principal, and as operator events in the audit trail)."""
+        url = f"{self.worker_url}/alerting/api/silences"
+        body = {"matchers": ['alertname="demo_operator_drill"'], "duration": "2m",
+                "comment": "demo: the silences API with an operator token"}
+        token = api_token_file(self.run_dir, "operator").read_text(encoding="utf-8").strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            anonymous = self.http.post(url, json=body, timeout=10.0)
+            created = self.http.post(url, json=body, headers=auth, timeout=15.0)
+            sid = created.json().get("silence_id") if created.status_code == 200 else None
+            expired = self.http.delete(f"{url}/{sid}", headers=auth, timeout=15.0) if sid else None
+        except (httpx.HTTPError, ValueError) as exc:
+            self._problem(f"operator API drill failed: {type(exc).__name__}")
+            return
+        if anonymous.status_code == 401 and sid and expired is not None and expired.status_code == 200:
+            self._drill("silences API: anonymous POST refused (401); demo-operator created and expired a "
+                        f"silence ({sid[:8]}), recorded as operator events on exmail.actions")
+        else:
+            self._problem(f"operator API drill: anonymous {anonymous.status_code}, create {created.status_code}, "
+                          f"expire {expired.status_code if expired is not None else '-'}")
 
     def _deliver_cs_mail(self, service: str, k: int) -> None:
         subjects = ["订单 1042 还没有发货", "Invoice request for PO 7731", "退货申请：型号 X200", "Partnership inquiry",
@@ -627,9 +656,11 @@ class DemoRun:
         summary.metrics = self.metrics.best
         summary.required_metrics = self.metrics.required()
         summary.audit_rows = audit_row_count(self.run_dir / "audit.db")
-        summary.feeds = self._collect_feeds(summary.audit_rows)
+        summary.audit_event_rows = audit_row_count(self.run_dir / "audit.db", EVENT_SCHEMA)
+        summary.feeds = self._collect_feeds(summary.audit_event_rows)
         samples = self.run_dir / "sample-messages.json"
-        samples.write_bytes(orjson.dumps(sample_messages(self.received), option=orjson.OPT_INDENT_2))
+        # the received messages carry live SSO links and the summary names paths: nothing live leaves the run
+        samples.write_bytes(orjson.dumps(scrub(sample_messages(self.received)), option=orjson.OPT_INDENT_2))
         if self.probe is not None:
             try:
                 collect_from_broker(summary, self.probe, self.names)

@@ -135,7 +135,10 @@ def install_dispatch(ctx: WorkerContext) -> None:
         bootstrap = ctx.kafka.bootstrap
         stored = await asyncio.to_thread(read_compacted, bootstrap, names.state("alerting"))
         for key, value in (await asyncio.to_thread(read_compacted, bootstrap, names.state("silences"))).items():
-            silences.apply(SilenceChange.from_record(key, value))
+            try:
+                silences.apply(SilenceChange.from_record(key, value))
+            except (ValueError, TypeError) as exc:  # one unreadable record must not keep every silence off
+                log.error("silence log record %r skipped: %s", key, exc)
         dispatcher = Dispatcher(routing, CompactedState(write_state, stored), silences)
         ctx.views["dispatcher"] = dispatcher
 

@@ -100,9 +100,12 @@ class SilenceChange:
         return None if self.silence is None else orjson.dumps(self.silence)
 
     @classmethod
-    def from_record(cls, key: bytes | str, value: bytes | str | None) -> SilenceChange:
+    def from_record(cls, key: bytes | str, value: bytes | str | dict[str, Any] | None) -> SilenceChange:
+        """From a record of the silence log: raw bytes, or a value already decoded (read_compacted)."""
         sid = key.decode() if isinstance(key, bytes) else key
-        return cls(sid, None if value is None else orjson.loads(value))
+        if value is None or isinstance(value, dict):
+            return cls(sid, value)
+        return cls(sid, orjson.loads(value))
 
 
 class SilenceStore:

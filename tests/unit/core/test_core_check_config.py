@@ -61,3 +61,13 @@ def test_resolve_secrets_reports_each_unresolvable_reference_without_its_value(t
     issues = check_config(cfg, resolve_secrets=True)
     assert [i.path for i in issues] == ["worker.audit.dsn"]
     assert "EXMAIL_NOT_SET_FOR_TEST" in issues[0].message
+
+
+def test_state_changing_apis_without_credentials_are_reported(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("worker:\n  agents: [alerting]\n  http_port: 9102\n"
+                   "alerting:\n  routing:\n    route: {receiver: r}\n    receivers: [{name: r}]\n")
+    issues = check_config(cfg)
+    assert [i.path for i in issues] == ["auth.tokens"] and "refuse to start" in issues[0].message
+    cfg.write_text(cfg.read_text() + "auth:\n  tokens: [{name: ops, roles: [operator], token: 'env:OPS_TOKEN'}]\n")
+    assert check_config(cfg) == []
