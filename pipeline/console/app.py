@@ -116,6 +116,16 @@ def _duration(seconds: float) -> str:
     return f"{s}s"
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _not_a_form(request: web.Request) -> web.Response | None:
+    """The console's POST handlers take HTML forms only: anything else is refused before a body is read."""
+    if request.content_type in _FORM_TYPES:
+        return None
+    return web.json_response({"error": "send an HTML form (application/x-www-form-urlencoded)"}, status=415)
+
+
 def _safe_next(value: str | None) -> str:
     """Only a console path (no open redirect)."""
     if value and value.startswith(f"{PREFIX}/") and not value.startswith("//") and "\\" not in value:
@@ -186,6 +196,8 @@ class Console:
 
     async def login(self, request: web.Request) -> web.Response:
         auth, remote = self.deps.auth, request.remote or "?"
+        if (refused := _not_a_form(request)) is not None:
+            return refused
         form = await request.post()
         given = str(form.get("csrf", ""))
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
@@ -351,6 +363,8 @@ class Console:
                            dlq_error=dlq_error, processed=processed_by_stage(), ingest=ingest, result=result)
 
     async def replay(self, request: web.Request) -> web.Response:
+        if (refused := _not_a_form(request)) is not None:
+            return refused
         form = await request.post()
         principal = principal_of(request)
         assert principal is not None  # the guard let an operator through
@@ -383,6 +397,8 @@ class Console:
 
     async def api_call(self, request: web.Request) -> web.Response:
         """`pipeline api call` from a form: the same catalog, parameter parsing, call and masking."""
+        if (refused := _not_a_form(request)) is not None:
+            return refused
         posted = await request.post()
         form = {k: str(posted.get(k, "")) for k in ("endpoint", "params", "corp")}
         principal = principal_of(request)

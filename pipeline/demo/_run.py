@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import sys
@@ -119,6 +120,7 @@ class DemoRun:
         self.worker: Child | None = None
         self.rsyslog: Child | None = None
         self.rsyslog_plan: RsyslogPlan | None = None
+        self.console: dict[str, Any] = {}
         self.creds: dict[str, Any] = {}
         self.ingest_url = ""
         self.worker_url = ""
@@ -315,15 +317,36 @@ class DemoRun:
         operator = api_token_file(self.run_dir, "operator")
         self._say(f"API tokens (viewer/operator/approver/admin): {operator.parent}/api_token_<role>; e.g. "
                   f"EXMAIL_API_TOKEN=$(cat {operator}) pipeline silence list --url {self.worker_url}/alerting")
+        # the token itself is never printed (secrets stay out of output and logs): its owner-only file is
         admin = api_token_file(self.run_dir, "admin")
-        self._say(f"console: {self.worker_url}/console/ — log in with the token "
-                  f"{admin.read_text(encoding='utf-8').strip()} (demo-admin; also in {admin})")
+        self._say(f"console: {self.worker_url}/console/ — log in as demo-admin by pasting the token from "
+                  f"`cat {admin}` (viewer/operator/approver tokens sit next to it)")
+        self.console = self._try_console(admin)
         url = f"{self.ingest_url}/exmail/callback/sim"
         answer = self._admin_post("callback", {"url": url, "verify": True})
         if answer and answer.get("errcode") == 0:
             self._note(f"simulator pushes new mail to {url} (URL verification passed)")
         else:
             self._problem(f"callback registration failed: {answer}; new mail still arrives by newcount polling")
+
+    def _try_console(self, token_file: Path) -> dict[str, Any]:
+        """Log in to the console the way a browser does (login form, session cookie) and open the Alerts
+        page, so the summary says whether the console was usable during the run."""
+        base = f"{self.worker_url}/console"
+        try:
+            with httpx.Client(timeout=10.0) as browser:
+                form = browser.get(f"{base}/login")
+                nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
+                answer = browser.post(f"{base}/login", data={
+                    "csrf": nonce.group(1) if nonce else "", "next": "/console/alerts",
+                    "token": token_file.read_text(encoding="utf-8").strip()}, follow_redirects=True)
+                ok = answer.status_code == 200 and 'id="principal">demo-admin<' in answer.text
+                detail = f"login -> {answer.url.path} {answer.status_code}"
+        except httpx.HTTPError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        if not ok:
+            self._problem(f"the console at {base}/ did not let demo-admin in ({detail})")
+        return {"url": f"{base}/", "ok": ok, "detail": detail}
 
     def _child_env(self) -> dict[str, str]:
         """Children run in the run dir; this package must stay importable from there."""
@@ -656,6 +679,7 @@ class DemoRun:
         summary.metrics = self.metrics.best
         summary.required_metrics = self.metrics.required()
         summary.audit_rows = audit_row_count(self.run_dir / "audit.db")
+        summary.console = self.console
         summary.audit_event_rows = audit_row_count(self.run_dir / "audit.db", EVENT_SCHEMA)
         summary.feeds = self._collect_feeds(summary.audit_event_rows)
         samples = self.run_dir / "sample-messages.json"

@@ -52,6 +52,7 @@ class Summary:
     dlq_by_stage: dict[str, int] = field(default_factory=dict)
     dlq_records: int = 0
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    console: dict[str, Any] = field(default_factory=dict)  # {"url", "ok", "detail"}: a login tried mid-run
     drill: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     required_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -178,6 +179,9 @@ def run_checks(summary: Summary) -> list[Check]:
                         rows is not None and rows == expected and summary.events_distinct > 0,
                         f"audit rows {rows}, distinct event ids {summary.events_distinct} "
                         f"(records {summary.events_records}) + {summary.actions_distinct} on exmail.actions"))
+    if summary.console:
+        checks.append(Check("console usable during the run", bool(summary.console.get("ok")),
+                            f"{summary.console.get('url')}: {summary.console.get('detail')}"))
     # the SIEM agents read exmail.events: each feed holds the audit rows that came from there, once each
     for name, feed in summary.feeds.items():
         events, lines = feed.get("events"), feed.get("lines")

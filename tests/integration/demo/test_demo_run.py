@@ -73,6 +73,9 @@ def test_demo_runs_the_whole_pipeline_and_summarizes_it(kafka_bootstrap: str, tm
         assert {d["event"]["id"] for d in feed_lines} == audited
         assert all("@timestamp" in d and "ocsf" in d for d in feed_lines)
         assert "jsonl-feed" in proc.stdout and str(run / "siem-feed") in proc.stdout
+        assert summary["console"]["ok"], summary["console"]  # logged in through the form while the demo ran
+        assert "/console/ — log in as demo-admin" in proc.stdout and str(run / "secrets" / "api_token_admin") \
+            in proc.stdout
         if Path("/usr/sbin/rsyslogd").exists():
             received = (run / "rsyslog" / "received.log").read_text().splitlines()
             ids = {m.group(1) for m in (re.search(r'\bid="([^"]+)"', x) for x in received) if m}
