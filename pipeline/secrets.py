@@ -140,5 +140,4 @@ def _secret_ref(value: str) -> str:
 
 
 SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-"""A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation; the
-value itself is resolved only when a process starts."""
+"""A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation."""

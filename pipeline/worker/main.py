@@ -65,7 +65,7 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
         auth = Authenticator(config.auth, extra_tokens=extra_tokens)
         if config.worker.console is not None:
             _mount_console(ctx, config, auth, monitor)
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, auth, monitor)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor, auth)
     return ctx
 
 
@@ -91,8 +91,8 @@ def agent_topics(app: faust.App) -> dict[str, list[str]]:
     return out
 
 
-def _serve_observability(ctx: WorkerContext, host: str, port: int, auth: Authenticator,
-                         monitor: LagMonitor) -> None:
+def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagMonitor,
+                         auth: Authenticator) -> None:
     """Build the HTTP app now, so an undeclared route or an unauthenticated state-changing API stops the
     worker before it joins the consumer group; serve it once the app runs."""
     from aiohttp import web
