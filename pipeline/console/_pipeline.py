@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from pipeline.kafka import KafkaSettings
 from pipeline.metrics import REGISTRY
 from pipeline.replay import DeadLetter, ReplayFilter, ReplayResult, read_dead_letters, replay
@@ -63,6 +65,46 @@ def count_by_stage(letters: list[DeadLetter]) -> dict[str, int]:
 def replay_stage(kafka: KafkaSettings, stage: str, *, dry_run: bool) -> ReplayResult:
     """Blocking: `pipeline replay --stage STAGE [--dry-run]`."""
     return replay(kafka, dead_letters(kafka, stage), dry_run=dry_run)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestStream:
+    """One poller of the ingest as the Pipeline page shows it: its /healthz entry (failures, the window it
+    works on = its cursor) and its /metrics series (last successful poll, lag, errors by reason)."""
+
+    name: str
+    last_poll: float | None
+    cursor: str
+    lag_seconds: float | None
+    failures: int
+    errors: dict[str, int]
+
+
+def ingest_streams(health: dict[str, Any], metrics_text: str, corp_names: dict[str, str]) -> list[IngestStream]:
+    """Join the ingest's /healthz sources ("<corp name>/<stream>") with its metrics (labelled by corp_id)."""
+    series: dict[str, dict[str, Any]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name not in ("exmail_poll_last_success_timestamp_seconds", "exmail_poll_lag_seconds",
+                               "exmail_source_errors"):
+            continue
+        for sample in family.samples:
+            corp, stream = sample.labels.get("corp", ""), sample.labels.get("stream", "")
+            entry = series.setdefault(f"{corp_names.get(corp, corp)}/{stream}", {"errors": {}})
+            if family.name == "exmail_source_errors":
+                if sample.name.endswith("_total"):
+                    entry["errors"][sample.labels.get("reason", "?")] = int(sample.value)
+            else:
+                entry[family.name] = sample.value
+    found = health.get("sources")
+    sources: dict[str, Any] = found if isinstance(found, dict) else {}
+    out = []
+    for name in sorted({*sources, *(k for k in series if not k.startswith("hr/"))}):
+        src, ser = sources.get(name) or {}, series.get(name, {"errors": {}})
+        window = src.get("window") or []
+        out.append(IngestStream(name, ser.get("exmail_poll_last_success_timestamp_seconds"),
+                                " → ".join(str(w) for w in window), ser.get("exmail_poll_lag_seconds"),
+                                int(src.get("failures") or 0), dict(ser["errors"])))
+    return out
 
 
 _STAGE = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")

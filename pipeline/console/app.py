@@ -46,6 +46,7 @@ from pipeline.console._i18n import LANG_COOKIE, LANGUAGES, pick_language, transl
 from pipeline.console._pipeline import (
     count_by_stage,
     dead_letters,
+    ingest_streams,
     lag_by_stage,
     processed_by_stage,
     replay_stage,
@@ -354,9 +355,12 @@ class Console:
             dlq, dlq_error = {}, f"{type(exc).__name__}: {exc}"
         ingest: dict[str, Any] | None = None
         if d.config.ingest_url:
+            base = d.config.ingest_url.rstrip("/")
             try:
-                r = await self.http.get(f"{d.config.ingest_url.rstrip('/')}/healthz")
-                ingest = {"ok": r.status_code == 200, **r.json()}
+                answered, scraped = await asyncio.gather(self.http.get(f"{base}/healthz"),
+                                                         self.http.get(f"{base}/metrics"))
+                streams = ingest_streams(answered.json(), scraped.text, {c.corp_id: c.name for c in d.corps})
+                ingest = {"ok": answered.status_code == 200, "streams": streams}
             except (httpx.HTTPError, ValueError) as exc:
                 ingest = {"ok": False, "error": type(exc).__name__}
         return self.render(request, "pipeline.html.j2", status=status, lags=lags, health=health, dlq=dlq,

@@ -230,6 +230,9 @@ def test_an_operator_replays_a_dead_letter_dry_run_first(stack: Stack, browser: 
     # the replayed records are still malformed: normalize dead-letters them again, so the count grows
     reload_until(browser, stack, f"{stack.console}/pipeline", lambda b: normalize_count(b) >= before + matched)
     assert browser.find_elements(By.CSS_SELECTOR, "#lag-table tbody tr")
+    login_log = browser.find_element(By.CSS_SELECTOR, '#ingest-table tr[data-stream$="/login_log"]')
+    cells = [c.text for c in login_log.find_elements(By.TAG_NAME, "td")]
+    assert cells[1][:2] == "20" and cells[3].endswith(" s"), cells  # the ingest's last poll and lag
     screenshot()
 
 
