@@ -62,6 +62,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "col.stages": ("Stages", "阶段"),
     "col.lag": ("Consumer lag", "消费延迟"),
     "col.records": ("Records processed", "已处理记录"),
+    "col.rate": ("Throughput (since the last look)", "吞吐（自上次查看）"),
     "col.stage": ("Stage", "阶段"),
     "col.count": ("Dead letters", "死信数"),
     "col.stream": ("Stream", "数据流"),

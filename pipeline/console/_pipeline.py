@@ -53,6 +53,29 @@ def processed_by_stage() -> dict[str, dict[str, float]]:
     return dict(sorted(out.items()))
 
 
+class Throughput:
+    """Records per second per stage between two looks at the counters (this page's previous load, at least
+    `min_seconds` apart, so two quick reloads do not show noise)."""
+
+    def __init__(self, min_seconds: float = 5.0) -> None:
+        self._min = min_seconds
+        self._last: tuple[float, dict[str, float]] | None = None
+        self._rates: dict[str, float] = {}
+
+    def __repr__(self) -> str:
+        return f"Throughput(stages={len(self._rates)})"
+
+    def update(self, now: float, processed: dict[str, dict[str, float]]) -> dict[str, float]:
+        totals = {stage: sum(by.values()) for stage, by in processed.items()}
+        if self._last is None:
+            self._last = (now, totals)
+        elif now - self._last[0] >= self._min:
+            then, before = self._last
+            self._rates = {s: max(0.0, (n - before.get(s, 0.0)) / (now - then)) for s, n in totals.items()}
+            self._last = (now, totals)
+        return dict(self._rates)
+
+
 def dead_letters(kafka: KafkaSettings, stage: str | None = None) -> list[DeadLetter]:
     """Blocking: every dead letter on exmail.dlq now (optionally of one stage)."""
     return list(read_dead_letters(kafka, ReplayFilter(stage=stage or None)))

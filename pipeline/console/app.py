@@ -44,6 +44,7 @@ from pipeline.auth import (
 from pipeline.console._audit import AuditSearch, SearchError, export, parse_search, search_page
 from pipeline.console._i18n import LANG_COOKIE, LANGUAGES, pick_language, translator
 from pipeline.console._pipeline import (
+    Throughput,
     count_by_stage,
     dead_letters,
     ingest_streams,
@@ -142,6 +143,7 @@ class Console:
         self._store: AuditStore | None = None
         self._store_lock = asyncio.Lock()
         self.http = httpx.AsyncClient(timeout=5.0)
+        self.throughput = Throughput()
 
     def __repr__(self) -> str:
         return f"Console(group={self.deps.group!r})"
@@ -347,6 +349,7 @@ class Console:
                        status: int = 200) -> web.Response:
         d = self.deps
         dlq_error = None
+        processed = processed_by_stage()
         lags = lag_by_stage(d.group, d.agents())
         health = d.monitor.health() if d.monitor is not None else {"ok": True, "stalled": []}
         try:
@@ -364,7 +367,9 @@ class Console:
             except (httpx.HTTPError, ValueError) as exc:
                 ingest = {"ok": False, "error": type(exc).__name__}
         return self.render(request, "pipeline.html.j2", status=status, lags=lags, health=health, dlq=dlq,
-                           dlq_error=dlq_error, processed=processed_by_stage(), ingest=ingest, result=result)
+                           dlq_error=dlq_error, processed=processed, rates=self.throughput.update(time.monotonic(),
+                                                                                                  processed),
+                           ingest=ingest, result=result)
 
     async def replay(self, request: web.Request) -> web.Response:
         if (refused := _not_a_form(request)) is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.console._pipeline import ingest_streams
+from pipeline.console._pipeline import Throughput, ingest_streams
 
 METRICS = """\
 # HELP exmail_poll_last_success_timestamp_seconds unix time of the last successful poll
@@ -34,3 +34,11 @@ def test_health_and_metrics_join_per_stream() -> None:
 
 def test_an_ingest_without_sources_shows_nothing() -> None:
     assert ingest_streams({"status": "stopping"}, "", {}) == []
+
+
+def test_throughput_between_two_looks_at_least_min_seconds_apart() -> None:
+    rate = Throughput(min_seconds=5)
+    assert rate.update(100.0, {"normalize": {"ok": 10, "dead_lettered": 0}}) == {}
+    assert rate.update(102.0, {"normalize": {"ok": 30}}) == {}  # too soon: no noisy rate
+    assert rate.update(110.0, {"normalize": {"ok": 100, "dead_lettered": 10}, "rules": {"ok": 5}}) == {
+        "normalize": 10.0, "rules": 0.5}
