@@ -79,6 +79,7 @@ def test_login_and_a_pushed_mail_appears_live_within_a_second(stack: Stack, brow
     deliver_mail(stack, sender)
     row = wait(browser, lambda b: live_row(b, sender), timeout=30.0)
     seen = time.monotonic() - pushed
+    print(f"alert visible in the browser {seen:.3f} s after the simulator's push")
     assert seen <= 1.0, f"the alert appeared {seen:.2f} s after the push"
     assert row.find_element(By.CSS_SELECTOR, ".c-status").text == "firing"
     # the routing decision arrives from the dispatcher: the customer-service route's receiver
