@@ -120,8 +120,12 @@ class Authenticator:
         return principal, self.sessions.issue(token.strip().encode())
 
     def via_session(self, request: web.Request) -> bool:
-        """Whether this request authenticates with the session cookie (no bearer header, no query token)."""
-        return "Authorization" not in request.headers and bool(request.cookies.get(SESSION_COOKIE))
+        """Whether this request's principal comes from a valid session cookie (no bearer header presented)."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if "Authorization" in request.headers or not cookie:
+            return False
+        session = self.sessions.open(cookie)
+        return session is not None and session.token_digest in self._by_digest
 
     def _bearer(self, given: str) -> Principal:
         raw = given.encode()

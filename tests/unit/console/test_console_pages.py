@@ -203,3 +203,13 @@ async def test_audit_search_paging_document_export_and_verify(console: dict[str,
     assert len([orjson.loads(x) for x in jsonl.splitlines()]) == 12
     verified = await (await client.get("/console/audit/verify")).text()
     assert 'id="verify-result" class="ok"' in verified and "12 rows" in verified
+
+
+async def test_a_forged_cookie_is_no_session_and_a_bearer_header_needs_no_csrf(console: dict[str, Any]) -> None:
+    client: TestClient = console["client"]
+    client.session.cookie_jar.update_cookies({SESSION_COOKIE: "forged.0000"})
+    page = await client.get("/console/alerts", allow_redirects=False)
+    assert page.status == 303 and page.headers["Location"].startswith("/console/login")
+    bearer = await client.post("/alerting/api/silences", headers={"Authorization": f"Bearer {TOKENS['olga'][1]}"},
+                               json={"matchers": ['alertname="x"'], "duration": "1h", "comment": "api client"})
+    assert bearer.status == 200 and (await bearer.json())["silence"]["created_by"] == "olga"
