@@ -186,6 +186,18 @@ def test_approving_a_pending_leaver_changes_the_simulators_directory(stack: Stac
          and "done" in r.text), None))
     assert history is not None
     screenshot()
+    # undo within the window, as an operator: the account is enabled again
+    login("operator")
+    undo = reload_until(browser, stack, f"{stack.console}/actions", lambda b: next(
+        (r.find_element(By.CSS_SELECTOR, "button.action-undo") for r in b.find_elements(
+            By.CSS_SELECTOR, "#action-history tr") if target in r.text and r.find_elements(
+            By.CSS_SELECTOR, "button.action-undo")), None))
+    undo.find_element(By.XPATH, "..").find_element(By.CSS_SELECTOR, ".action-reason").send_keys("wrong person")
+    undo.click()
+    deadline = time.monotonic() + 60
+    while _enabled(stack, target) != 1:
+        assert time.monotonic() < deadline, "undo did not enable the account again"
+        time.sleep(0.5)
 
 
 def test_the_audit_store_finds_a_login_by_ip_and_opens_it(stack: Stack, browser: WebDriver, login: Login,
