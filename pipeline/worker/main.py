@@ -113,7 +113,7 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagM
         web_app.add_subapp(prefix, sub)
     secure_app(web_app, auth, process="worker", host=host)
 
-    @ctx.app.task
+    @ctx.task
     async def _observability() -> None:
         state["runner"] = await start_server(web_app, host, port, auth, process="worker", secured=True)
         state["started"] = True
@@ -136,14 +136,16 @@ def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
         return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")]
 
     monitor.watch(Watched("faust", app.conf.id, assigned, lambda: faust_state(app)))
+    for consumer in ctx.batch_consumers:  # normalize, audit, SIEM: each its own group
+        monitor.watch(Watched(consumer.name, consumer.group, consumer.progress.assignment, consumer.describe))
 
-    @app.task
+    @ctx.task
     async def _lag() -> None:
         await monitor.run_forever()
 
     watchdog = LoopWatchdog()
 
-    @app.task
+    @ctx.task  # under faust and without it (batch units only)
     async def _watchdog() -> None:
         await watchdog.run()
 
@@ -223,5 +225,12 @@ _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
+    if not ctx.app.agents:
+        # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
+        from pipeline.worker.plain import run_without_faust
+
+        raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))
+    for fn in ctx.tasks:
+        ctx.app.task(fn)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
