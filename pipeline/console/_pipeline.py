@@ -25,17 +25,24 @@ class StageLag:
 
 
 def lag_by_stage(group: str, agents: dict[str, list[str]]) -> list[StageLag]:
-    """Per consumed topic: the agents reading it and the group's lag as the LagMonitor last measured it (the
-    monitor probes on its own thread every lag_probe_seconds; the page never opens a Kafka client for this)."""
-    measured: dict[str, int] = {}
+    """Per consumed topic: the faust agents reading it, and each batch unit (group "<group>.<unit>": audit,
+    siem-<name>) on its own row, with the lag the LagMonitor last measured (it probes on its own thread every
+    lag_probe_seconds; the page never opens a Kafka client for this)."""
+    faust_lag: dict[str, int] = {}
+    units: dict[tuple[str, str], int] = {}
     for family in REGISTRY.collect():
         if family.name != "exmail_consumer_lag_records":
             continue
         for sample in family.samples:
-            if sample.labels.get("group") == group:
-                measured[sample.labels["topic"]] = int(sample.value)
-    return [StageLag(t, tuple(stages), measured.get(t)) for t, stages in sorted(agents.items())
+            owner, topic = sample.labels.get("group", ""), sample.labels.get("topic", "")
+            if owner == group:
+                faust_lag[topic] = int(sample.value)
+            elif owner.startswith(group + "."):
+                units[(topic, owner.removeprefix(group + "."))] = int(sample.value)
+    rows = [StageLag(t, tuple(stages), faust_lag.get(t)) for t, stages in agents.items()
             if not t.endswith("-changelog")]
+    rows += [StageLag(t, (unit,), n) for (t, unit), n in units.items()]
+    return sorted(rows, key=lambda r: (r.topic, r.stages))
 
 
 def processed_by_stage() -> dict[str, dict[str, float]]:

@@ -612,6 +612,14 @@ class DemoRun:
         n = self.names
         return [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle, n.events, n.actions, n.alerts, n.notifications]
 
+    def _batch_groups(self) -> dict[str, list[str]]:
+        """The worker's batch units (pipeline/worker/app.py): group "<app_id>.<unit>" -> the topics it reads."""
+        n = self.names
+        groups = {f"{self.app_id}.audit": [n.events, n.actions]}
+        for name in (JSONL_SINK, *([SYSLOG_SINK] if self.rsyslog_plan is not None else [])):
+            groups[f"{self.app_id}.siem-{name}"] = [n.events]
+        return groups
+
     def _drain(self) -> None:
         """Stop ingest (it flushes), then wait until the worker has committed everything and no alert group is
         still due to flush."""
@@ -629,6 +637,9 @@ class DemoRun:
             now = time.monotonic()
             self._require_alive(self.worker)
             lag = self.probe.lag(self.app_id, self._consumed_topics())
+            for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
+                for topic, n in self.probe.lag(group, topics).items():
+                    lag[topic] = lag.get(topic, 0) + n
             behind = sum(lag.values())
             current = self.probe.counts(watched)
             if behind:

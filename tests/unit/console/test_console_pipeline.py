@@ -42,3 +42,17 @@ def test_throughput_between_two_looks_at_least_min_seconds_apart() -> None:
     assert rate.update(102.0, {"normalize": {"ok": 30}}) == {}  # too soon: no noisy rate
     assert rate.update(110.0, {"normalize": {"ok": 100, "dead_lettered": 10}, "rules": {"ok": 5}}) == {
         "normalize": 10.0, "rules": 0.5}
+
+
+def test_lag_rows_for_faust_agents_and_batch_units() -> None:
+    from pipeline.console._pipeline import lag_by_stage
+    from pipeline.metrics import CONSUMER_LAG
+
+    CONSUMER_LAG.labels("lagtest", "p.exmail.raw.mail_log").set(7)
+    CONSUMER_LAG.labels("lagtest.audit", "p.exmail.events").set(3)
+    CONSUMER_LAG.labels("lagtest.siem-feed", "p.exmail.events").set(0)
+    CONSUMER_LAG.labels("other", "p.exmail.events").set(99)
+    rows = {(r.topic, r.stages): r.lag for r in lag_by_stage(
+        "lagtest", {"p.exmail.raw.mail_log": ["normalize"], "p.exmail.alerts": ["dispatch"]})}
+    assert rows == {("p.exmail.raw.mail_log", ("normalize",)): 7, ("p.exmail.alerts", ("dispatch",)): None,
+                    ("p.exmail.events", ("audit",)): 3, ("p.exmail.events", ("siem-feed",)): 0}
