@@ -135,6 +135,7 @@ class DemoRun:
         self._last: dict[str, Scrape] = {}
         self._done_steps: set[str] = set()
         self._stalls_noted: set[str] = set()
+        self.drained: dict[str, Any] = {}
         self._worker_silent_since: float | None = None
         self.stalled_now: list[str] = []
         self._interrupted: int | None = None
@@ -609,13 +610,15 @@ class DemoRun:
     # ------------------------------------------------------------------ the end
 
     def _consumed_topics(self) -> list[str]:
+        """What the faust agents of the demo's worker read (rules, dispatch, delivery) in the app's own group."""
         n = self.names
-        return [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle, n.events, n.actions, n.alerts, n.notifications]
+        return [n.events, n.alerts, n.notifications]
 
     def _batch_groups(self) -> dict[str, list[str]]:
         """The worker's batch units (pipeline/worker/app.py): group "<app_id>.<unit>" -> the topics it reads."""
         n = self.names
-        groups = {f"{self.app_id}.audit": [n.events, n.actions]}
+        groups = {f"{self.app_id}.normalize": [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle],
+                  f"{self.app_id}.audit": [n.events, n.actions]}
         for name in (JSONL_SINK, *([SYSLOG_SINK] if self.rsyslog_plan is not None else [])):
             groups[f"{self.app_id}.siem-{name}"] = [n.events]
         return groups
@@ -647,6 +650,8 @@ class DemoRun:
             elif current != marks or stable_since is None:
                 stable_since = now
             elif now - stable_since >= SETTLE_SECONDS:
+                self.drained = {"ok": True, "detail": f"every consumer group committed everything after "
+                                                      f"{now - started:.0f} s"}
                 break
             marks = current
             if now - started > self.opts.drain_timeout:
@@ -654,6 +659,8 @@ class DemoRun:
                 stalled = self._stalled_stages()
                 stuck = "; stalled: " + "; ".join(stalled) if stalled else ""
                 self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}{stuck}")
+                self.drained = {"ok": False, "detail": f"still behind after {self.opts.drain_timeout:.0f} s: "
+                                                       f"{late}{stuck}"}
                 break
             waited = f"{now - started:.0f} s"
             phase = (f"draining ({waited}): worker lag {behind}" if behind
@@ -691,6 +698,7 @@ class DemoRun:
         summary.required_metrics = self.metrics.required()
         summary.audit_rows = audit_row_count(self.run_dir / "audit.db")
         summary.console = self.console
+        summary.drained = self.drained
         summary.audit_event_rows = audit_row_count(self.run_dir / "audit.db", EVENT_SCHEMA)
         summary.feeds = self._collect_feeds(summary.audit_event_rows)
         samples = self.run_dir / "sample-messages.json"

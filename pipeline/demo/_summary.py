@@ -53,6 +53,7 @@ class Summary:
     dlq_records: int = 0
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
     console: dict[str, Any] = field(default_factory=dict)  # {"url", "ok", "detail"}: a login tried mid-run
+    drained: dict[str, Any] = field(default_factory=dict)  # {"ok", "detail"}: the worker caught up at the end
     drill: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     required_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -179,6 +180,9 @@ def run_checks(summary: Summary) -> list[Check]:
                         rows is not None and rows == expected and summary.events_distinct > 0,
                         f"audit rows {rows}, distinct event ids {summary.events_distinct} "
                         f"(records {summary.events_records}) + {summary.actions_distinct} on exmail.actions"))
+    if summary.drained:
+        checks.append(Check("the worker caught up after ingest stopped", bool(summary.drained.get("ok")),
+                            str(summary.drained.get("detail"))))
     if summary.console:
         checks.append(Check("console usable during the run", bool(summary.console.get("ok")),
                             f"{summary.console.get('url')}: {summary.console.get('detail')}"))
