@@ -23,11 +23,12 @@ from pipeline.auth._audit import (
 )
 from pipeline.auth._authn import Authenticator, AuthFailure, Principal, is_loopback
 from pipeline.auth._guard import InsecureStartError, check_startup, principal_of, require, secure_app
+from pipeline.auth._session import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, SessionCodec
 from pipeline.auth.config import AuthConfig, MtlsSettings, TokenCredential
 
 __all__ = [
-    "OPERATOR_SCHEMA", "Access", "AuthConfig", "AuthFailure", "Authenticator", "InsecureStartError",
-    "KafkaOperatorLog", "MemoryOperatorLog", "MountedRoute", "MtlsSettings", "OperatorLog", "Principal", "Role",
-    "TokenCredential", "check_startup", "declare_routes", "is_loopback", "operator_event", "principal_of",
-    "public", "require", "requires", "route_table", "secure_app",
+    "CSRF_FIELD", "CSRF_HEADER", "OPERATOR_SCHEMA", "SESSION_COOKIE", "Access", "AuthConfig", "AuthFailure",
+    "Authenticator", "InsecureStartError", "KafkaOperatorLog", "MemoryOperatorLog", "MountedRoute", "MtlsSettings",
+    "OperatorLog", "Principal", "Role", "SessionCodec", "TokenCredential", "check_startup", "declare_routes",
+    "is_loopback", "operator_event", "principal_of", "public", "require", "requires", "route_table", "secure_app",
 ]

@@ -31,11 +31,13 @@ class Role(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Access:
     """`role` None means public; `reason` says why (required for public routes). `query_token` lets a browser
-    EventSource (which cannot set headers) send its bearer token as ?access_token=."""
+    EventSource (which cannot set headers) send its bearer token as ?access_token=. `login` marks a browser
+    page (session cookie, see _session.py): the guard redirects a caller without credentials there."""
 
     role: Role | None
     reason: str = ""
     query_token: bool = False
+    login: str | None = None  # a browser page: without credentials redirect here, refusals answer HTML
 
     @property
     def public(self) -> bool:
@@ -54,9 +56,11 @@ def _mark(handler: Handler, access: Access) -> Handler:
     return declared
 
 
-def requires(role: Role | str, *, query_token: bool = False) -> Callable[[Handler], Handler]:
-    """Decorator: only a principal holding `role` (or admin) may call this handler."""
-    access = Access(Role(role), query_token=query_token)
+def requires(role: Role | str, *, query_token: bool = False, login: str | None = None
+             ) -> Callable[[Handler], Handler]:
+    """Decorator: only a principal holding `role` (or admin) may call this handler. `login`: the path of the
+    login page a browser without a session is sent to."""
+    access = Access(Role(role), query_token=query_token, login=login)
     return lambda handler: _mark(handler, access)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from pipeline.auth._access import Role
+from pipeline.auth._session import SESSION_COOKIE, SessionCodec
 from pipeline.auth.config import AuthConfig
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
@@ -68,6 +69,8 @@ class Authenticator:
         for name, roles, value in extra_tokens:  # sse.token, actions.api_token: their sections' own rules
             self._add(name, roles, value)
         self._certs = {cn: frozenset(roles) for cn, roles in (config.mtls.clients if config.mtls else {}).items()}
+        self.sessions = SessionCodec(value for value, _ in self._tokens)
+        self._by_digest = {self.sessions.digest(value): principal for value, principal in self._tokens}
         self._clock = clock
         self._failures: dict[str, TokenBucket] = {}
 
@@ -86,7 +89,8 @@ class Authenticator:
         return self.config.insecure_anonymous_admin_on_loopback and not self.configured
 
     def authenticate(self, request: web.Request, *, query_token: bool = False) -> Principal | None:
-        """The caller's principal, None when no credential was presented; AuthFailure for a bad one."""
+        """The caller's principal, None when no credential was presented; AuthFailure for a bad one. A bearer
+        header (or query token) wins over a session cookie; an expired or revoked session counts as none."""
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         given = ""
         if scheme:
@@ -97,12 +101,31 @@ class Authenticator:
             given = request.query["access_token"]
         if given:
             return self._bearer(given)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            session = self.sessions.open(cookie)
+            found = self._by_digest.get(session.token_digest) if session is not None else None
+            if found is not None:
+                return found
         cert = self._cert_principal(request)
         if cert is not None:
             return cert
         if self.insecure:
             return Principal("anonymous-insecure", frozenset({Role.ADMIN}), "insecure")
         return None
+
+    def login(self, token: str) -> tuple[Principal, str]:
+        """A pasted token -> (its principal, a session cookie value); AuthFailure when it is not valid."""
+        principal = self._bearer(token.strip())
+        return principal, self.sessions.issue(token.strip().encode())
+
+    def via_session(self, request: web.Request) -> bool:
+        """Whether this request's principal comes from a valid session cookie (no bearer header presented)."""
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if "Authorization" in request.headers or not cookie:
+            return False
+        session = self.sessions.open(cookie)
+        return session is not None and session.token_digest in self._by_digest
 
     def _bearer(self, given: str) -> Principal:
         raw = given.encode()

@@ -8,14 +8,17 @@ with the address and path (query secrets masked), never the credential.
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
 
 from pipeline.auth._access import Access, Handler, Role, access_of, public, requires, route_table, undeclared
 from pipeline.auth._authn import Authenticator, AuthFailure, Principal, is_loopback
+from pipeline.auth._session import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
 from pipeline.metrics import AUTH_FAILURES
 from pipeline.secrets import scrub_text
 
@@ -83,12 +86,35 @@ def _middleware(auth: Authenticator, process: str) -> Any:
             request[PRINCIPAL_KEY] = principal
         if access.role is not None:
             if principal is None:
+                if access.login is not None and request.method == "GET":
+                    AUTH_FAILURES.labels(process, "login_required").inc()
+                    raise web.HTTPSeeOther(f"{access.login}?{urlencode({'next': request.path_qs})}")
                 return refuse(request, 401, "missing", f"authentication required ({access.role.value})")
             if not principal.has(access.role):
+                if access.login is not None:
+                    AUTH_FAILURES.labels(process, "forbidden").inc()
+                    log.warning("auth refused %s %s from %s: forbidden", request.method,
+                                scrub_text(request.path_qs), remote)
+                    return _forbidden_page(access.role, principal)
                 return refuse(request, 403, "forbidden", f"role {access.role.value} required")
+        if (access.role is not None and principal is not None and request.method in STATE_CHANGING
+                and auth.via_session(request)):  # public routes (the login form) carry their own protection
+            given = request.headers.get(CSRF_HEADER, "")
+            if not given and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+                given = str((await request.post()).get(CSRF_FIELD, ""))
+            if not auth.sessions.csrf_ok(request.cookies[SESSION_COOKIE], given):
+                return refuse(request, 403, "csrf", "missing or wrong CSRF token for this session")
         return await handler(request)
 
     return guard
+
+
+def _forbidden_page(role: Role, principal: Principal) -> web.Response:
+    """A browser page the principal's roles do not allow: HTML, so the person sees why."""
+    text = (f"<!doctype html><html><head><meta charset='utf-8'><title>403</title></head><body>"
+            f"<h1 id='forbidden'>403 — role {html.escape(role.value)} required</h1><p>{html.escape(principal.name)} "
+            f"holds {html.escape(', '.join(sorted(r.value for r in principal.roles)))}.</p></body></html>")
+    return web.Response(status=403, text=text, content_type="text/html", charset="utf-8")
 
 
 def secure_app(app: web.Application, auth: Authenticator, *, process: str, host: str) -> web.Application:

@@ -44,12 +44,16 @@ class Summary:
     events_distinct: int = 0
     actions_distinct: int = 0  # exmail.actions: action records and operator events (the audit store keeps both)
     audit_rows: int | None = None
+    audit_event_rows: int | None = None  # the audit rows that came from exmail.events (what the SIEMs get)
     alerts_by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     notifications_by_receiver: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, dict[str, int]] = field(default_factory=dict)
     destinations: dict[str, dict[str, int]] = field(default_factory=dict)
     dlq_by_stage: dict[str, int] = field(default_factory=dict)
     dlq_records: int = 0
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    console: dict[str, Any] = field(default_factory=dict)  # {"url", "ok", "detail"}: a login tried mid-run
+    drained: dict[str, Any] = field(default_factory=dict)  # {"ok", "detail"}: the worker caught up at the end
     drill: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     required_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,7 +71,7 @@ class Summary:
         return orjson.dumps(scrub({**asdict(self), "ok": self.ok}), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
-def audit_row_count(path: Path) -> int | None:
+def audit_row_count(path: Path, schema: str | None = None) -> int | None:
     if not path.is_file():
         return None
     try:
@@ -75,7 +79,8 @@ def audit_row_count(path: Path) -> int | None:
     except sqlite3.Error:
         return None
     try:
-        row = con.execute("SELECT count(*) FROM audit_records").fetchone()
+        row = (con.execute("SELECT count(*) FROM audit_records WHERE schema = ?", (schema,)) if schema
+               else con.execute("SELECT count(*) FROM audit_records")).fetchone()
         return int(row[0])
     except sqlite3.Error:
         return None
@@ -175,6 +180,20 @@ def run_checks(summary: Summary) -> list[Check]:
                         rows is not None and rows == expected and summary.events_distinct > 0,
                         f"audit rows {rows}, distinct event ids {summary.events_distinct} "
                         f"(records {summary.events_records}) + {summary.actions_distinct} on exmail.actions"))
+    if summary.drained:
+        checks.append(Check("the worker caught up after ingest stopped", bool(summary.drained.get("ok")),
+                            str(summary.drained.get("detail"))))
+    if summary.console:
+        checks.append(Check("console usable during the run", bool(summary.console.get("ok")),
+                            f"{summary.console.get('url')}: {summary.console.get('detail')}"))
+    # the SIEM agents read exmail.events: each feed holds the audit rows that came from there, once each
+    for name, feed in summary.feeds.items():
+        events, lines = feed.get("events"), feed.get("lines")
+        audited = summary.audit_event_rows
+        checks.append(Check(f"{name} feed holds every audited event once", audited is not None and events == audited
+                            and bool(audited),
+                            f"{events} events in {lines} lines at {feed.get('path')}, audit rows of exmail.events "
+                            f"{audited}" + (f" ({feed['error']})" if feed.get("error") else "")))
     return checks
 
 
@@ -216,6 +235,9 @@ def render_summary(s: Summary) -> str:
                                               for d, by in s.destinations.items()] if s.destinations else [])
     out.append(f"dead letters (exmail.dlq)  {s.dlq_records}" +
                (f"  by stage: {', '.join(f'{k} {v}' for k, v in s.dlq_by_stage.items())}" if s.dlq_by_stage else ""))
+    out.append(f"SIEM feeds (what the SOC gets; the audit store holds {s.audit_event_rows} rows from exmail.events)")
+    out += _table([(name, f"{f.get('events')} events", f"{f.get('lines')} lines", str(f.get("path")))
+                   for name, f in s.feeds.items()], align="lrrl") if s.feeds else ["  (none)"]
     if s.drill:
         out.append("injected on purpose (fault drill and traffic)")
         out += [f"  - {d}" for d in s.drill]

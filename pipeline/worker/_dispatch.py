@@ -89,6 +89,11 @@ class DispatchService:
     def stop(self) -> None:
         self._stopped = True
 
+    def view(self, now: float) -> list[dict[str, Any]]:
+        """Every group of the partitions this process dispatches, as Dispatcher.view gives them (the console)."""
+        groups = [g for d in list(self.dispatchers.values()) for g in d.view(now)]
+        return sorted(groups, key=lambda g: str(g["group_key"]))
+
     # --- the loop
 
     async def run(self) -> None:

@@ -49,6 +49,7 @@ def install_actions(ctx: WorkerContext) -> None:
     routing = load_routing(ctx) if ctx.config.alerting.routing else None
     output = KafkaActionOutput(ctx.producer, names, routing.partition_key if routing is not None else None)
     service = ActionService(cfg, clients, store, output, group_source=known_groups)
+    ctx.views["actions"] = service
     ctx.http_mounts.append(("/actions", create_actions_app(service, KafkaOperatorLog(ctx.producer, names.actions))))
     hr, alerts, options = names.hr_lifecycle, names.alerts, names.raw("options")
     source = app.topic(hr, alerts, options, key_type=bytes, value_type=bytes)

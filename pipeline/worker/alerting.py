@@ -118,6 +118,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
     routing = load_routing(ctx)
     silences_topic = ctx.topic(names.state("silences"), partitions=1)
     silences = SilenceStore()
+    ctx.views["silences"] = silences
     silence_log = names.state("silences")
     # its own producer with a short delivery timeout: an operator waits for the answer, and a failed write
     # must answer 503 (and change nothing) within seconds, not after the shared producer's two minutes
@@ -148,6 +149,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
     producer = EventProducer(ctx.kafka, **{"linger.ms": 1})
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
                               silences=silences, producer=producer)
+    ctx.views["dispatcher"] = service  # the console's groups: this process's partitions
     running: dict[str, asyncio.Task[None]] = {}
 
     @app.task

@@ -66,9 +66,33 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
     _log_rebalances(ctx.app)
     _count_agent_crashes(ctx.app)
     if config.worker.http_port:
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor,
-                             Authenticator(config.auth, extra_tokens=extra_tokens))
+        auth = Authenticator(config.auth, extra_tokens=extra_tokens)
+        if config.worker.console is not None:
+            _mount_console(ctx, config, auth, monitor)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor, auth)
     return ctx
+
+
+def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator, monitor: LagMonitor) -> None:
+    from pipeline.auth import KafkaOperatorLog
+    from pipeline.console import ConsoleDeps, create_console_app
+
+    assert config.worker.console is not None
+    deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
+                       group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
+                       agents=lambda: agent_topics(ctx.app),
+                       corps=list(config.ingest.corps) if config.ingest is not None else [],
+                       operator_log=KafkaOperatorLog(ctx.producer, ctx.names.actions))
+    ctx.http_mounts.append(("/console", create_console_app(deps)))
+
+
+def agent_topics(app: faust.App) -> dict[str, list[str]]:
+    """{topic: [agent, ...]} for the agents this worker runs."""
+    out: dict[str, list[str]] = {}
+    for name, agent in sorted(app.agents.items()):
+        for topic in getattr(agent.channel, "topics", ()) or ():
+            out.setdefault(str(topic), []).append(name.rsplit(".", 1)[-1])
+    return out
 
 
 def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagMonitor,

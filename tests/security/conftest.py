@@ -160,6 +160,7 @@ def build_config(root: Path, bootstrap: str, prefix: str, creds_path: Path, cred
             "audit": {"kind": "sqlite", "path": str(root / "audit.db")},
             "sse": {"token": write_secret(secret_dir, "sse", secrets.token_urlsafe(24)),
                     "topics": ["exmail.alerts"]},
+            "console": {},
         },
         "alerting": {
             "routing": {"route": {"receiver": "nowhere"}, "receivers": [{"name": "nowhere"}]},

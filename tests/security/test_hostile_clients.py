@@ -71,6 +71,28 @@ ROUTES: dict[tuple[str, str, str], Spec] = {
     ("worker", "POST", "/actions/api/actions/{id}/undo"): Spec("operator", 401, 404, body={}, malformed=400,
                                                                oversized=413),
     ("worker", "GET", "/sse/stream"): Spec("viewer", 401, 400, params={"from": "bogus"}),
+    # --- worker: the operator console (browser pages: without credentials a GET is sent to the login page)
+    ("worker", "GET", "/console/"): Spec("viewer", 303, 303),
+    ("worker", "GET", "/console/login"): Spec("public", 200, 200),
+    ("worker", "POST", "/console/login"): Spec("public", 415, 415, body={}, malformed=415, oversized=415),
+    ("worker", "GET", "/console/lang"): Spec("public", 303, 303),
+    ("worker", "GET", "/console/static/{name}"): Spec("public", 404, 404),
+    ("worker", "POST", "/console/logout"): Spec("viewer", 401, 303),
+    ("worker", "GET", "/console/alerts"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/alerts/groups"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/stream"): Spec("viewer", 401, 400, params={"from": "bogus"}),
+    ("worker", "GET", "/console/silences"): Spec("viewer", 303, 200),
+    ("worker", "POST", "/console/silences/preview"): Spec("viewer", 401, 400, body={}, malformed=400,
+                                                         oversized=413),
+    ("worker", "GET", "/console/actions"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/audit"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/audit/export"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/audit/verify"): Spec("viewer", 303, 200),
+    ("worker", "GET", "/console/pipeline"): Spec("viewer", 303, 200),
+    ("worker", "POST", "/console/pipeline/replay"): Spec("operator", 401, 415, body={}, malformed=415,
+                                                        oversized=415),
+    ("worker", "GET", "/console/api"): Spec("admin", 303, 200),
+    ("worker", "POST", "/console/api"): Spec("admin", 401, 415, body={}, malformed=415, oversized=415),
 }
 # who calls a public route "with the right role": the approver for the approve/reject API (its alternative to
 # an approval link), nobody otherwise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,26 @@ def test_demo_runs_the_whole_pipeline_and_summarizes_it(kafka_bootstrap: str, tm
         # audit holds the events and exmail.actions (the demo's operator drill: silence created and expired)
         assert summary["actions_distinct"] >= 2
         assert summary["audit_rows"] == summary["events_distinct"] + summary["actions_distinct"]
+
+        # the SOC's feeds: the JSON-lines file (and rsyslog's CEF where installed) hold exactly the audited events
+        with sqlite3.connect(run / "audit.db") as con:
+            audited = {row[0] for row in con.execute("SELECT id FROM audit_records WHERE schema = 'exmail.event/1'")}
+        feed_lines = [json.loads(x) for f in sorted((run / "siem-feed").glob("*.ndjson"))
+                      for x in f.read_text().splitlines()]
+        assert len(feed_lines) == len(audited) == summary["feeds"]["jsonl-feed"]["events"]
+        assert {d["event"]["id"] for d in feed_lines} == audited
+        assert all("@timestamp" in d and "ocsf" in d for d in feed_lines)
+        assert "jsonl-feed" in proc.stdout and str(run / "siem-feed") in proc.stdout
+        assert summary["console"]["ok"], summary["console"]  # logged in through the form while the demo ran
+        assert "/console/ — log in as demo-admin" in proc.stdout and str(run / "secrets" / "api_token_admin") \
+            in proc.stdout
+        if Path("/usr/sbin/rsyslogd").exists():
+            received = (run / "rsyslog" / "received.log").read_text().splitlines()
+            ids = {m.group(1) for m in (re.search(r'\bid="([^"]+)"', x) for x in received) if m}
+            assert ids == audited and len(received) == len(audited)
+            assert all("\tCEF:0|Tencent|Exmail|" in x for x in received)
+            assert summary["feeds"]["rsyslog-cef"]["events"] == len(audited)
+            assert "rsyslog-cef" in proc.stdout
 
         # alerts reached the simulated WeCom: robot (customer-service mail) and app (security alerts)
         robot = summary["destinations"].get("wecom robot ops", {})
