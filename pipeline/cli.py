@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import sys
 
 import click
@@ -13,6 +14,11 @@ from pipeline import __version__
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
     """Exmail event pipeline: Tencent Enterprise Email events into Kafka, out to alerts and audit storage."""
+    # A native crash (SIGSEGV/SIGABRT in librdkafka, a compression library, ...) then leaves every thread's
+    # Python stack on stderr instead of a bare exit code -11. Every process (sim, ingest, worker, demo and the
+    # processes the demo starts) runs through this group.
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
 
 
 @main.command("topics")

@@ -103,6 +103,21 @@ def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
         consumer.close()
 
 
+def offsets_after(bootstrap: str, topic: str, timestamp_ms: int) -> dict[int, int]:
+    """partition -> the first offset whose record timestamp is at or after `timestamp_ms` (the high watermark
+    when there is none): where a scan of "the last N seconds" starts."""
+    consumer = _consumer(bootstrap)
+    try:
+        marks = _marks(consumer, topic)
+        if not marks:
+            return {}
+        found = consumer.offsets_for_times([TopicPartition(topic, p, timestamp_ms) for p in marks],
+                                           timeout=_TIMEOUT)
+        return {tp.partition: (tp.offset if tp.offset >= 0 else marks[tp.partition][1]) for tp in found}
+    finally:
+        consumer.close()
+
+
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     return {p: high for p, (_, high) in watermarks(bootstrap, topic).items()}
 
