@@ -46,6 +46,12 @@ class AlertingSection(BaseModel):
     routing: dict[str, Any] = Field(default_factory=dict, description="route, receivers, inhibit_rules, ...")
     sso: SsoLinksSection | None = None
     operator_alerts: bool = Field(True, description="raise a DeliveryFailed alert when a notification fails")
+    backlog_alert_seconds: float = Field(
+        300.0, gt=0, description="raise a DeliveryBacklog alert while a receiver's oldest waiting notification is "
+                                 "older than this")
+    stop_grace_seconds: float = Field(
+        6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
+                               "resumes at the next start (keep the worker's whole stop under 10 s)")
 
 
 class WorkerSection(BaseModel):

@@ -1,6 +1,11 @@
 """The shape every delivery sink shares: encode a notification into parts, then for each part wait on the
 destination's bucket, send, and act on the error class (retry with backoff, refresh the token, or stop),
-ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does."""
+ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does.
+
+Resuming: `deliver(n, resume_at=k)` skips the first k parts (already accepted before a restart), `on_part` is
+awaited after each accepted part (the worker records it durably there), and `should_stop` is checked before
+each part and each retry wait, ending the send as "interrupted" so a stopping worker never starts what it
+cannot finish."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import asyncio
 import logging
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
@@ -27,6 +32,8 @@ from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus
 from pipeline.sinks.delivery.retry import RetryPolicy
 
 PartT = TypeVar("PartT")
+# (parts accepted so far, parts in all, attempts so far) after each accepted part
+OnPart = Callable[[int, int, int], Awaitable[None]]
 
 
 class EncodeError(ValueError):
@@ -39,7 +46,8 @@ class Sink(Protocol):
     @property
     def kind(self) -> str: ...
 
-    async def deliver(self, notification: Notification) -> DeliveryOutcome: ...
+    async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> DeliveryOutcome: ...
 
     async def aclose(self) -> None: ...
 
@@ -98,7 +106,8 @@ class DeliverySink(ABC, Generic[PartT]):
 
     # --- the shared loop
 
-    async def deliver(self, notification: Notification) -> DeliveryOutcome:
+    async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
+                      should_stop: Callable[[], bool] | None = None) -> DeliveryOutcome:
         start_wall, start = self.clock.time(), self.clock.monotonic()
         progress = _Progress()
         try:
@@ -106,8 +115,9 @@ class DeliverySink(ABC, Generic[PartT]):
         except ValueError as exc:  # EncodeError, TemplateError, NotificationError
             return self._finish(notification, progress, 0, start_wall, start, "dead_lettered",
                                 AttemptResult(ErrorClass.PERMANENT, "encode_error", detail=str(exc)))
+        progress.parts_delivered = min(max(0, resume_at), len(parts))
         try:
-            status = await self._send_parts(parts, progress, start)
+            status = await self._send_parts(parts, progress, start, on_part, should_stop or _never)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -118,10 +128,14 @@ class DeliverySink(ABC, Generic[PartT]):
             status = "failed"
         return self._finish(notification, progress, len(parts), start_wall, start, status, progress.last)
 
-    async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float) -> DeliveryStatus:
-        for part in parts:
+    async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float,
+                          on_part: OnPart | None, should_stop: Callable[[], bool]) -> DeliveryStatus:
+        for part in parts[progress.parts_delivered:]:
             tries = refreshes = 0
+            throttled_since: float | None = None
             while True:
+                if should_stop():
+                    return "interrupted"
                 waited = await self.acquire(part)
                 TOKEN_BUCKET_WAIT.labels(self.name).observe(waited)
                 tries += 1
@@ -131,6 +145,8 @@ class DeliverySink(ABC, Generic[PartT]):
                 progress.invalid.extend(r for r in result.invalid_recipients if r not in progress.invalid)
                 if result.ok:
                     progress.parts_delivered += 1
+                    if on_part is not None:
+                        await on_part(progress.parts_delivered, len(parts), progress.attempts)
                     break
                 if result.error_class is ErrorClass.TOKEN_REFRESH and self.uses_token:
                     if refreshes >= self.policy.token_refreshes:
@@ -140,7 +156,15 @@ class DeliverySink(ABC, Generic[PartT]):
                     DELIVERY_RETRIES.labels(self.name, result.reason).inc()
                     await self.refresh_token()
                     continue
-                delay = self.policy.next_delay(result, attempts=tries, elapsed=self.clock.monotonic() - start)
+                now = self.clock.monotonic()
+                if result.rate_limited:
+                    # the destination is full, not broken: wait for it (the backlog waits) instead of spending
+                    # the retry budget, up to rate_limited_max_elapsed of answers that are all "too fast"
+                    throttled_since = now if throttled_since is None else throttled_since
+                    delay = self.policy.throttled_delay(result, attempts=tries, throttled=now - throttled_since)
+                else:
+                    throttled_since = None
+                    delay = self.policy.next_delay(result, attempts=tries, elapsed=now - start)
                 if delay is None:
                     return "failed" if result.error_class is ErrorClass.TRANSIENT else "dead_lettered"
                 DELIVERY_RETRIES.labels(self.name, result.reason).inc()
@@ -189,3 +213,7 @@ class DeliverySink(ABC, Generic[PartT]):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.aclose()
+
+
+def _never() -> bool:
+    return False
