@@ -98,7 +98,7 @@ def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, boot
         "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions},
         "ingest": ingest,
         "worker": {
-            "app_id": app_id, "agents": ["normalize", "audit", "alerting", "delivery"],
+            "app_id": app_id, "instance_id": f"{app_id}-1", "agents": ["normalize", "audit", "alerting", "delivery"],
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
         },

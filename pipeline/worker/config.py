@@ -58,6 +58,10 @@ class WorkerSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field("exmail-pipeline", description="faust app id = consumer group and changelog prefix")
+    instance_id: str | None = Field(
+        None, description="static group membership (KIP-345): a worker restarted with the same id takes its "
+                          "partitions back at once instead of waiting out the session timeout of the member it "
+                          "replaces; give each worker of a group its own id, or leave empty for dynamic membership")
     agents: list[AgentName] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
     http_host: str = "127.0.0.1"
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics and /healthz; 0 disables")

@@ -39,8 +39,9 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
     unknown = [a for a in selected if a not in installers]
     if unknown:
         raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
+    extra = {"consumer_group_instance_id": config.worker.instance_id} if config.worker.instance_id else {}
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
-                    agents=[installers[a] for a in selected])
+                    agents=[installers[a] for a in selected], **extra)
     if config.worker.sse is not None:
         from pipeline.sinks.sse import create_sse_app
 
