@@ -1,4 +1,5 @@
-"""One receiver's waiting notifications: FIFO, bounded, coalescing by group, with its size and oldest age.
+"""One receiver's waiting notifications (FIFO, bounded, coalescing by group, with its size and oldest age), and
+the in-order acking of what the delivery stage has taken.
 
 A notification carries its group's whole current state (Alertmanager semantics), so when a destination is
 saturated and a newer notification of a group arrives while an older one still waits, the newer one takes the
@@ -90,3 +91,42 @@ class Backlog:
         self._sending.clear()
         self._changed.set()
         return iter(entries)
+
+
+class OrderedAcks:
+    """Acks taken events in offset order per partition, whatever order they finish in.
+
+    faust commits the first run of consecutive acked offsets and, for a fresh group (or a committed offset of 0)
+    or a gap of one at the head, does not notice that an earlier offset is still unacked: acking out of order
+    there would commit past a notification still waiting. Handing faust only in-order acks keeps every
+    unfinished notification (and whatever follows it in its partition) uncommitted, so a restart takes it up
+    again; the delivery log makes the finished ones that come back no-ops."""
+
+    def __init__(self, ack: Callable[[Any], Any]) -> None:
+        self._ack = ack
+        self._by_tp: dict[Any, OrderedDict[int, list[Any]]] = {}
+
+    def taken(self, event: Any) -> None:
+        msg = event.message
+        self._by_tp.setdefault(msg.tp, OrderedDict())[msg.offset] = [event, False]
+
+    async def finished(self, event: Any) -> None:
+        msg = event.message
+        line = self._by_tp.get(msg.tp)
+        if line is None or msg.offset not in line:
+            return
+        line[msg.offset][1] = True
+        while line:
+            offset, (head, done) = next(iter(line.items()))
+            if not done:
+                break
+            del line[offset]
+            res = self._ack(head)
+            if hasattr(res, "__await__"):
+                await res
+
+    def forget(self) -> list[Any]:
+        """Every event not acked yet (finished or not), forgotten: a stopping worker leaves them uncommitted."""
+        events = [e for line in self._by_tp.values() for e, _ in line.values()]
+        self._by_tp.clear()
+        return events

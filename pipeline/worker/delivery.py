@@ -31,7 +31,7 @@ from pipeline.metrics import (
     DELIVERY_RESUMED,
     DLQ_RECORDS,
 )
-from pipeline.worker._backlog import Backlog, Entry
+from pipeline.worker._backlog import Backlog, Entry, OrderedAcks
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def install_delivery(ctx: WorkerContext) -> None:
     stopping = asyncio.Event()
     backlogs: dict[str, Backlog] = {}
     workers: list[asyncio.Task[None]] = []
+    acks_holder: list[OrderedAcks] = []  # the running agent's, for the stop hook
 
     def release(event: Any) -> None:
         """Leave an unfinished notification unacked without holding the stop up: faust waits for every tracked
@@ -154,19 +155,19 @@ def install_delivery(ctx: WorkerContext) -> None:
         for task in workers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        left = 0
-        for backlog in backlogs.values():
-            for entry in backlog.drain():
-                release(entry.event)
-                left += 1
+        left = sum(1 for backlog in backlogs.values() for _ in backlog.drain())
+        for event in acks_holder[0].forget() if acks_holder else ():
+            release(event)
         if left:
             log.warning("delivery: stopping with %d notification(s) unfinished; the next start continues them", left)
 
-    ctx.on_stop.append(stop_delivery)
+    ctx.before_stop.append(stop_delivery)
 
     @app.agent(notifications, name="delivery")
     async def delivery_agent(stream: Any) -> None:
         manual = stream.noack()
+        acks = OrderedAcks(manual.ack)
+        acks_holder[:] = [acks]
         sinks = {name: build_sink(cfg) for name, cfg in configs.items()}
         langs = {name: getattr(cfg, "language", "zh") for name, cfg in configs.items()}
         kinds = {name: cfg.kind for name, cfg in configs.items()}
@@ -223,10 +224,9 @@ def install_delivery(ctx: WorkerContext) -> None:
                     finished = await process(receiver, sink, entry)
                 finally:
                     backlog.done(entry)
-                if finished:
-                    await manual.ack(entry.event)
-                else:
-                    release(entry.event)
+                if not finished:  # interrupted by a stop: stays unacked for the next start
+                    return
+                await acks.finished(entry.event)
 
         async def process(receiver: str, sink: Any, entry: Entry) -> bool:
             """Send one notification (from its next undelivered part); False when interrupted by a stop."""
@@ -246,8 +246,7 @@ def install_delivery(ctx: WorkerContext) -> None:
 
             in_flight.add(key)
             try:
-                outcome = await sink.deliver(note, resume_at=resume_at, on_part=on_part,
-                                             should_stop=stopping.is_set)
+                outcome = await sink.deliver(note, resume_at=resume_at, on_part=on_part, stop=stopping)
             finally:
                 in_flight.discard(key)
             if outcome.status == "interrupted":
@@ -269,6 +268,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                 if stopping.is_set():
                     release(event)
                     continue
+                acks.taken(event)
                 msg = event.message
                 try:
                     env = Envelope.decode(event.value)
@@ -283,7 +283,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                                          payload=event.value)
                     await dlq.send(key=msg.topic.encode(), value=letter.encode())
                     DLQ_RECORDS.labels("delivery", type(exc).__name__).inc()
-                    await manual.ack(event)
+                    await acks.finished(event)
                     continue
                 backlog = backlogs.get(receiver)
                 if backlog is None:
@@ -292,12 +292,13 @@ def install_delivery(ctx: WorkerContext) -> None:
                                    for i in range(SENDS_IN_FLIGHT.get(kinds[receiver], 1)))
                 await backlog.wait_room()
                 if stopping.is_set():
-                    release(event)
-                    continue
+                    continue  # the stop hook releases it with the other unacked events
                 replaced = backlog.put(event, note)
                 if replaced is not None:  # the newer state of the same group goes out instead
                     DELIVERY_COALESCED.labels(receiver).inc()
-                    await manual.ack(replaced.event)
+                    # superseded counts as finished, also for a copy redelivered after a restart
+                    await dlog.put(replaced.note.idempotency_key, int(time.time()))
+                    await acks.finished(replaced.event)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -96,12 +96,24 @@ class QuietWorker(faust.Worker):
     debug call in aiokafka/httpcore/faust builds a record (measured: ~15% of a core under load) and the logs
     fill with cursor escapes. No spinner, no root-level override."""
 
+    before_stop: list[Callable[[], Any]]
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
+
+    async def on_stop(self) -> None:
+        """Runs before the app (a child service) stops: stages holding taken-but-unfinished work (delivery)
+        release it here, or faust's consumer stop would wait for their acks."""
+        for fn in getattr(self, "before_stop", ()):
+            res = fn()
+            if hasattr(res, "__await__"):
+                await res
+        await super().on_stop()
 
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "WARNING") -> None:
     ctx = build_worker(config, agents)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
+    worker.before_stop = ctx.before_stop
     worker.execute_from_commandline()

@@ -3,13 +3,14 @@ destination's bucket, send, and act on the error class (retry with backoff, refr
 ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does.
 
 Resuming: `deliver(n, resume_at=k)` skips the first k parts (already accepted before a restart), `on_part` is
-awaited after each accepted part (the worker records it durably there), and `should_stop` is checked before
-each part and each retry wait, ending the send as "interrupted" so a stopping worker never starts what it
-cannot finish."""
+awaited after each accepted part (the worker records it durably there), and once `stop` is set the send ends as
+"interrupted" at once if it is waiting (for the bucket or a retry backoff: nothing is in flight then, and no
+token is taken) or right after the request under way, so a stopping worker never starts what it cannot finish."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from abc import ABC, abstractmethod
@@ -47,7 +48,7 @@ class Sink(Protocol):
     def kind(self) -> str: ...
 
     async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> DeliveryOutcome: ...
+                      stop: asyncio.Event | None = None) -> DeliveryOutcome: ...
 
     async def aclose(self) -> None: ...
 
@@ -107,7 +108,7 @@ class DeliverySink(ABC, Generic[PartT]):
     # --- the shared loop
 
     async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
-                      should_stop: Callable[[], bool] | None = None) -> DeliveryOutcome:
+                      stop: asyncio.Event | None = None) -> DeliveryOutcome:
         start_wall, start = self.clock.time(), self.clock.monotonic()
         progress = _Progress()
         try:
@@ -117,7 +118,7 @@ class DeliverySink(ABC, Generic[PartT]):
                                 AttemptResult(ErrorClass.PERMANENT, "encode_error", detail=str(exc)))
         progress.parts_delivered = min(max(0, resume_at), len(parts))
         try:
-            status = await self._send_parts(parts, progress, start, on_part, should_stop or _never)
+            status = await self._send_parts(parts, progress, start, on_part, stop or asyncio.Event())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -129,14 +130,16 @@ class DeliverySink(ABC, Generic[PartT]):
         return self._finish(notification, progress, len(parts), start_wall, start, status, progress.last)
 
     async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float,
-                          on_part: OnPart | None, should_stop: Callable[[], bool]) -> DeliveryStatus:
+                          on_part: OnPart | None, stop: asyncio.Event) -> DeliveryStatus:
         for part in parts[progress.parts_delivered:]:
             tries = refreshes = 0
             throttled_since: float | None = None
             while True:
-                if should_stop():
+                if stop.is_set():
                     return "interrupted"
-                waited = await self.acquire(part)
+                waited = await _unless(stop, self.acquire(part))
+                if waited is None:
+                    return "interrupted"
                 TOKEN_BUCKET_WAIT.labels(self.name).observe(waited)
                 tries += 1
                 progress.attempts += 1
@@ -169,13 +172,15 @@ class DeliverySink(ABC, Generic[PartT]):
                     return "failed" if result.error_class is ErrorClass.TRANSIENT else "dead_lettered"
                 DELIVERY_RETRIES.labels(self.name, result.reason).inc()
                 self.log.info("sink %s: %s, retry %d in %.2fs", self.name, result.reason, tries, delay)
-                await self.clock.sleep(delay)
+                await _unless(stop, self.clock.sleep(delay))
+                if stop.is_set():
+                    return "interrupted"
         return "delivered"
 
     def _finish(self, n: Notification, progress: _Progress, parts: int, start_wall: float, start: float,
                 status: DeliveryStatus, last: AttemptResult | None) -> DeliveryOutcome:
         latency = self.clock.monotonic() - start
-        failed = status != "delivered"
+        failed = status not in ("delivered", "interrupted")
         secrets = self.live_secrets()
         outcome = DeliveryOutcome(
             receiver=n.receiver, sink=self.name, kind=self.kind, notification_id=n.idempotency_key,
@@ -194,6 +199,9 @@ class DeliverySink(ABC, Generic[PartT]):
             DELIVERY_FAILURES.labels(self.name, self.kind, status, outcome.reason or "unknown").inc()
             self.log.warning("sink %s: notification %s %s after %d attempts: %s (%s)", self.name,
                              n.idempotency_key, status, progress.attempts, outcome.reason, outcome.detail)
+        elif status == "interrupted":
+            self.log.info("sink %s: notification %s interrupted by a stop after %d of %d parts", self.name,
+                          n.idempotency_key, progress.parts_delivered, parts)
         else:
             self.log.debug("sink %s: notification %s delivered in %d parts, %d attempts", self.name,
                            n.idempotency_key, parts, progress.attempts)
@@ -215,5 +223,23 @@ class DeliverySink(ABC, Generic[PartT]):
         await self.aclose()
 
 
-def _never() -> bool:
-    return False
+_T = TypeVar("_T")
+
+
+async def _unless(stop: asyncio.Event, wait: Awaitable[_T]) -> _T | None:
+    """`wait`'s result, or None if `stop` is set first (the wait is then cancelled)."""
+    task = asyncio.ensure_future(wait)
+    if stop.is_set():
+        task.cancel()
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return None
+    return task.result()
