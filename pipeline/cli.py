@@ -9,6 +9,7 @@ import sys
 import click
 
 from pipeline import __version__
+from pipeline.logfilter import limit_connection_logs
 
 # Subcommands owned by their packages (each module keeps its own click group/command), imported only when
 # named: `pipeline worker` does not pay for the simulator's, the demo's and the actions' imports at start.
@@ -45,6 +46,8 @@ def main() -> None:
     # processes the demo starts) runs through this group.
     if not faulthandler.is_enabled():
         faulthandler.enable(all_threads=True)
+    # while the broker is away, one line per kind of connection error and a periodic summary, not 100/s
+    limit_connection_logs()
 
 
 @main.command("topics")

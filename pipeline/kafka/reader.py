@@ -15,6 +15,8 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from pipeline.logfilter import KAFKA_LOGGER
+
 _TIMEOUT = 15.0
 
 
@@ -61,6 +63,7 @@ def _consumer(bootstrap: str) -> Consumer:
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
         "log_level": 3,
+        "logger": KAFKA_LOGGER,  # through the connection-log limiter, not straight to stderr
     })
 
 
