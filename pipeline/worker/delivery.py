@@ -295,9 +295,11 @@ def install_delivery(ctx: WorkerContext) -> None:
                     continue  # the stop hook releases it with the other unacked events
                 replaced = backlog.put(event, note)
                 if replaced is not None:  # the newer state of the same group goes out instead
-                    DELIVERY_COALESCED.labels(receiver).inc()
-                    # superseded counts as finished, also for a copy redelivered after a restart
-                    await dlog.put(replaced.note.idempotency_key, int(time.time()))
+                    old_key = replaced.note.idempotency_key
+                    if old_key != note.idempotency_key:  # (a redelivered copy of the same one is just dropped)
+                        DELIVERY_COALESCED.labels(receiver).inc()
+                        # superseded counts as finished, also for a copy redelivered after a restart
+                        await dlog.put(old_key, int(time.time()))
                     await acks.finished(replaced.event)
         finally:
             watcher.cancel()
