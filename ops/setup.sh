@@ -29,6 +29,16 @@ apt_install promtool prometheus || true
 apt_install docker-compose docker-compose || true
 # the routing baseline of the benchmarks
 [ -x /usr/bin/prometheus-alertmanager ] || apt_install __none__ prometheus-alertmanager || true
+# the SSO gateway's real peers: OpenLDAP (a private slapd per test) and an OpenID provider (oidc-provider, npm)
+[ -x /usr/sbin/slapd ] || apt_install __none__ slapd ldap-utils
+apt_install npm npm
+if [ ! -f tests/peers/oidc/node_modules/.package-lock.json ] \
+    || ! cmp -s tests/peers/oidc/package-lock.json tests/peers/oidc/node_modules/.lock-installed; then
+  say "installing the OpenID provider test peer (npm ci)"
+  (cd tests/peers/oidc && npm ci --no-audit --no-fund --loglevel=error >/tmp/exmail-npm.log 2>&1) \
+    || { tail -n 20 /tmp/exmail-npm.log >&2; say "npm ci failed (full log: /tmp/exmail-npm.log)"; exit 1; }
+  cp tests/peers/oidc/package-lock.json tests/peers/oidc/node_modules/.lock-installed
+fi
 
 py=${PYTHON:-python3}
 "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \

@@ -21,6 +21,9 @@ _LAZY = {
     "silence": "pipeline.transforms.routing.cli:silence",
     "demo": "pipeline.demo.cli:demo",
     "actions": "pipeline.transforms.actions.cli:actions",
+    "api": "pipeline.apiconsole.cli:api",
+    "directory": "pipeline.directory.cli:directory",
+    "policy": "pipeline.policy.cli:policy",
 }
 
 
@@ -134,7 +137,8 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
 @click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
 @click.option("--instance-id", default=None,
               help="override worker.instance_id (static membership: a restart takes its partitions back at once)")
-@click.option("--loglevel", default="WARNING", show_default=True)
+@click.option("--loglevel", default="INFO", show_default=True,
+              help="our own lines (rebalances, stalls, sinks) at INFO; libraries stay at WARNING")
 def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
                http_port: int | None, sqlite_path: str | None, app_id: str | None, instance_id: str | None,
                loglevel: str) -> None:

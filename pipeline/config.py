@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pipeline.kafka import KafkaSettings
 from pipeline.sources.config import IngestConfig
+from pipeline.sso_gateway import MIN_SECRET_CHARS
 from pipeline.worker.config import AlertingSection, WorkerSection
 
 
@@ -164,9 +165,13 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
         if resolve_secrets:
             for where, ref in _secret_refs(data):
                 try:
-                    resolve_secret(ref)
+                    value = resolve_secret(ref)
                 except SecretResolutionError as exc:
                     issues.append(ConfigIssue(where, str(exc), "set the variable or create the file"))
+                    continue
+                if where == "ingest.sso_gateway.secret" and len(value) < MIN_SECRET_CHARS:
+                    issues.append(ConfigIssue(where, f"the gateway secret is shorter than {MIN_SECRET_CHARS} "
+                                              "characters", "use e.g. `openssl rand -base64 32`"))
     return issues
 
 

@@ -22,6 +22,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
+from pipeline.envelope import Envelope
 from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
 from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
@@ -44,6 +45,7 @@ from pipeline.sources.mail_status import MailStatusPoller
 from pipeline.sources.newcount import NewcountPoller
 from pipeline.sources.options import OptionsPoller
 from pipeline.sso import SsoLinkSigner, add_sso_routes
+from pipeline.sso_gateway import SsoGateway, SsoGatewaySettings
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +216,24 @@ class Ingest:
         app.add_routes(routes)
         if self.config.sso is not None:
             self._add_sso(app, self.config.sso)
+        if self.config.sso_gateway is not None:
+            self._add_sso_gateway(app, self.config.sso_gateway)
         return app
+
+    def _add_sso_gateway(self, app: web.Application, gw: SsoGatewaySettings) -> None:
+        """<gw.path>/mail etc.: employees' OIDC/LDAP login into their own or a shared mailbox (logins recorded
+        on exmail.actions through the delivery-acknowledged producer)."""
+        corp = self.corps[self.config.gateway_corp().name].runtime
+        producer, topic = self.producer, self.names.actions
+        assert producer is not None
+
+        async def login_url(mailbox: str) -> str:
+            return (await corp.client.get_login_url(mailbox)).login_url.get_secret_value()
+
+        async def record(key: bytes, envelope: Envelope) -> None:
+            await producer.send(topic, envelope, key)
+
+        SsoGateway(gw, corp_id=corp.config.corp_id, login_url=login_url, record=record, clock=self._wall).mount(app)
 
     def _add_sso(self, app: web.Application, sso: SsoSettings) -> None:
         """GET <sso.path>?t=... : verify the alert's signed link, then redirect to a fresh Exmail login URL."""

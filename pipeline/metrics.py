@@ -53,6 +53,15 @@ TRANSFORM_LATENCY = Histogram("exmail_transform_seconds", "per-record transform 
                               buckets=_LAT, registry=REGISTRY)
 CONSUMER_LAG = Gauge("exmail_consumer_lag_records", "high watermark minus committed offset", ["group", "topic"],
                      registry=REGISTRY)
+CONSUMER_STALLS = Counter("exmail_consumer_stalls_total",
+                          "partitions found stalled: lag and no committed progress for the stall window",
+                          ["group", "topic"], registry=REGISTRY)
+CONSUMER_STALLED = Gauge("exmail_consumer_stalled_partitions", "assigned partitions stalled right now", ["group"],
+                         registry=REGISTRY)
+REBALANCES = Counter("exmail_consumer_rebalances_total", "partition assignments and revocations seen",
+                     ["group", "event"], registry=REGISTRY)
+AGENT_CRASHES = Counter("exmail_agent_crashes_total", "stream agents that raised and were restarted", ["agent"],
+                        registry=REGISTRY)
 DLQ_RECORDS = Counter("exmail_dlq_records_total", "records dead-lettered", ["stage", "error_type"],
                       registry=REGISTRY)
 
@@ -94,6 +103,10 @@ SINK_RETRIES = Counter("exmail_sink_retries_total", "sink batch retries", ["sink
 # --- actions
 ACTIONS = Counter("exmail_actions_total", "automated actions by kind and outcome", ["action", "outcome"],
                   registry=REGISTRY)
+
+# --- SSO gateway (pipeline/sso_gateway): reason is "" for allowed logins, else a refusal reason code
+SSO_GATEWAY_LOGINS = Counter("exmail_sso_gateway_logins_total", "SSO gateway logins by method, outcome and reason",
+                             ["method", "outcome", "reason"], registry=REGISTRY)
 
 # --- audit storage and SIEM sinks (pipeline/sinks/_batching.py)
 SINK_QUEUE_RECORDS = Gauge("exmail_sink_queue_records", "records a sink holds (queued + in flight, not yet acked)",

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator
 
 REDACTED = "***"
 
@@ -78,3 +80,13 @@ def resolve_secret(ref: str) -> str:
         except OSError as exc:
             raise SecretResolutionError(f"cannot read secret file {path}: {exc.strerror}") from exc
     raise SecretResolutionError("secrets must be given as 'env:NAME' or 'file:/path', not inline")
+
+
+def _secret_ref(value: str) -> str:
+    if not (value.startswith("env:") and len(value) > 4) and not (value.startswith("file:") and len(value) > 5):
+        raise ValueError("must be a secret reference 'env:NAME' or 'file:/path' (inline secrets are refused)")
+    return value
+
+
+SecretRef = Annotated[str, AfterValidator(_secret_ref)]
+"""A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation."""

@@ -101,6 +101,8 @@ def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, boot
             "app_id": app_id, "instance_id": f"{app_id}-1", "agents": ["normalize", "audit", "alerting", "delivery"],
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
+            # a demo run lasts minutes: name a stuck stage after 30 s, not the production default of 120 s
+            "stall_seconds": 30, "lag_probe_seconds": 2,
         },
         "alerting": {
             # the default rule pack; a 12 h IP warm-up instead of 7 d so the simulator's day of history

@@ -7,56 +7,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from pipeline.kafka.offsets import OffsetProbe
 
 
-class TopicProbe:
-    """One consumer (never subscribed, so it joins no group) and one admin client for the whole run."""
+class TopicProbe(OffsetProbe):
+    """The process-long OffsetProbe of a demo run, plus reading the small topics to their end."""
 
     def __init__(self, bootstrap: str, timeout: float = 10.0) -> None:
+        super().__init__(bootstrap, timeout, log_level=3)
         self.bootstrap = bootstrap
-        self.timeout = timeout
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "exmail-demo-probe",
-                                   "enable.auto.commit": False, "log_level": 3})
-        self._admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-
-    def close(self) -> None:
-        self._consumer.close()
-
-    def _partitions(self, topics: list[str]) -> list[TopicPartition]:
-        md = self._consumer.list_topics(timeout=self.timeout).topics
-        return [TopicPartition(t, p) for t in topics if t in md for p in sorted(md[t].partitions)]
-
-    def _watermarks(self, tps: list[TopicPartition]) -> dict[tuple[str, int], tuple[int, int]]:
-        return {(tp.topic, tp.partition): self._consumer.get_watermark_offsets(tp, timeout=self.timeout)
-                for tp in tps}
-
-    def counts(self, topics: list[str]) -> dict[str, int]:
-        """Records per topic (high minus low watermark, summed over partitions); 0 for a missing topic."""
-        out = dict.fromkeys(topics, 0)
-        for (topic, _), (low, high) in self._watermarks(self._partitions(topics)).items():
-            out[topic] += max(0, high - low)
-        return out
 
     def lag(self, group: str, topics: list[str]) -> dict[str, int]:
         """Records of each topic the group has not committed yet (a never-committed partition counts whole)."""
-        tps = self._partitions(topics)
-        if not tps:
-            return {}
-        fut = self._admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)],
-                                                      request_timeout=self.timeout)[group]
-        committed = {(tp.topic, tp.partition): tp.offset for tp in fut.result().topic_partitions}
-        out = dict.fromkeys(topics, 0)
-        for key, (low, high) in self._watermarks(tps).items():
-            done = committed.get(key, -1)
-            out[key[0]] += max(0, high - (done if done >= 0 else low))
-        return out
+        return {**dict.fromkeys(topics, 0), **self.group_lag(group, topics)}
 
     def read_all(self, topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
         """(key, value) of every record now in `topic`, partition by partition."""
-        tps = self._partitions([topic])
-        marks = self._watermarks(tps)
+        tps = self.partitions([topic])
+        marks = self.watermarks(tps)
         pending = {key: low for key, (low, high) in marks.items() if high > low}
         if not pending:
             return

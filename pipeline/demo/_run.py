@@ -122,6 +122,8 @@ class DemoRun:
         self.live_seconds = 0.0
         self._last: dict[str, Scrape] = {}
         self._done_steps: set[str] = set()
+        self._stalls_noted: set[str] = set()
+        self.stalled_now: list[str] = []
         self._interrupted: int | None = None
         self._cleaning = False
         self._t0 = time.monotonic()
@@ -248,7 +250,7 @@ class DemoRun:
         return path
 
     def _start_pipeline(self, config_path: Path) -> None:
-        self.worker = Child("worker", ["worker", "--config", str(config_path), "--loglevel", "WARNING"],
+        self.worker = Child("worker", ["worker", "--config", str(config_path)],
                             self.run_dir / "worker.log", self._child_env())
         self.ingest = Child("ingest", ["ingest", "--config", str(config_path)], self.run_dir / "ingest.log",
                             self._child_env())
@@ -472,8 +474,27 @@ class DemoRun:
             if by.get("accepted"):
                 p.destinations[name] = by["accepted"]
         p.audit_rows = audit_row_count(self.run_dir / "audit.db") or 0
+        p.stalled = self._stalled_stages()
         p.notes = self.notes
         return p
+
+    def _stalled_stages(self) -> list[str]:
+        """The worker's own word on stuck partitions (its /healthz), each named once in the notes as well."""
+        if not self.worker_url:
+            return []
+        try:
+            body = self.http.get(f"{self.worker_url}/healthz").json()
+        except (httpx.HTTPError, ValueError):
+            return []
+        out = []
+        for s in body.get("stalled") or []:
+            where = f"{s['stage']} {str(s['topic']).removeprefix(self.prefix)}[{s['partition']}]"
+            out.append(f"{where}: {s['lag']} behind, no progress for {s['seconds']:.0f} s")
+            if where not in self._stalls_noted:
+                self._stalls_noted.add(where)
+                self.notes.append(f"worker stalled at {where} (see worker.log)")
+        self.stalled_now = out
+        return out
 
     # ------------------------------------------------------------------ the end
 
@@ -509,7 +530,9 @@ class DemoRun:
             marks = current
             if now - started > self.opts.drain_timeout:
                 late = {t.removeprefix(self.prefix): v for t, v in lag.items() if v}
-                self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}")
+                stalled = self._stalled_stages()
+                stuck = "; stalled: " + "; ".join(stalled) if stalled else ""
+                self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}{stuck}")
                 break
             waited = f"{now - started:.0f} s"
             phase = (f"draining ({waited}): worker lag {behind}" if behind
@@ -559,6 +582,8 @@ class DemoRun:
         elif failure is None:
             summary.checks = [Check("run completed", False, "interrupted before the end; counts are partial")]
         summary.problems += self.problems
+        summary.problems += [f"the worker stalled at {where} during the run (its /healthz named it; see worker.log)"
+                             for where in sorted(self._stalls_noted)]
         summary.paths = {"run_dir": str(self.run_dir), "audit_db": str(self.run_dir / "audit.db"),
                          "sample_messages": str(samples), "summary": str(self.run_dir / "summary.json"),
                          "config": str(self.run_dir / "pipeline.yaml")}

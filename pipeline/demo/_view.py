@@ -31,6 +31,7 @@ class Progress:
     backlog: dict[str, tuple[float, float]] = field(default_factory=dict)  # receiver -> (waiting, oldest s)
     api_errors: dict[str, float] = field(default_factory=dict)    # errcode -> n
     callback_rejections: dict[str, float] = field(default_factory=dict)
+    stalled: list[str] = field(default_factory=list)               # "stage topic[p]: N behind, no progress X s"
     notes: list[str] = field(default_factory=list)
 
 
@@ -66,6 +67,7 @@ def render(p: Progress) -> list[str]:
         f"  received       {_join(p.destinations)}",
         f"  backlog        {_backlog(p)}",
     ]
+    lines += [f"  STALLED        {stall}" for stall in p.stalled]
     lines += [f"  · {note}" for note in p.notes[-3:]]
     return lines
 
@@ -75,7 +77,8 @@ def one_line(p: Progress) -> str:
     delivered = sum(by.get("delivered", 0) for by in p.deliveries.values())
     return (f"[{p.elapsed:5.0f} s] {p.phase}: produced {int(produced)} ({_join(p.produced)}) | normalized "
             f"{int(p.normalized)} | audit {p.audit_rows} | alerts {int(sum(p.alerts.values()))} | delivered "
-            f"{int(delivered)} ({_join(p.destinations)}) | backlog {_backlog(p)} | DLQ {int(p.dlq)}")
+            f"{int(delivered)} ({_join(p.destinations)}) | backlog {_backlog(p)} | DLQ {int(p.dlq)}"
+            + "".join(f" | STALLED {stall}" for stall in p.stalled))
 
 
 class LiveView:

@@ -4,7 +4,7 @@ Models and enums live in `pipeline.exmail.models`; the most used ones are re-exp
 """
 
 from pipeline.exmail._client import ExmailClient
-from pipeline.exmail._endpoints import ENDPOINTS, Endpoint
+from pipeline.exmail._endpoints import ENDPOINTS, Endpoint, Param
 from pipeline.exmail._errors import (
     ERRCODES,
     TOKEN_INVALID_CODES,
@@ -58,6 +58,7 @@ __all__ = [
     "NotFound",
     "OperationCategory",
     "OperationType",
+    "Param",
     "PermissionDenied",
     "RateLimit",
     "RateLimited",

@@ -8,26 +8,20 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from pipeline.exmail import DEFAULT_BASE_URL
 from pipeline.kafka import KafkaSettings
+from pipeline.policy.config import OptionPolicy
+from pipeline.secrets import SecretRef
+from pipeline.sso_gateway.config import SsoGatewaySettings
 
 LOG_STREAMS = ("mail_log", "operation_log", "batchjob_log", "login_log")
 STREAMS = (*LOG_STREAMS, "mail_status", "directory", "options", "newcount")
-
-
-def _secret_ref(value: str) -> str:
-    if not (value.startswith("env:") and len(value) > 4) and not (value.startswith("file:") and len(value) > 5):
-        raise ValueError("must be a secret reference 'env:NAME' or 'file:/path' (inline secrets are refused)")
-    return value
-
-
-SecretRef = Annotated[str, AfterValidator(_secret_ref)]
 
 
 class _Model(BaseModel):
@@ -91,7 +85,11 @@ class CorpConfig(_Model):
     callback: CallbackSettings | None = None
     newcount: NewcountSettings = Field(default_factory=NewcountSettings)
     desired_options: dict[int, str] = Field(
-        default_factory=dict, description="useroption type -> desired value, e.g. {1: '1', 3: '0'}"
+        default_factory=dict, description="useroption type -> desired value, e.g. {1: '1', 3: '0'} (company "
+        "default; `policy` adds departments, groups and users)"
+    )
+    policy: OptionPolicy | None = Field(
+        None, description="desired useroption settings per department, group and user (docs/policy.md)"
     )
     streams: list[str] = Field(default_factory=lambda: list(STREAMS), description="streams to run for this corp")
     client: ClientTuning = Field(default_factory=ClientTuning)
@@ -105,6 +103,12 @@ class CorpConfig(_Model):
             if v not in ("0", "1"):
                 raise ValueError(f"desired value of useroption type {t} must be '0' or '1'")
         return value
+
+    @model_validator(mode="after")
+    def _one_company_default(self) -> CorpConfig:
+        if self.desired_options and self.policy is not None and self.policy.default:
+            raise ValueError("give the company default once: policy.default or desired_options, not both")
+        return self
 
     @field_validator("streams")
     @classmethod
@@ -208,6 +212,9 @@ class IngestConfig(_Model):
     http: HttpSettings = Field(default_factory=HttpSettings)
     hr: HrSettings | None = None
     sso: SsoSettings | None = None
+    sso_gateway: SsoGatewaySettings | None = Field(
+        None, description="employees' login to their own or a shared mailbox via OIDC or LDAP (pipeline/sso_gateway)"
+    )
     clock: ClockSettings = Field(default_factory=ClockSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
     shutdown_grace_seconds: float = Field(20.0, ge=0)
@@ -222,7 +229,26 @@ class IngestConfig(_Model):
         paths = [c.callback_path for c in self.corps if c.callback]
         if len(paths) != len(set(paths)):
             raise ValueError("corps: two callback endpoints share one path")
+        if self.sso_gateway is not None:
+            self.gateway_corp()
         return self
+
+    def gateway_corp(self) -> CorpConfig:
+        """The corp the SSO gateway serves (named, or the only one); it needs the sso app secret."""
+        gw = self.sso_gateway
+        assert gw is not None
+        if gw.corp is None and len(self.corps) > 1:
+            raise ValueError("sso_gateway.corp: name the corp the gateway serves (there are several)")
+        corp = self.corps[0] if gw.corp is None else next(
+            (c for c in self.corps if gw.corp in (c.name, c.corp_id)), None)
+        if corp is None:
+            raise ValueError(f"sso_gateway.corp: {gw.corp!r} is not in corps")
+        if not corp.secrets.sso:
+            raise ValueError(f"sso_gateway: corp {corp.name!r} has no secrets.sso (the SSO app's secret)")
+        if self.sso is not None and self.sso.path.rstrip("/") in {f"{gw.path}/mail", f"{gw.path}/oidc/callback",
+                                                                   f"{gw.path}/ldap/login"}:
+            raise ValueError("sso.path collides with a route of sso_gateway.path")
+        return corp
 
     def corp(self, name: str) -> CorpConfig:
         for c in self.corps:

@@ -78,7 +78,9 @@ class DirectoryPoller(Poller):
             obj["department_paths"] = [paths.get(str(d), str(d)) for d in user.department]
             users[user.userid] = obj
         groups: dict[str, dict[str, Any]] = {}
-        wanted = set(self.corp.config.groups) | self.corp.group_hints | set(self.corp.directory.groups)
+        policy = self.corp.config.policy
+        wanted = set(self.corp.config.groups) | self.corp.group_hints | set(self.corp.directory.groups) \
+            | set(policy.groups if policy else ())
         for gid in sorted(wanted):
             try:
                 group = await client.group_get(gid)

@@ -1,5 +1,6 @@
 """Settings poller: useroption/get for every user of the directory, diffed into exmail.raw.options, with drift
-from the configured desired policy (e.g. {1: "1"} secure login forced, {3: "0"} POP off) flagged per event.
+from the configured desired policy (the company default `desired_options` / `policy.default`, refined per
+department, mail group and user by `policy`, pipeline/policy) flagged per event with the rule it violates.
 
 An event is emitted the first time a user is seen (previous = null: the baseline, which already shows drift),
 and whenever the user's options or their drift change (a policy change in the config re-flags users). The last
@@ -16,6 +17,7 @@ from typing import Any
 
 from pipeline.envelope import Envelope, fingerprint, record_key, utc_iso
 from pipeline.exmail import NotFound
+from pipeline.policy import DEFAULT_RULE, Desired, PolicyResolver
 from pipeline.records import RAW_SCHEMAS
 from pipeline.sources._emit import Outgoing
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
@@ -23,13 +25,15 @@ from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 log = logging.getLogger(__name__)
 
 
-def drift_from(desired: Mapping[int, str], options: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Every desired option whose actual value differs (missing counts as differing)."""
-    return [
-        {"type": t, "desired": v, "actual": options.get(str(t))}
-        for t, v in sorted(desired.items())
-        if options.get(str(t)) != v
-    ]
+def drift_from(desired: Mapping[int, str | Desired], options: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Every desired option whose actual value differs (missing counts as differing), with the policy rule
+    that wants it ("default", "department:<path>", "group:<groupid>", "user:<userid>")."""
+    out = []
+    for t, want in sorted(desired.items()):
+        value, rule = (want.value, want.rule) if isinstance(want, Desired) else (want, DEFAULT_RULE)
+        if options.get(str(t)) != value:
+            out.append({"type": t, "desired": value, "actual": options.get(str(t)), "rule": rule})
+    return out
 
 
 def option_changes(previous: Mapping[str, str] | None, options: Mapping[str, str]) -> dict[str, dict[str, Any]]:
@@ -55,9 +59,16 @@ class OptionsPoller(Poller):
         state = await self.rt.state.load(prefix)
         self.known = {key[len(prefix):]: value for key, value in state.items()}
 
-    def event(self, userid: str, options: dict[str, str], observed: str) -> Outgoing | None:
-        """The event for this observation, or None when nothing changed."""
-        drift = drift_from(self.corp.config.desired_options, options)
+    def resolver(self) -> PolicyResolver:
+        """The corp's policy over the directory as the directory poller last saw it."""
+        view, config = self.corp.directory, self.corp.config
+        return PolicyResolver(config.policy, config.desired_options, view.departments, view.groups)
+
+    def event(self, userid: str, options: dict[str, str], observed: str,
+              desired: Mapping[int, str | Desired] | None = None) -> Outgoing | None:
+        """The event for this observation, or None when nothing changed. `desired` defaults to the company
+        default (the poll passes each member's resolved policy)."""
+        drift = drift_from(self.corp.config.desired_options if desired is None else desired, options)
         prev_state = self.known.get(userid)
         previous: dict[str, str] | None = prev_state.get("options") if prev_state else None
         if prev_state is not None and previous == options and prev_state.get("drift") == drift:
@@ -81,6 +92,7 @@ class OptionsPoller(Poller):
     async def poll_once(self) -> None:
         await self.corp.directory.ready.wait()
         users = self.corp.directory.userids()
+        resolver = self.resolver()
         batch_size = self.rt.poll.options_batch_size
         first_error: BaseException | None = None
         emitted = 0
@@ -98,7 +110,8 @@ class OptionsPoller(Poller):
                     continue
                 if result is None:
                     continue
-                item = self.event(userid, result, observed)
+                member = self.corp.directory.users.get(userid) or {}
+                item = self.event(userid, result, observed, resolver.desired(userid, member.get("department") or []))
                 if item is not None:
                     items.append(item)
                     writes.append((self._key(userid), {"options": result, "drift": item.envelope.data["drift"]}))

@@ -68,3 +68,6 @@ class WorkerSection(BaseModel):
     audit: AuditStoreConfig = Field(default_factory=_default_audit)
     siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
+    stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
+                                 "progress for this long is stalled: logged, counted, /healthz turns 503")
+    lag_probe_seconds: float = Field(5.0, ge=0.5, le=300.0, description="how often lag and progress are read")

@@ -9,8 +9,10 @@ from typing import Any
 import faust
 
 from pipeline.config import PipelineConfig
+from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.config import AgentName
+from pipeline.worker.lag import LagMonitor, Watched
 
 log = logging.getLogger(__name__)
 
@@ -46,33 +48,26 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
         from pipeline.sinks.sse import create_sse_app
 
         ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
+    monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,
+                         interval=config.worker.lag_probe_seconds)
+    _watch_progress(ctx, monitor)
+    _log_rebalances(ctx.app)
+    _count_agent_crashes(ctx.app)
     if config.worker.http_port:
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port)
-    _report_lag(ctx)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor)
     return ctx
 
 
-def _report_lag(ctx: WorkerContext) -> None:
-    from pipeline.worker.lag import report_lag_forever
-
-    def consumed() -> list[str]:
-        assigned = ctx.app.consumer.assignment() if ctx.app._consumer is not None else set()
-        return sorted({tp.topic for tp in assigned if not tp.topic.endswith("-changelog")})
-
-    @ctx.app.task
-    async def _lag() -> None:
-        await report_lag_forever(ctx.kafka.bootstrap, ctx.app.conf.id, consumed)
-
-
-def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
+def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagMonitor) -> None:
     from pipeline.observability import start_observability_server
 
     state: dict[str, Any] = {}
 
     def health() -> dict[str, Any]:
         app = ctx.app
-        return {"ok": not app.should_stop and bool(state.get("started")), "app_id": app.conf.id,
-                "agents": sorted(a for a in app.agents)}
+        progress = monitor.health()
+        return {**progress, "ok": not app.should_stop and bool(state.get("started")) and progress["ok"],
+                "app_id": app.conf.id, "agents": sorted(a for a in app.agents)}
 
     @ctx.app.task
     async def _observability() -> None:
@@ -91,6 +86,79 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int) -> None:
     ctx.on_stop.append(_close)
 
 
+def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
+    """Lag and stall watch over the faust app's own partitions (table changelogs are recovery, not work)."""
+    app = ctx.app
+
+    def assigned() -> list[tuple[str, int]]:
+        if app._consumer is None:
+            return []
+        return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")]
+
+    monitor.watch(Watched("faust", app.conf.id, assigned, lambda: faust_state(app)))
+
+    @app.task
+    async def _lag() -> None:
+        await monitor.run_forever()
+
+    ctx.on_stop.append(monitor.close)
+
+
+def _log_rebalances(app: faust.App) -> None:
+    """Assignment and revocation at INFO by default: the first thing to know when a worker stops moving."""
+    group = app.conf.id
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def _revoked(_app: Any, revoked: set[Any], **_: Any) -> None:
+        REBALANCES.labels(group, "revoked").inc()
+        log.info("partitions revoked from group %s: %s", group, _tp_text(revoked))
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def _assigned(_app: Any, assigned: set[Any], **_: Any) -> None:
+        REBALANCES.labels(group, "assigned").inc()
+        log.info("partitions assigned to group %s: %s", group, _tp_text(assigned))
+
+
+def _count_agent_crashes(app: faust.App) -> None:
+    """faust logs an agent's exception and restarts the agent; count it too, so a crash loop shows on a graph."""
+
+    async def on_error(agent: Any, exc: BaseException) -> None:
+        AGENT_CRASHES.labels(agent.name).inc()
+        log.error("agent %s crashed and is restarted by its supervisor: %s: %s", agent.name,
+                  type(exc).__name__, exc)
+
+    for agent in app.agents.values():
+        if getattr(agent, "_on_error", None) is None:
+            agent._on_error = on_error
+
+
+def _tp_text(tps: set[Any]) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for tp in tps:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return ", ".join(f"{t}{sorted(ps)}" for t, ps in sorted(by_topic.items())) or "(none)"
+
+
+def faust_state(app: faust.App) -> dict[str, Any]:
+    """The faust consumer's account of itself, logged with a stall: flow, paused partitions, unacked messages,
+    stream buffers and where each agent is waiting."""
+    consumer = app.consumer
+    state: dict[str, Any] = {
+        "flow_active": getattr(consumer, "flow_active", None),
+        "paused": _tp_text(set(getattr(consumer, "_paused_partitions", set()))),
+        "unacked": len(getattr(consumer, "_unacked_messages", ())),
+        "rebalancing": bool(getattr(app, "rebalancing", False)),
+    }
+    buffers = {}
+    for channel in list(app.topics):
+        queue = getattr(channel, "queue", None)
+        if queue is not None and queue.qsize():
+            buffers[str(getattr(channel, "topics", channel))[:80]] = queue.qsize()
+    state["stream_buffers"] = buffers
+    state["agents"] = app.agents.human_tracebacks()[-4000:]
+    return state
+
+
 class QuietWorker(faust.Worker):
     """faust's terminal spinner sets the root logger to DEBUG when the level is WARNING or above, so every
     debug call in aiokafka/httpcore/faust builds a record (measured: ~15% of a core under load) and the logs
@@ -101,6 +169,9 @@ class QuietWorker(faust.Worker):
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
+        # our own INFO lines (rebalances, stalls, sinks) stay; the libraries' per-request chatter does not
+        for name in _CHATTY_LIBRARIES:
+            logging.getLogger(name).setLevel(max(level, logging.WARNING))
 
     async def on_stop(self) -> None:
         """Runs before the app (a child service) stops: stages holding taken-but-unfinished work (delivery)
@@ -112,7 +183,10 @@ class QuietWorker(faust.Worker):
         await super().on_stop()
 
 
-def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "WARNING") -> None:
+_CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
+
+
+def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.before_stop = ctx.before_stop

@@ -60,6 +60,9 @@ class ActionKind(StrEnum):
     DISABLE_IMAP = "disable_imap"
     DISABLE_POP = "disable_pop"
     REMEDIATE_DRIFT = "remediate_drift"
+    # operator commands that change Exmail outside the service (recorded on exmail.actions, never run by it)
+    DIRECTORY_IMPORT = "directory_import"
+    POLICY_APPLY = "policy_apply"
 
 
 HR_KINDS = frozenset({ActionKind.JOINER, ActionKind.MOVER, ActionKind.LEAVER, ActionKind.LEAVER_DELETE})

@@ -246,8 +246,11 @@ class LedgerEntry(_Model):
             "updated_at": utc_iso(self.updated_at),
         }
 
-    def record(self, status: RecordStatus, now: float, calls: list[CallRecord] | None = None) -> Envelope:
-        """The exmail.action/1 envelope for `status` now; its id is unique per action and emission."""
+    def record(
+        self, status: RecordStatus, now: float, calls: list[CallRecord] | None = None, source: str = ACTION_SOURCE
+    ) -> Envelope:
+        """The exmail.action/1 envelope for `status` now; its id is unique per action and emission. `source`
+        names the component that acted (operator commands: pipeline.directory, pipeline.policy)."""
         r = self.request
         shown = self.calls if calls is None else calls
         outcome = {
@@ -288,7 +291,7 @@ class LedgerEntry(_Model):
             schema=ACTION_SCHEMA,
             id=fingerprint(ACTION_SCHEMA, r.id, status.value, self.records),
             corp_id=r.corp_id,
-            source=ACTION_SOURCE,
+            source=source,
             occurred_at=utc_iso(now),
             observed_at=utc_iso(now),
             data=data,
@@ -296,3 +299,36 @@ class LedgerEntry(_Model):
 
     def key(self) -> bytes:
         return record_key(self.request.corp_id, self.request.target)
+
+
+def operator_record(
+    *,
+    kind: ActionKind,
+    corp_id: str,
+    target: str,
+    requested_by: str,
+    reason: str,
+    trigger_ref: str,
+    params: dict[str, Any],
+    calls: list[CallRecord],
+    failed: bool,
+    result: str | None,
+    detail: str | None,
+    errcode: int | None,
+    error: str | None,
+    source: str,
+    now: float,
+) -> Envelope:
+    """The exmail.action/1 record of one change made by an operator command (directory import, policy apply).
+
+    The action id is fingerprint(corp, "manual", trigger_ref, kind, target): one command run changes one
+    target once, and a record re-sent after a crash keeps its id (the audit store keeps it once)."""
+    trigger = Trigger(type="manual", ref=trigger_ref, id=None)
+    request = ActionRequest(id=action_id(corp_id, trigger, kind, target), kind=kind, corp_id=corp_id, target=target,
+                            requested_by=requested_by, reason=reason, trigger=trigger, params=redact(params),
+                            requested_at=now)
+    status = RecordStatus.FAILED if failed else RecordStatus.EXECUTED
+    entry = LedgerEntry(request=request, state=LedgerState.FAILED if failed else LedgerState.DONE, status=status,
+                        dry_run=False, calls=calls, result=result, detail=detail, errcode=errcode, error=error,
+                        created_at=now, updated_at=now)
+    return entry.record(status, now, source=source)

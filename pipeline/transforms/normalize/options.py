@@ -96,8 +96,14 @@ def to_event(raw: Envelope) -> dict[str, Any]:
             raise NormalizeError(f"{path} must be an object, got {type_name(item)}")
         option_type = req_int(item, "type", path)
         desired = req_str(item, "desired", path)
-        drift.append({"type": option_type, "name": option_name(option_type), "desired": desired,
-                      "actual": _nullable_str(item, "actual", path)})
+        entry = {"type": option_type, "name": option_name(option_type), "desired": desired,
+                 "actual": _nullable_str(item, "actual", path)}
+        rule = item.get("rule")
+        if rule is not None:
+            if type(rule) is not str:
+                raise NormalizeError(f"{path}.rule must be a string, got {type_name(rule)}")
+            entry["rule"] = rule
+        drift.append(entry)
 
     parts = [f"{c['name']} {c['from']!r} -> {c['to']!r}" for c in changed]
     if drift:
@@ -106,7 +112,8 @@ def to_event(raw: Envelope) -> dict[str, Any]:
     event_fields = None
     if drift:
         event_fields = {"reason": "; ".join(
-            f"option {d['type']} ({d['name']}) is {d['actual']!r}, policy wants {d['desired']!r}" for d in drift)}
+            f"option {d['type']} ({d['name']}) is {d['actual']!r}, policy wants {d['desired']!r}"
+            + (f" (rule {d['rule']})" if d.get("rule") else "") for d in drift)}
 
     resources: list[dict[str, Any]] = [{"type": "user", "uid": userid}]
     resources += [{"type": "user_option", "uid": str(c["type"]), "name": c["name"]} for c in changed]

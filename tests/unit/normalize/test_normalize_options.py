@@ -38,6 +38,16 @@ def test_drift_is_tagged_not_alerted(samples: Any) -> None:
     assert validate("exmail.event/1", event.to_dict()) == []
 
 
+def test_drift_names_the_policy_rule(samples: Any) -> None:
+    event = normalize(samples.options(changed={}, drift=[
+        {"type": 2, "desired": "0", "actual": "1", "rule": "department:研发中心"}]))
+    doc = event.data
+    assert doc["exmail"]["options"]["drift"] == [{"type": 2, "name": "imap_smtp", "desired": "0", "actual": "1",
+                                                  "rule": "department:研发中心"}]
+    assert "policy wants '0' (rule department:研发中心)" in doc["event"]["reason"]
+    assert validate("exmail.event/1", event.to_dict()) == []
+
+
 def test_change_with_drift(samples: Any) -> None:
     doc = normalize(samples.options(drift=[{"type": 2, "desired": "0", "actual": "1"}])).data
     assert doc["event"]["action"] == "user-options-changed"

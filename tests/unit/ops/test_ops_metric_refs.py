@@ -120,6 +120,7 @@ def test_the_alerts_cover_the_issue_list(alert_rules: list[dict[str, Any]],
     used = {rule["alert"]: {ref.name for ref in promql_references(rule["expr"])} for rule in alert_rules}
     assert "exmail_poll_last_success_timestamp_seconds" in used["PipelinePollerStalled"]
     assert "exmail_consumer_lag_records" in used["PipelineConsumerLagGrowing"]
+    assert "exmail_consumer_stalled_partitions" in used["PipelineConsumerStalled"]
     assert "exmail_dlq_records_total" in used["PipelineDLQGrowing"]
     assert "exmail_deliveries_total" in used["PipelineDeliveryFailures"]
     assert "exmail_api_errors_total" in used["PipelineAPIErrors"]

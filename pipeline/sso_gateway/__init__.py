@@ -1,0 +1,24 @@
+"""SSO gateway: employees open their own or a shared Exmail mailbox after logging in with the company's
+OpenID Connect provider or LDAP directory; every login, allowed or refused, is recorded on exmail.actions.
+
+Mounted on the ingest process (`ingest.sso_gateway` in the config); see docs/sso-gateway.md.
+"""
+
+from pipeline.sso_gateway._errors import LoginRefused
+from pipeline.sso_gateway._gateway import ROUTES, GatewayRoute, SsoGateway
+from pipeline.sso_gateway._pages import REFUSALS
+from pipeline.sso_gateway._tokens import MIN_SECRET_CHARS
+from pipeline.sso_gateway.config import LdapSettings, OidcSettings, SharedMailbox, SsoGatewaySettings
+
+__all__ = [
+    "MIN_SECRET_CHARS",
+    "REFUSALS",
+    "ROUTES",
+    "GatewayRoute",
+    "LdapSettings",
+    "LoginRefused",
+    "OidcSettings",
+    "SharedMailbox",
+    "SsoGateway",
+    "SsoGatewaySettings",
+]
