@@ -60,6 +60,9 @@ CONSUMER_STALLED = Gauge("exmail_consumer_stalled_partitions", "assigned partiti
                          registry=REGISTRY)
 REBALANCES = Counter("exmail_consumer_rebalances_total", "partition assignments and revocations seen",
                      ["group", "event"], registry=REGISTRY)
+EVENT_LOOP_BLOCKS = Counter("exmail_event_loop_blocks_total",
+                            "times the process's event loop stopped turning for longer than the watchdog threshold",
+                            registry=REGISTRY)
 AGENT_CRASHES = Counter("exmail_agent_crashes_total", "stream agents that raised and were restarted", ["agent"],
                         registry=REGISTRY)
 DLQ_RECORDS = Counter("exmail_dlq_records_total", "records dead-lettered", ["stage", "error_type"],

@@ -144,11 +144,13 @@ ROWS: tuple[Row, ...] = (
                q(f"sum by (group, topic) (increase(exmail_consumer_stalls_total[{RATE}]))",
                  "{{group}} {{topic}} new stalls")),
               thresholds=((0, "green"), (1, "red"))),
-        Panel("Rebalances and agent crashes", "Partition assignments/revocations, and agents restarted after "
-              "raising.",
+        Panel("Rebalances, agent crashes, blocked loop", "Partition assignments/revocations, agents restarted "
+              "after raising, and event loops that stopped turning (the watchdog thread's count).",
               (q(f"sum by (group, event) (increase(exmail_consumer_rebalances_total[{RATE}]))",
                  "{{group}} {{event}}"),
-               q(f"sum by (agent) (increase(exmail_agent_crashes_total[{RATE}]))", "crash {{agent}}"))),
+               q(f"sum by (agent) (increase(exmail_agent_crashes_total[{RATE}]))", "crash {{agent}}"),
+               q(f"sum by (instance) (increase(exmail_event_loop_blocks_total[{RATE}]))",
+                 "event loop blocked {{instance}}"))),
         Panel("Dead letters", "Records dead-lettered, by stage and error type.",
               (q(f"sum by (stage, error_type) (increase(exmail_dlq_records_total[{RATE}]))",
                  "{{stage}} {{error_type}}"),), stack=True),

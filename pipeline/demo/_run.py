@@ -123,6 +123,7 @@ class DemoRun:
         self._last: dict[str, Scrape] = {}
         self._done_steps: set[str] = set()
         self._stalls_noted: set[str] = set()
+        self._worker_silent_since: float | None = None
         self.stalled_now: list[str] = []
         self._interrupted: int | None = None
         self._cleaning = False
@@ -484,8 +485,18 @@ class DemoRun:
             return []
         try:
             body = self.http.get(f"{self.worker_url}/healthz").json()
+            self._worker_silent_since = None
         except (httpx.HTTPError, ValueError):
-            return []
+            # a worker whose loop is blocked answers nothing at all: say so instead of showing old numbers
+            now = time.monotonic()
+            self._worker_silent_since = self._worker_silent_since or now
+            silent = now - self._worker_silent_since
+            if silent < 10:
+                return []
+            if "worker /healthz" not in self._stalls_noted:
+                self._stalls_noted.add("worker /healthz")
+                self.notes.append("worker not answering /healthz (event loop blocked? see worker.log)")
+            return [f"worker not answering /healthz for {silent:.0f} s"]
         out = []
         for s in body.get("stalled") or []:
             where = f"{s['stage']} {str(s['topic']).removeprefix(self.prefix)}[{s['partition']}]"

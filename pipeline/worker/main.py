@@ -13,6 +13,7 @@ from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.config import AgentName
 from pipeline.worker.lag import LagMonitor, Watched
+from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,12 @@ def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
     @app.task
     async def _lag() -> None:
         await monitor.run_forever()
+
+    watchdog = LoopWatchdog()
+
+    @app.task
+    async def _watchdog() -> None:
+        await watchdog.run()
 
     ctx.on_stop.append(monitor.close)
 
