@@ -71,7 +71,7 @@ class ConnectionLogLimiter(logging.Filter):
 
 def _annotate(record: logging.LogRecord, note: str) -> None:
     record.msg = f"{record.getMessage()} {note}"
-    record.args = None
+    record.args = ()  # empty, not None: mode's formatter turns None into (None,) and formatting then fails
 
 
 _INSTALLED: list[ConnectionLogLimiter] = []

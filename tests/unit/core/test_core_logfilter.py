@@ -46,3 +46,15 @@ def test_a_new_burst_after_a_quiet_spell_passes_with_the_count_held_before() -> 
     now[0] = 100.0  # the broker was back; it failed again
     r = record("Failed fetch messages from %s: %s", 1, "x")
     assert limiter.filter(r) and "1 similar lines were held back" in r.getMessage()
+
+
+def test_an_annotated_line_still_formats_after_a_formatter_touches_its_args() -> None:
+    now = [0.0]
+    limiter = ConnectionLogLimiter(summary_seconds=1, quiet_seconds=30, clock=lambda: now[0])
+    limiter.filter(record("Failed fetch messages from %s: %s", 1, "100% gone"))
+    limiter.filter(record("Failed fetch messages from %s: %s", 1, "100% gone"))
+    now[0] = 2.0
+    r = record("Failed fetch messages from %s: %s", 1, "100% gone")
+    assert limiter.filter(r)
+    r.args = tuple(r.args or ())  # what mode's ExtensionFormatter does to args
+    assert r.getMessage().startswith("Failed fetch messages from 1: 100% gone (still failing: 1 similar")
