@@ -1,6 +1,7 @@
 """Pushes during a broker outage, against a real `pipeline ingest` process and a private broker we stop:
 the push is answered 503 (with Retry-After) within the configured bound and is not in Kafka; the same push
-retried (new timestamp, nonce and signature each time, as Exmail does) lands exactly once."""
+retried (new timestamp, nonce and signature each time, as Exmail does) lands exactly once, also when ingest
+restarted in between."""
 
 from __future__ import annotations
 
@@ -42,39 +43,56 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Ingest:
+    """`pipeline ingest` with one corp's callback endpoint and no pollers; `restart()` stops and starts it."""
+
+    def __init__(self, broker: PrivateKafka, tmp_path: Path, topic_prefix: str) -> None:
+        self.port = _free_port()
+        os.environ["EXMAIL_TEST_CB_TOKEN"], os.environ["EXMAIL_TEST_CB_AES"] = TOKEN, AES
+        cfg = {"kafka": {"bootstrap": broker.bootstrap, "topic_prefix": topic_prefix, "partitions": 1},
+               "http": {"host": "127.0.0.1", "port": self.port},
+               "intake": {"answer_timeout_seconds": ANSWER_TIMEOUT},
+               "corps": [{"name": "acme", "corp_id": CORP, "streams": [],
+                          "callback": {"token": "env:EXMAIL_TEST_CB_TOKEN", "aes_key": "env:EXMAIL_TEST_CB_AES"}}]}
+        self.config = tmp_path / "ingest.yaml"
+        self.config.write_text(yaml.safe_dump(cfg))
+        self.log = tmp_path / "ingest.log"
+        self.url = f"http://127.0.0.1:{self.port}/exmail/callback/acme"
+        self.topic = topic_prefix + "exmail.raw.new_mail"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", "--config",
+                                          str(self.config)], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise AssertionError("ingest did not start:\n" + self.log.read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 @pytest.fixture
-def ingest(broker: PrivateKafka, tmp_path: Path, topic_prefix: str) -> Iterator[tuple[str, str]]:
-    port = _free_port()
-    os.environ["EXMAIL_TEST_CB_TOKEN"], os.environ["EXMAIL_TEST_CB_AES"] = TOKEN, AES
-    cfg = {"kafka": {"bootstrap": broker.bootstrap, "topic_prefix": topic_prefix, "partitions": 1},
-           "http": {"host": "127.0.0.1", "port": port},
-           "intake": {"answer_timeout_seconds": ANSWER_TIMEOUT},
-           "corps": [{"name": "acme", "corp_id": CORP, "streams": [],
-                      "callback": {"token": "env:EXMAIL_TEST_CB_TOKEN", "aes_key": "env:EXMAIL_TEST_CB_AES"}}]}
-    path = tmp_path / "ingest.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    log = tmp_path / "ingest.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "ingest", "--config", str(path)],
-                                stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, log.read_text()
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+def ingest(broker: PrivateKafka, tmp_path: Path, topic_prefix: str) -> Iterator[Ingest]:
+    process = Ingest(broker, tmp_path, topic_prefix)
+    process.start()
     try:
-        yield f"{url}/exmail/callback/acme", topic_prefix + "exmail.raw.new_mail"
+        yield process
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        print(log.read_text()[-4000:])
+        process.stop()
+        print(process.log.read_text()[-4000:])
 
 
 def _push(url: str, event: MailEvent) -> tuple[int, float, dict[str, str]]:
@@ -99,8 +117,8 @@ def _mail(n: int) -> MailEvent:
 
 
 def test_push_during_outage_is_refused_fast_and_its_retries_land_once(
-        broker: PrivateKafka, ingest: tuple[str, str]) -> None:
-    url, topic = ingest
+        broker: PrivateKafka, ingest: Ingest) -> None:
+    url, topic = ingest.url, ingest.topic
     before = _mail(1)
     assert _push(url, before)[0] == 200
 
@@ -121,6 +139,11 @@ def test_push_during_outage_is_refused_fast_and_its_retries_land_once(
 
     retries = [_push(url, during) for _ in range(2)]  # tries four and five, after the broker is back
     assert [r[0] for r in retries] == [200, 200]
+    assert _ids(broker.bootstrap, topic).count(during_id) == 1
+
+    ingest.stop()  # the seen-set is rebuilt from the topic: a retry after a restart is still recognised
+    ingest.start()
+    assert _push(url, during)[0] == 200
     ids = _ids(broker.bootstrap, topic)
     assert ids.count(during_id) == 1
     assert ids.count(fingerprint("new_mail", CORP, "Mail", before.mail_id)) == 1
