@@ -70,7 +70,9 @@ class ExmailSettings(BaseModel):
     per_user_concurrency: int = Field(8, ge=1, description="in-flight calls to per-user endpoints")
     token_refresh_margin_seconds: float = Field(300.0, ge=0, description="refresh this long before expiry")
     log_span_days: int = Field(
-        30, ge=1, le=92, description="dates per log query; longer ranges are split (the API refuses ~3 months)"
+        30, ge=1, le=91,
+        description="dates per log query; longer ranges are split. 91 dates = 90 days apart, the widest span the "
+        "server is known to accept (SUN saw 601002 at 91 days apart; the simulator's default limit is 90)",
     )
     max_connections: int = Field(20, ge=1)
 

@@ -341,6 +341,10 @@ class Group(ExmailRecord):
     department: IdList = []
     allow_type: AllowTypeValue = AllowType.ENTERPRISE_MEMBERS
     allow_userlist: TextList = []
+    # newer doc (SEA 2021; PYSCRIPT reads taglist): tag members and the other allowed-sender lists
+    taglist: IdList = []
+    allow_department: IdList = []
+    allow_taglist: IdList = []
 
 
 class GroupWriteResult(ExmailModel):
@@ -515,13 +519,16 @@ class GroupCreate(ExmailRequest):
     userlist: list[str] | None = None
     grouplist: list[str] | None = None
     department: list[int] | None = None
+    taglist: list[int] | None = None
     allow_type: AllowType
     allow_userlist: list[str] | None = None
+    allow_department: list[int] | None = None
+    allow_taglist: list[int] | None = None
 
     @model_validator(mode="after")
     def _needs_members(self) -> GroupCreate:
-        if not (self.userlist or self.grouplist or self.department):
-            raise ValueError("a mail group needs at least one of userlist, grouplist, department")
+        if not (self.userlist or self.grouplist or self.department or self.taglist):
+            raise ValueError("a mail group needs at least one of userlist, grouplist, department, taglist")
         return self
 
 
@@ -531,8 +538,11 @@ class GroupUpdate(ExmailRequest):
     userlist: list[str] | None = None
     grouplist: list[str] | None = None
     department: list[int] | None = None
+    taglist: list[int] | None = None
     allow_type: AllowType | None = None
     allow_userlist: list[str] | None = None
+    allow_department: list[int] | None = None
+    allow_taglist: list[int] | None = None
 
 
 class UserOptionSetting(ExmailRequest):

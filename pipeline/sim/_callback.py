@@ -97,7 +97,7 @@ class CallbackPusher:
             if cfg is None or crypt is None:
                 record.outcome = "cancelled"
                 return
-            message = crypt.encrypt(event.to_xml(), timestamp=int(time.time()))
+            message = crypt.encrypt(event.to_xml(), timestamp=int(time.time() - cfg.timestamp_age))
             extras = {"to_user_name": crypt.corp_id, "agent_id": "0"} if cfg.extra_fields else {}
             body = crypt.push_body(message, **extras)
             params = {"msg_signature": message.signature, "timestamp": message.timestamp, "nonce": message.nonce}

@@ -7,6 +7,7 @@ import heapq
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,17 +39,34 @@ class CorpState:
         self.logs = LogStore(clock)
         self.directory = Directory([config.domain], config.company_name, random.Random(f"dirids:{config.seed}"),
                                    self._on_op, config.choices.invalid_param_errcode)
+        self.sync_choices()
         self.company: Company = build_company(self.directory, config.domain, config.users, config.seed)
         self.mailboxes = Mailboxes()
         self.callback_token = config.callback_token or config.derived("callback_token", 32)
         self.callback_aes_key = config.callback_aes_key or _aes_key_from(config.derived("callback_aes_key", 64))
         self.pusher = CallbackPusher(self.corp_id, self.callback_token, self.callback_aes_key)
-        self._events: list[tuple[int, int, str, Mail]] = []
+        self._events: list[tuple[int, int, str, Any]] = []
         self._event_seq = 0
         self._mail_seq = 0
         self.new_mail_truth: list[dict[str, Any]] = []
         self._authkeys: dict[str, _Authkey] = {}
         self.sso_logins: list[dict[str, Any]] = []
+        self.directory_version = 0
+        self.op_meta: dict[str, Any] | None = None
+        self.initial = self.snapshot()
+
+    def sync_choices(self) -> None:
+        """Copy the address-book choices into the directory (at start and on POST /_sim/choices)."""
+        choices = self.config.choices
+        self.directory.max_departments = choices.max_departments
+        self.directory.group_invalid_members = choices.group_invalid_members
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the agreement checker replays the operation log from (users with enable, departments, groups)."""
+        d = self.directory
+        return {"users": {u.userid: u.enable for u in d.users.values()},
+                "departments": sorted(x.name for x in d.departments.values()),
+                "groups": sorted(d.groups), "aliases": dict(d.aliases)}
 
     def __repr__(self) -> str:
         return f"CorpState(corp_id={self.corp_id!r}, users={len(self.directory.users)})"
@@ -56,11 +74,26 @@ class CorpState:
     # --- operation log for API writes
 
     def _on_op(self, op_type: int, operand: str, remark: str | None) -> None:
-        record: dict[str, Any] = {"time": int(self.clock.now()), "operator": self.api_operator, "type": op_type,
-                                  "operand": operand}
-        if remark is not None:
-            record["remark"] = remark
-        self.logs.add("operation_log", record, origin="api")
+        """Every address-book write lands here: an API write (now, `api_operator`) or one the traffic generator
+        applies (its time, operator and visibility in `op_meta`), so the log and the directory never disagree."""
+        self.directory_version += 1
+        meta = self.op_meta
+        if meta is None:
+            record: dict[str, Any] = {"time": int(self.clock.now()), "operator": self.api_operator,
+                                      "type": op_type, "operand": operand}
+            if remark is not None:
+                record["remark"] = remark
+            self.logs.add("operation_log", record, origin="api")
+            return
+        record = {"time": meta["time"], "operator": meta["operator"], "type": meta.get("type", op_type),
+                  "operand": operand}
+        if meta.get("remark", remark) is not None:
+            record["remark"] = meta.get("remark", remark)
+        self.logs.add("operation_log", record, meta["visible_at"], origin="traffic")
+
+    def schedule_call(self, at: int, action: Callable[[], None]) -> None:
+        """Run `action` when the clock reaches `at` (the generator's address-book changes)."""
+        self._schedule(at, "call", action)
 
     # --- mail arrivals and reads
 
@@ -82,9 +115,9 @@ class CorpState:
         mail.read_at = max(int(at), mail.time)
         self._schedule(mail.read_at, "read" if push else "read_silent", mail)
 
-    def _schedule(self, at: int, kind: str, mail: Mail) -> None:
+    def _schedule(self, at: int, kind: str, payload: Any) -> None:
         self._event_seq += 1
-        heapq.heappush(self._events, (at, self._event_seq, kind, mail))
+        heapq.heappush(self._events, (at, self._event_seq, kind, payload))
 
     def count_after_arrival(self, mail: Mail) -> int:
         """Unread count right after `mail` arrived (mails of the same second count in arrival order)."""
@@ -101,8 +134,12 @@ class CorpState:
         """Fire every scheduled arrival/read with time <= now; returns how many fired."""
         fired = 0
         while self._events and self._events[0][0] <= now:
-            at, _, kind, mail = heapq.heappop(self._events)
+            at, _, kind, payload = heapq.heappop(self._events)
             fired += 1
+            if kind == "call":
+                payload()
+                continue
+            mail: Mail = payload
             if kind.startswith("arrive"):
                 count = self.count_after_arrival(mail)
                 record_id = fingerprint("new_mail", self.corp_id, "Mail", mail.mail_id)
@@ -116,8 +153,8 @@ class CorpState:
                     truth["pushed"] = self.pusher.push(event, record_id, corr) is not None
                 self.new_mail_truth.append(truth)
             else:
-                if mail.read_at != at:
-                    continue
+                if mail.read_at != at or mail.userid not in self.directory.users:
+                    continue  # re-read, or the mailbox was deleted meanwhile
                 count = self.mailboxes.unread(mail.userid, at)
                 record_id = fingerprint("new_mail", self.corp_id, "UnRead", mail.userid, at, count)
                 truth = {"msg_type": "UnRead", "userid": mail.userid, "mail_id": mail.mail_id, "from": None,

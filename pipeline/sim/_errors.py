@@ -15,10 +15,12 @@ ERRMSG: dict[int, str] = {
     40058: "invalid parameter",
     40068: "invalid tagid",
     40070: "all list invalid",
+    40091: "invalid secret",
     40071: "invalid tagname",
     41001: "access_token missing",
     42001: "access_token expired",
     45009: "api freq out of limit",
+    45024: "corp disabled",
     47001: "data format error",
     60001: "department name length out of range",
     60002: "department tree too deep",
@@ -38,6 +40,7 @@ ERRMSG: dict[int, str] = {
     60123: "invalid department id",
     60124: "invalid parent department id",
     60125: "invalid department name",
+    60126: "create department failed",
     60127: "department id missing",
     600001: "userid conflicts with an alias",
     600002: "userid conflicts with a group",
@@ -48,6 +51,9 @@ ERRMSG: dict[int, str] = {
     600007: "invalid groupid",
     600008: "group not found",
     600009: "group member list is empty",
+    600010: "invalid userlist",
+    600011: "invalid grouplist",
+    600012: "invalid partylist",
     600013: "invalid allow_type",
     600014: "invalid allow_userlist",
     600015: "group existed",
@@ -68,6 +74,12 @@ ERRMSG: dict[int, str] = {
     601004: "domain not found",
     602005: "app has no permission for this api",
 }
+
+
+# Codes of the simulator that are not in Exmail's own return-code table (reference §3, source ERR) but come
+# from WeCom (企业微信), whose API Exmail's new API was built on; README.md lists both sets.
+BORROWED_FROM_WECOM: frozenset[int] = frozenset({40058, 40068, 40071, 41001, 42001, 47001})
+EXMAIL_CODES: frozenset[int] = frozenset(ERRMSG) - BORROWED_FROM_WECOM
 
 
 class ApiError(Exception):

@@ -114,6 +114,8 @@ class ExmailApi:
             return json_response({"errcode": -1, "errmsg": "method not allowed"}, status=405)
         self.redirect_base = f"{request.scheme}://{request.host}"
         try:
+            if self.choices.corp_disabled:
+                raise ApiError(45024)
             params = await self._params(request)
             if endpoint.app is not None:
                 self.tokens.check(request.query.get("access_token"), endpoint.app)
@@ -236,12 +238,10 @@ class ExmailApi:
     # --- groups
 
     def group_create(self, p: Params) -> dict[str, Any]:
-        self.dir.create_group(p)
-        return ok("created")
+        return ok("created", **self.dir.create_group(p))
 
     def group_update(self, p: Params) -> dict[str, Any]:
-        self.dir.update_group(p, merge=self.choices.group_update_lists == "merge")
-        return ok("updated")
+        return ok("updated", **self.dir.update_group(p, merge=self.choices.group_update_lists == "merge"))
 
     def group_delete(self, p: Params) -> dict[str, Any]:
         self.dir.delete_group(p.get("groupid"))
@@ -250,7 +250,9 @@ class ExmailApi:
     def group_get(self, p: Params) -> dict[str, Any]:
         g = self.dir.group(p.get("groupid"))
         return ok(groupid=g.groupid, groupname=g.groupname, userlist=list(g.userlist), grouplist=list(g.grouplist),
-                  department=list(g.department), allow_type=g.allow_type, allow_userlist=list(g.allow_userlist))
+                  department=list(g.department), taglist=list(g.taglist), allow_type=g.allow_type,
+                  allow_userlist=list(g.allow_userlist), allow_department=list(g.allow_department),
+                  allow_taglist=list(g.allow_taglist))
 
     # --- tags
 

@@ -114,6 +114,7 @@ class Simulator:
         for name, value in choices.model_dump().items():
             setattr(self.config.choices, name, value)
         self.limiter.qps = self.config.choices.app_qps
+        self.corp.sync_choices()
 
     # --- time
 

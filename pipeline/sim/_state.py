@@ -70,6 +70,12 @@ class Group:
     department: list[int] = field(default_factory=list)
     allow_type: int = 0
     allow_userlist: list[str] = field(default_factory=list)
+    taglist: list[int] = field(default_factory=list)
+    allow_department: list[int] = field(default_factory=list)
+    allow_taglist: list[int] = field(default_factory=list)
+
+
+ALLOW_LISTS = ("allow_userlist", "allow_department", "allow_taglist")
 
 
 @dataclass
@@ -179,6 +185,8 @@ class Directory:
         self._rng = rng
         self._on_op = on_op
         self.invalid_param = invalid_param
+        self.max_departments = 30000
+        self.group_invalid_members = "error"  # or "partial": unknown members dropped and listed in invalid_*
 
     # --- names and ids
 
@@ -259,6 +267,8 @@ class Directory:
         if not isinstance(value, str):
             raise ApiError(60001)
         name = value.strip()
+        if (value and not name) or any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise ApiError(60125)  # whitespace only or control characters: a name no rule above covers
         if not 1 <= len(name.encode("utf-8", "replace")) <= 64:
             raise ApiError(60001)
         if DEPT_ILLEGAL & set(name):
@@ -286,6 +296,8 @@ class Directory:
             raise ApiError(60002)
         self._check_sibling_name(parent.id, name)
         order = self._order(body.get("order", 0), self.invalid_param)
+        if len(self.departments) >= self.max_departments:
+            raise ApiError(60126)
         dept = Department(self.new_department_id(), name, parent.id, order)
         self.departments[dept.id] = dept
         self._on_op(28, name, None)
@@ -332,6 +344,7 @@ class Directory:
         del self.departments[dept.id]
         for g in self.groups.values():
             g.department = [d for d in g.department if d != dept.id]
+            g.allow_department = [d for d in g.allow_department if d != dept.id]
         for t in self.tags.values():
             t.partylist = [d for d in t.partylist if d != dept.id]
         self._on_op(29, dept.name, None)
@@ -474,8 +487,20 @@ class Directory:
 
     # --- groups
 
-    def _group_fields(self, body: dict[str, Any], group: Group | None) -> dict[str, Any]:
+    def _group_fields(self, body: dict[str, Any], group: Group | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(validated fields present in `body`, invalid_* lists of members dropped in "partial" mode)."""
         out: dict[str, Any] = {}
+        invalid: dict[str, Any] = {}
+        partial = self.group_invalid_members == "partial"
+
+        def members(key: str, values: list[Any], known: Callable[[Any], bool], code: int, report: str) -> None:
+            bad = [v for v in values if not known(v)]
+            if bad and not partial:
+                raise ApiError(code)
+            if bad:
+                invalid[report] = [*invalid.get(report, []), *[b for b in bad if b not in invalid.get(report, [])]]
+            out[key] = list(dict.fromkeys(v for v in values if known(v)))
+
         if "groupname" in body or group is None:
             name = body.get("groupname")
             if not isinstance(name, str) or not 1 <= len(name.strip().encode()) <= 64:
@@ -484,20 +509,17 @@ class Directory:
                 raise ApiError(600019)
             out["groupname"] = name.strip()
         if "userlist" in body:
-            users = [u.lower() for u in _str_list(body["userlist"], 600010)]
-            if any(u not in self.users for u in users):
-                raise ApiError(600016)
-            out["userlist"] = list(dict.fromkeys(users))
+            members("userlist", [u.lower() for u in _str_list(body["userlist"], 600010)],
+                    lambda u: u in self.users, 600016, "invalid_userlist")
         if "grouplist" in body:
-            groups = [g.lower() for g in _str_list(body["grouplist"], 600011)]
-            if any(g not in self.groups for g in groups):
-                raise ApiError(600018)
-            out["grouplist"] = list(dict.fromkeys(groups))
+            members("grouplist", [g.lower() for g in _str_list(body["grouplist"], 600011)],
+                    lambda g: g in self.groups, 600018, "invalid_grouplist")
         if "department" in body:
-            depts = _int_list(body["department"], 600012)
-            if any(d not in self.departments for d in depts):
-                raise ApiError(600017)
-            out["department"] = list(dict.fromkeys(depts))
+            members("department", _int_list(body["department"], 600012), lambda d: d in self.departments, 600017,
+                    "invalid_departlist")
+        if "taglist" in body:
+            members("taglist", _int_list(body["taglist"], 40068), lambda t: t in self.tags, 40068,
+                    "invalid_taglist")
         if "allow_type" in body or group is None:
             if body.get("allow_type") is None:
                 raise ApiError(600013)
@@ -506,11 +528,15 @@ class Directory:
                 raise ApiError(600013)
             out["allow_type"] = allow
         if "allow_userlist" in body:
-            allowed = [u.lower() for u in _str_list(body["allow_userlist"], 600014)]
-            if any(u not in self.users for u in allowed):
-                raise ApiError(600014)
-            out["allow_userlist"] = list(dict.fromkeys(allowed))
-        return out
+            members("allow_userlist", [u.lower() for u in _str_list(body["allow_userlist"], 600014)],
+                    lambda u: u in self.users, 600014, "invalid_userlist")
+        if "allow_department" in body:
+            members("allow_department", _int_list(body["allow_department"], 600014),
+                    lambda d: d in self.departments, 600017, "invalid_departlist")
+        if "allow_taglist" in body:
+            members("allow_taglist", _int_list(body["allow_taglist"], 600014), lambda t: t in self.tags, 40068,
+                    "invalid_taglist")
+        return out, invalid
 
     def _group_depth(self, groupid: str, seen: tuple[str, ...] = ()) -> int:
         if groupid in seen:
@@ -521,9 +547,9 @@ class Directory:
         return 1 + max(self._group_depth(g, (*seen, groupid)) for g in group.grouplist)
 
     def _check_group(self, candidate: Group) -> None:
-        if not (candidate.userlist or candidate.grouplist or candidate.department):
+        if not (candidate.userlist or candidate.grouplist or candidate.department or candidate.taglist):
             raise ApiError(600009)
-        if candidate.allow_type == 3 and not candidate.allow_userlist:
+        if candidate.allow_type == 3 and not any(getattr(candidate, k) for k in ALLOW_LISTS):
             raise ApiError(600023)
         if candidate.groupid in candidate.grouplist:
             raise ApiError(600020)
@@ -531,7 +557,8 @@ class Directory:
         if depth > MAX_GROUP_DEPTH:
             raise ApiError(600021)
 
-    def create_group(self, body: dict[str, Any]) -> Group:
+    def create_group(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Creates the group; returns the invalid_* lists ("partial" mode) for the answer."""
         groupid = body.get("groupid")
         if not isinstance(groupid, str) or not self.is_corp_address(groupid.strip()):
             raise ApiError(600007)
@@ -540,13 +567,15 @@ class Directory:
             raise ApiError(600015)
         if key in self.users or key in self.aliases:
             raise ApiError(600024)
-        group = Group(groupid=key, **self._group_fields(body, None))
+        fields, invalid = self._group_fields(body, None)
+        group = Group(groupid=key, **fields)
         self._check_group(group)
         if group.allow_type != 3:
-            group.allow_userlist = []
+            for k in ALLOW_LISTS:
+                setattr(group, k, [])
         self.groups[key] = group
         self._on_op(32, key, None)
-        return group
+        return invalid
 
     def group(self, groupid: Any) -> Group:
         if not isinstance(groupid, str) or not groupid.strip():
@@ -556,9 +585,10 @@ class Directory:
             raise ApiError(600008)
         return found
 
-    def update_group(self, body: dict[str, Any], merge: bool) -> Group:
+    def update_group(self, body: dict[str, Any], merge: bool) -> dict[str, Any]:
+        """Updates the group; returns the invalid_* lists ("partial" mode) for the answer."""
         group = self.group(body.get("groupid"))
-        fields = self._group_fields(body, group)
+        fields, invalid = self._group_fields(body, group)
         candidate = Group(**asdict(group))
         for key, value in fields.items():
             if merge and isinstance(value, list):
@@ -566,10 +596,11 @@ class Directory:
             setattr(candidate, key, value)
         self._check_group(candidate)
         if candidate.allow_type != 3:
-            candidate.allow_userlist = []
+            for k in ALLOW_LISTS:
+                setattr(candidate, k, [])
         self.groups[group.groupid] = candidate
         self._on_op(34, group.groupid, None)
-        return candidate
+        return invalid
 
     def delete_group(self, groupid: Any) -> None:
         group = self.group(groupid)
@@ -614,7 +645,11 @@ class Directory:
         tag.tagname = self._tagname(body.get("tagname"), tag.tagid)
 
     def delete_tag(self, tagid: Any) -> None:
-        del self.tags[self.tag(tagid).tagid]
+        tid = self.tag(tagid).tagid
+        del self.tags[tid]
+        for g in self.groups.values():
+            g.taglist = [t for t in g.taglist if t != tid]
+            g.allow_taglist = [t for t in g.allow_taglist if t != tid]
 
     def change_tag_members(self, body: dict[str, Any], add: bool) -> dict[str, Any]:
         tag = self.tag(body.get("tagid"))

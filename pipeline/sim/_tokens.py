@@ -39,10 +39,16 @@ class TokenStore:
         return f"TokenStore(corp_id={self.corp_id!r}, tokens={len(self._tokens)})"
 
     def app_for_secret(self, corpid: object, corpsecret: object) -> str:
-        if not isinstance(corpid, str) or not isinstance(corpsecret, str) or corpid != self.corp_id:
+        """The app a secret belongs to: wrong corpid -> `wrong_corpid_errcode` (40013), unknown secret -> 40001,
+        the secret of an app switched off in the console (`disabled_apps`) -> 40091."""
+        if not isinstance(corpid, str) or corpid != self.corp_id:
+            raise ApiError(self._choices.wrong_corpid_errcode)
+        if not isinstance(corpsecret, str):
             raise ApiError(40001)
         for app, secret in self._secrets.items():
             if hmac.compare_digest(secret.encode(), corpsecret.encode("utf-8", "replace")):
+                if app in self._choices.disabled_apps:
+                    raise ApiError(40091)
                 return app
         raise ApiError(40001)
 

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from pipeline.sim._agreement import check_agreement
 from pipeline.sim._state import date_range
 from pipeline.sim._surfaces import dump_recorder
 from pipeline.sim._truth import LOG_KINDS, log_truth, mail_status_truth
@@ -153,6 +154,11 @@ def admin_routes(sim: Simulator) -> web.RouteTableDef:
         if kind == "pushes":
             return _json({"kind": kind, "records": corp.pusher.dump()})
         return _json({"kind": kind, "records": corp.sso_logins})
+
+    @routes.get("/_sim/agreement")
+    async def agreement(request: web.Request) -> web.Response:
+        sim.tick()
+        return _json(check_agreement(corp, sim.clock.now()))
 
     # --- state dumps
 

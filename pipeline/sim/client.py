@@ -67,6 +67,10 @@ class SimAdminClient:
     async def stats(self) -> dict[str, Any]:
         return await self._call("GET", "stats")
 
+    async def agreement(self) -> dict[str, Any]:
+        """The agreement checker's verdict now: operation log vs directory vs mail/login logs."""
+        return await self._call("GET", "agreement")
+
     async def set_choices(self, **choices: Any) -> dict[str, Any]:
         return await self._call("POST", "choices", choices)
 

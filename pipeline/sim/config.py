@@ -22,13 +22,14 @@ class Choices(BaseModel):
     group_update_lists: Literal["replace", "merge"] = "replace"
     expired_token_errcode: int = Field(40014, description="40014, 42001 or 40001")
     missing_token_errcode: int = Field(40014, description="40014 or 41001")
-    token_reissue: Literal["new_keeps_old", "same", "new_revokes_old"] = "new_keeps_old"
+    token_reissue: Literal["new_keeps_old", "same", "new_revokes_old"] = Field(
+        "same", description="same = the live token comes back while valid (as WeCom documents)")
     newcount_without_dates: Literal["all_unread", "today"] = "all_unread"
     wrong_method: Literal["accept", "http_405", "errcode"] = "accept"
     useroption_update_errmsg: str = "updated"
     log_order: Literal["asc", "desc", "shuffled"] = "asc"
-    log_max_span_days: int = Field(92, ge=0)
-    log_retention_days: int | None = Field(None, ge=1, description="None = keep everything")
+    log_max_span_days: int = Field(90, ge=0, description="end - begin in days; above -> 601002 (SUN: 91 refused)")
+    log_retention_days: int | None = Field(90, ge=1, description="older records are not returned; None = keep all")
     operation_type_zero: Literal["all", "invalid"] = "all"
     user_get_enable_type: Literal["int", "str"] = "int"
     user_list_enable_type: Literal["int", "str"] = "str"
@@ -37,6 +38,13 @@ class Choices(BaseModel):
     bad_json_errcode: int = 47001
     invalid_param_errcode: int = 40058
     api_operator: str | None = Field(None, description="operator of API writes in log/operation; None = admin@<domain>")
+    wrong_corpid_errcode: int = Field(40013, description="gettoken with an unknown corpid (40013, or 40001)")
+    disabled_apps: list[App] = Field(default_factory=list, description="gettoken with their secret -> 40091")
+    corp_disabled: bool = Field(False, description="the enterprise is disabled: every call answers 45024")
+    max_departments: int = Field(30000, ge=1, description="department/create beyond this -> 60126")
+    group_invalid_members: Literal["error", "partial"] = Field(
+        "error", description="unknown group members: error = 600016/600017/600018 (+ tags 40068); "
+        "partial = drop them and list them in invalid_userlist/invalid_departlist/invalid_taglist/invalid_grouplist")
 
 
 class TrafficConfig(BaseModel):
@@ -53,7 +61,18 @@ class TrafficConfig(BaseModel):
     midnight_fraction: float = Field(0.01, ge=0, le=1)
     read_fraction: float = Field(0.7, ge=0, le=1)
     unusual_login_fraction: float = Field(0.03, ge=0, le=1)
+    operation_rates: dict[int, float] = Field(
+        default_factory=dict, description="operation type -> relative rate (per day at 40 a day), over the defaults")
+    administrator_fraction: float = Field(0.2, ge=0, le=1, description="operator 'administrator' (doc examples)")
     history_hours: float = Field(0.0, ge=0, description="traffic generated before the start time (no pushes)")
+
+    @field_validator("operation_rates")
+    @classmethod
+    def _operation_types(cls, value: dict[int, float]) -> dict[int, float]:
+        bad = sorted(t for t, rate in value.items() if not 1 <= t <= 41 or rate < 0)
+        if bad:
+            raise ValueError(f"operation_rates: types must be 1..41 with a rate >= 0 (bad: {bad})")
+        return value
 
 
 class CallbackConfig(BaseModel):
@@ -72,6 +91,9 @@ class CallbackConfig(BaseModel):
     timeout: float = Field(5.0, gt=0)
     extra_fields: bool = Field(False, description="add ToUserName/AgentID to the push body")
     concurrency: int = Field(4, ge=1, le=64)
+    timestamp_age: float = Field(
+        0.0, ge=0, description="pushes carry a timestamp this many seconds old (models Exmail re-sending a push "
+        "long after its first attempt; a receiver's replay window then refuses it)")
 
 
 FaultKind = Literal["errcode", "http_status", "delay", "drop", "expire_token"]

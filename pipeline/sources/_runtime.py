@@ -68,6 +68,7 @@ class CorpRuntime:
     calendar: CorpCalendar
     directory: DirectoryView = field(default_factory=DirectoryView)
     group_hints: set[str] = field(default_factory=set)
+    activity: dict[str, float] = field(default_factory=dict)  # userid -> time of its latest mail/login record
 
     @property
     def corp_id(self) -> str:

@@ -141,13 +141,35 @@ class StreamIntervals(_Model):
         return value
 
 
+class LoginPollSettings(_Model):
+    """log/login is one call per user: how a large tenant is read within the interval (docs/operations.md).
+
+    Each run reads (1) the next slice of a rotation over every user, sized so a full rotation takes at most
+    `sweep_seconds`, (2) the users active since their last read (in the mail log, the login log, or new in the
+    directory), most recent first, and (3) more of the rotation, up to the budget. A date closes only after a
+    whole rotation started after the date's lag had passed, so nobody's late record is missed. A tenant whose
+    users all fit in the budget is read completely every run (one rotation per run).
+    """
+
+    budget_calls: int | None = Field(
+        None, ge=1, description="log/login calls per run; None = budget_share x the system-log app's rate x interval")
+    budget_share: float = Field(0.5, gt=0, le=1, description="share of the system-log app's rate for log/login")
+    sweep_seconds: float = Field(3600.0, gt=0, description="every user is read at least this often")
+    burst_calls: int = Field(200, ge=1, description="runs with at most this many calls go out at once")
+    spread_fraction: float = Field(
+        0.8, ge=0, le=1, description="larger runs pace their calls over this share of the interval (0 = at once)")
+
+
 class PollSettings(_Model):
     intervals: StreamIntervals = Field(default_factory=StreamIntervals)
+    login: LoginPollSettings = Field(default_factory=LoginPollSettings)
     lag_seconds: float = Field(
         6 * 3600, ge=0, description="yesterday is re-queried until this long after midnight (late records)"
     )
     backfill_days: int = Field(7, ge=0, le=180, description="dates before today fetched on the first start")
-    span_days: int = Field(30, ge=1, le=92, description="dates per log query during backfill/catch-up")
+    span_days: int = Field(
+        30, ge=1, le=91, description="dates per log query during backfill/catch-up (91 dates = 90 days apart, the "
+        "widest span Exmail accepts)")
     error_backoff_initial_seconds: float = Field(5.0, gt=0)
     error_backoff_max_seconds: float = Field(300.0, gt=0)
     options_batch_size: int = Field(50, ge=1, description="useroption/get calls in flight per batch")

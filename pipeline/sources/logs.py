@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -24,7 +26,7 @@ from typing import Any, TypeVar
 
 from pipeline import metrics
 from pipeline.envelope import Envelope, record_key, utc_iso
-from pipeline.exmail import ExmailClient, MailType, NotFound, OperationCategory
+from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory
 from pipeline.exmail.models import ExmailRecord, as_int
 from pipeline.records import RAW_SCHEMAS, raw_id, with_occurrences
 from pipeline.sources._emit import Outgoing
@@ -205,6 +207,8 @@ class LogPoller(Poller):
                         hits += 1
                         continue
                     subject = userid if userid is not None else self.kind.subject(record)
+                    if kind in ("mail_log", "login_log"):
+                        self._note_activity(subject, record)
                     env = Envelope(
                         schema=schema, id=rid, corp_id=corp_id, source=self.source,
                         occurred_at=utc_iso(float(as_int(record["time"]))), observed_at=observed,
@@ -237,7 +241,9 @@ class LogPoller(Poller):
             for batch in _batches(self.iter_new(chunk_first, chunk_last, groups), DELIVERY_BATCH):
                 produced += await self.deliver_into(self.seen, batch)
             self._raise_pending()
-            closed = self.corp.calendar.last_closable(chunk_first, chunk_last, now, self.rt.poll.lag_seconds)
+            closing = self._closing_now(now)
+            closed = None if closing is None else self.corp.calendar.last_closable(
+                chunk_first, chunk_last, closing, self.rt.poll.lag_seconds)
             if closed is not None:
                 self.cursor.close_through(closed)
                 self.seen.drop_through(closed)
@@ -255,23 +261,140 @@ class LogPoller(Poller):
     def _raise_pending(self) -> None:
         """Hook for per-user pollers: raise a fetch failure only after the fetched records were delivered."""
 
+    def _closing_now(self, now: float) -> float | None:
+        """The moment every record up to which this run has read (dates close by it); None = close nothing."""
+        return now
+
+    def _note_activity(self, userid: str, record: Mapping[str, Any]) -> None:
+        """Remember when a user last mailed or logged in: the login poller reads active users first."""
+        try:
+            t = float(as_int(record.get("time")))
+        except (ValueError, OverflowError):
+            return
+        key = userid.lower()
+        if t > self.corp.activity.get(key, float("-inf")):
+            self.corp.activity[key] = t
+
+
+@dataclass
+class LoginPlan:
+    """Which users one log/login run reads (see `LoginPollSettings`): the rotation, the active users, the fill."""
+
+    users: list[str]
+    rotation_end: int  # position in the rotation after this run
+    completes: bool  # this run reads the rotation's last users
+    active: int  # users read for being active (outside the rotation slice)
+
 
 class LoginLogPoller(LogPoller):
-    """log/login for every user of the current directory (per-user endpoint, bounded concurrency)."""
+    """log/login per user of the current directory, planned for large tenants (bounded by a per-run budget,
+    active users first, paced over the interval) with dates closed only after a full rotation."""
 
     def __init__(self, rt: Runtime, corp: CorpRuntime, interval: float | None = None) -> None:
         super().__init__(rt, corp, "login_log", interval)
         self._pending: BaseException | None = None
         self.user_progress: Callable[[int], None] | None = None
+        self._rotation: list[str] = []
+        self._position = 0
+        self._rotation_started: float | None = None
+        self._swept_since: float | None = None  # start of the last complete rotation
+        self._last_read: dict[str, float] = {}
+        self._plan: LoginPlan | None = None
+        self._full_run = False
+        self._fetched = False
+        self.last_plan: LoginPlan | None = None
+
+    def budget(self) -> int:
+        cfg = self.rt.poll.login
+        if cfg.budget_calls is not None:
+            return cfg.budget_calls
+        rate = self.corp.client.settings.rate_limit_for(App.SYSTEM_LOG).rate
+        return max(1, int(cfg.budget_share * rate * self.interval))
+
+    def plan(self, now: float) -> LoginPlan:
+        """The users of the next run (does not move the rotation: `_commit` does, after a successful run)."""
+        users = self.corp.directory.userids()
+        present = set(users)
+        if self._position >= len(self._rotation):
+            self._rotation, self._position, self._rotation_started = list(users), 0, now
+        else:
+            known = set(self._rotation)
+            self._rotation.extend(u for u in users if u not in known)  # new users join this rotation
+        budget = self.budget()
+        minimum = max(1, math.ceil(len(users) * self.interval / self.rt.poll.login.sweep_seconds))
+        chosen: list[str] = []
+        pos = self._position
+
+        skip: set[str] = set()
+
+        def take(limit: int) -> None:
+            nonlocal pos
+            while pos < len(self._rotation) and len(chosen) < limit:
+                userid = self._rotation[pos]
+                if userid in present and userid not in skip:
+                    chosen.append(userid)
+                pos += 1
+
+        take(min(minimum, budget))
+        picked = set(chosen)
+        activity, last_read = self.corp.activity, self._last_read
+        due = [u for u in users if u not in picked and activity.get(u, float("-inf")) > last_read.get(u, float("-inf"))]
+        due.sort(key=lambda u: -activity[u])
+        active = due[: max(0, budget - len(chosen))]
+        skip.update(active)  # read for being active: the rotation does not read them twice in this run
+        take(budget - len(active))
+        while pos < len(self._rotation) and self._rotation[pos] not in present:
+            pos += 1
+        return LoginPlan(chosen + active, pos, pos >= len(self._rotation), len(active))
+
+    def _closing_now(self, now: float) -> float | None:
+        plan = self._plan
+        if self._full_run:
+            return now
+        if plan is not None and plan.completes:
+            return self._rotation_started
+        return self._swept_since
+
+    async def run_window(self, since: date | None = None) -> int:
+        """One run over the planned users; an explicit backfill (`since`) reads every user, budget or not."""
+        now = self.rt.clock.now()
+        await self.corp.directory.ready.wait()
+        self._full_run = since is not None
+        if self._full_run:
+            self._plan = LoginPlan(self.corp.directory.userids(), self._position, False, 0)
+        else:
+            self._plan = self.plan(now)
+        self._fetched = False
+        try:
+            produced = await super().run_window(since)
+        finally:
+            plan, self._plan, self._full_run = self._plan, None, False
+        if not self._fetched:  # no date to query: nobody was read, the rotation stays where it was
+            return produced
+        for userid in plan.users:
+            self._last_read[userid] = now
+        self._position = plan.rotation_end
+        if plan.completes:
+            self._swept_since = self._rotation_started
+        self.last_plan = plan
+        return produced
 
     async def fetch(self, first: date, last: date) -> list[tuple[str | None, list[Any]]]:
         await self.corp.directory.ready.wait()
-        users = self.corp.directory.userids()
+        plan = self._plan if self._plan is not None else self.plan(self.rt.clock.now())
+        users = plan.users
+        self._fetched = True
+        cfg = self.rt.poll.login
+        # a full budget's calls spread over spread_fraction of the interval; smaller runs end sooner
+        gap = cfg.spread_fraction * self.interval / self.budget() if len(users) > cfg.burst_calls else 0.0
+        started = time.monotonic()
         limit = asyncio.Semaphore(max(1, self.corp.client.settings.per_user_concurrency) * 2)
         groups: list[tuple[str | None, list[Any]]] = []
         self._pending = None
 
-        async def one(userid: str) -> None:
+        async def one(index: int, userid: str) -> None:
+            if gap:
+                await asyncio.sleep(max(0.0, started + index * gap - time.monotonic()))
             async with limit:
                 try:
                     records = await self.corp.client.log_login(userid, first, last)
@@ -289,7 +412,7 @@ class LoginLogPoller(LogPoller):
                         self.user_progress(1)
                 groups.append((userid.lower(), records))
 
-        await asyncio.gather(*(one(u) for u in users))
+        await asyncio.gather(*(one(i, u) for i, u in enumerate(users)))
         return groups
 
     def _raise_pending(self) -> None:

@@ -1,6 +1,7 @@
 """log/mailstatus, log/mail, log/login, log/batchjob, log/operation (system-log app) through the client
 against the simulator's ground truth: exact records and order, filters, per-day iteration, chunking of long
-spans (200 days against a 92-day server limit), late records becoming visible, and date/domain errcodes."""
+spans (200 days against the 90-day server limit, retention switched off), late records becoming visible, and
+date/domain errcodes."""
 
 from __future__ import annotations
 
@@ -289,38 +290,41 @@ async def test_log_span_longer_than_server_limit_601002(
 
 
 async def test_log_span_at_server_limit_accepted(make_client: ClientFactory, sim: SimulatorHandle) -> None:
-    """The client's widest chunk (92 dates) fits the simulator's default limit (end - begin <= 92 days)."""
-    client = make_client(log_span_days=92)
-    first = date(2026, 1, 5) - timedelta(days=91)
+    """The client's widest chunk (91 dates) fits the simulator's default limit (end - begin <= 90 days)."""
+    client = make_client(log_span_days=91)
+    first = date(2026, 1, 5) - timedelta(days=90)
     assert await client.log_batchjob(first, TODAY) == []
     assert sim.sim.api.calls["log/batchjob"] == 1
 
 
-async def test_log_span_92_dates_refused_by_server_mimicking_observed_limit(
+async def test_log_span_91_days_apart_refused_as_observed_and_client_cannot_ask_it(
     make_client: ClientFactory, sim: SimulatorHandle
 ) -> None:
-    """SUN saw 601002 for 2018-02-18..2018-05-20 (92 dates); the simulator mimics that with a 90-day limit.
-    The client's default chunk (30 dates) is far inside it, but its widest allowed one (92) is refused."""
-    await sim.admin.set_choices(log_max_span_days=90)
+    """SUN saw 601002 for 2018-02-18..2018-05-20 (91 days apart, 92 dates); the simulator's default limit is
+    90 days apart, and the client's settings refuse a chunk of 92 dates."""
+    client = make_client()
     first = date(2026, 1, 5) - timedelta(days=91)
-    assert await make_client().log_batchjob(first, TODAY) == []
     with pytest.raises(ValidationError) as caught:
-        await make_client(log_span_days=92).log_batchjob(first, TODAY)
+        await client._call("log/batchjob", body={"begin_date": first.isoformat(), "end_date": TODAY})
     assert caught.value.errcode == 601002
+    assert await client.log_batchjob(first, TODAY) == []  # chunked by 30 dates: accepted
+    with pytest.raises(ValueError, match="log_span_days"):
+        make_client(log_span_days=92)
 
 
-async def test_log_mail_200_days_chunked_against_92_day_limit(
+async def test_log_mail_200_days_chunked_against_90_day_limit(
     make_client: ClientFactory, sim: SimulatorHandle
 ) -> None:
-    client = make_client(log_span_days=92)
+    await sim.admin.set_choices(log_retention_days=None)  # keep 200 days of history
+    client = make_client(log_span_days=91)
     last = date(2026, 1, 5)
     first = last - timedelta(days=199)
     edges = [
         first,
+        first + timedelta(days=90),
         first + timedelta(days=91),
-        first + timedelta(days=92),
-        first + timedelta(days=183),
-        first + timedelta(days=184),
+        first + timedelta(days=181),
+        first + timedelta(days=182),
         last - timedelta(days=1),
     ]
     injected = [await inject_mail(sim, noon(d), f"edge {d.isoformat()}") for d in edges]
@@ -336,6 +340,7 @@ async def test_log_mail_200_days_chunked_against_92_day_limit(
 
 
 async def test_log_mailstatus_200_days_chunked_and_summed(client: ExmailClient, sim: SimulatorHandle) -> None:
+    await sim.admin.set_choices(log_retention_days=None)  # keep 200 days of history
     last = date(2026, 1, 5)
     first = last - timedelta(days=199)
     for offset in (0, 45, 120, 198):
@@ -355,9 +360,10 @@ async def test_log_mailstatus_200_days_chunked_and_summed(client: ExmailClient, 
 
 
 async def test_log_login_200_days_chunked(make_client: ClientFactory, sim: SimulatorHandle) -> None:
-    client = make_client(log_span_days=92)
+    await sim.admin.set_choices(log_retention_days=None)  # keep 200 days of history
+    client = make_client(log_span_days=91)
     first = date(2026, 1, 5) - timedelta(days=199)
-    times = [noon(first + timedelta(days=offset)) for offset in (0, 91, 92, 150)] + [T0 - 60]
+    times = [noon(first + timedelta(days=offset)) for offset in (0, 90, 91, 150)] + [T0 - 60]
     for i, when in enumerate(times):
         await sim.admin.inject_log("login_log", {"time": when, "ip": f"10.0.0.{i}", "type": 1}, userid=ADMIN)
     records = await client.log_login(ADMIN, first, TODAY)

@@ -4,10 +4,13 @@ Behaviour, as the reference documents it (and chosen where it does not):
 - gettoken: 40013 for a wrong corpid, 40001 for a secret no app has; while an app's token is valid the
   same token comes back with the seconds it has left (chosen), else a new one lives `token_ttl` seconds.
 - message/send: 41001 without a token, 40014 for an unknown (or revoked) one, 42001 for an expired one;
-  40056 when agentid is not the token's app; 40008 for an unknown msgtype; 44004 empty content, 40058 over
-  2048 bytes (text, markdown); unknown users/parties/tags are listed in invaliduser/invalidparty/invalidtag
-  and the rest still get the message; 81013 when nobody valid is left. Per member and app, 30/min and
-  1000/h: the excess is silently dropped (errcode 0; recorded as "dropped"). enable_duplicate_check: an
+  40056 when agentid is not the token's app; 40008 for an unknown msgtype; 44004 empty content; text over
+  2048 bytes is truncated at a character boundary (doc 90236: "超过将截断"; `app_text_overflow="reject"`
+  answers 40058 instead), markdown over 2048 bytes 40058; more than 1000 touser or 100 toparty/totag
+  entries 40058; unknown users/parties/tags are listed in invaliduser/invalidparty/invalidtag
+  and the rest still get the message; 81013 when nobody valid is left. Per member and app, 30/min,
+  1000/h and 10,000/day, and per app seats x 200 person-messages a day (Beijing date): the excess is
+  silently dropped (errcode 0; recorded as "dropped"). enable_duplicate_check: an
   identical JSON body within duplicate_check_interval (default 1800 s, at most 4 h) is delivered once and
   still answers errcode 0 with the first msgid (recorded as "deduplicated").
 - webhook/send: 93000 for an unknown key; 40008 unknown msgtype; text <= 2048 bytes, markdown and
@@ -44,6 +47,7 @@ from pipeline.sim.receiver.recording import (
     read_json,
 )
 from pipeline.sim.wecom.config import SimApp, WeComSimConfig
+from pipeline.sinks.delivery.splitting import truncate_utf8
 
 APP_MSGTYPES = {"text", "image", "voice", "video", "file", "textcard", "news", "mpnews", "markdown",
                 "miniprogram_notice", "template_card"}
@@ -69,6 +73,7 @@ class WeComState:
         self.reset()
 
     def reset(self) -> None:
+        self.daily: dict[tuple[int, str, int], int] = {}  # (agent, member or "*", Beijing date) -> deliveries
         self.tokens: dict[str, _Token] = {}
         self.robot_windows: dict[str, SlidingWindow] = {}
         self.member_windows: dict[tuple[int, str], tuple[SlidingWindow, SlidingWindow]] = {}
@@ -107,6 +112,18 @@ class WeComState:
             self.member_windows[key] = (SlidingWindow(self.config.member_per_minute, 60.0),
                                         SlidingWindow(self.config.member_per_hour, 3600.0))
         return self.member_windows[key]
+
+    def daily_allows(self, agent_id: int, member: str, now: float) -> bool:
+        """The per-member and per-app daily caps (calendar day in Beijing time, UTC+8)."""
+        day = int((now + 8 * 3600) // 86400)
+        seats = self.config.account_seats or len(self.users)
+        mine, app = (agent_id, member, day), (agent_id, "*", day)
+        if self.daily.get(mine, 0) >= self.config.member_per_day or \
+                self.daily.get(app, 0) >= seats * self.config.app_per_seat_per_day:
+            return False
+        self.daily[mine] = self.daily.get(mine, 0) + 1
+        self.daily[app] = self.daily.get(app, 0) + 1
+        return True
 
     def robot_window(self, name: str) -> SlidingWindow:
         if name not in self.robot_windows:
@@ -184,8 +201,12 @@ def _app_error(body: dict[str, Any], cfg: WeComSimConfig) -> tuple[int, str] | N
         return 40008, "invalid message type"
     if not isinstance(body.get(msgtype), dict):
         return 40058, f"{msgtype} is missing"
+    for field, limit in (("touser", cfg.touser_max), ("toparty", cfg.toparty_max), ("totag", cfg.totag_max)):
+        if len(_split(body.get(field))) > limit:
+            return 40058, f"{field} exceed max count {limit}"
     if msgtype == "text":
-        return _content_error("text", body, cfg.app_text_max_bytes)
+        limit = cfg.app_text_max_bytes if cfg.app_text_overflow == "reject" else 2**31
+        return _content_error("text", body, limit)
     if msgtype == "markdown":
         return _content_error("markdown", body, cfg.app_markdown_max_bytes)
     if msgtype == "textcard":
@@ -254,6 +275,13 @@ async def message_send(request: web.Request) -> web.Response:
         return reject(40056, "invalid agentid")
     if (problem := _app_error(body, cfg)) is not None:
         return reject(*problem)
+    truncated = body["msgtype"] == "text" and _blen(body["text"]["content"]) > cfg.app_text_max_bytes
+    if truncated:  # what the members see; the duplicate check still compares the body as sent
+        delivered_body = {**body, "text": {**body["text"],
+                                           "content": truncate_utf8(body["text"]["content"], cfg.app_text_max_bytes,
+                                                                    ellipsis="")}}
+    else:
+        delivered_body = body
 
     users = _split(body.get("touser"))
     everyone = "@all" in users
@@ -286,17 +314,18 @@ async def message_send(request: web.Request) -> web.Response:
     delivered, dropped = [], []
     for member in members:
         minute, hour = state.member_windows_for(token.agent_id, member)
-        if minute.allows(now) and hour.allows(now):
+        if minute.allows(now) and hour.allows(now) and state.daily_allows(token.agent_id, member, now):
             minute.add(now)
             hour.add(now)
             delivered.append(member)
         else:
             dropped.append(member)
     if delivered:
-        recorder.record("app", target, "accepted", body=body, recipients=tuple(delivered), errcode=0)
+        recorder.record("app", target, "accepted", body=delivered_body, recipients=tuple(delivered), errcode=0,
+                        detail=f"text.content truncated to {cfg.app_text_max_bytes} bytes" if truncated else "")
     if dropped:
-        recorder.record("app", target, "dropped", body=body, recipients=tuple(dropped), errcode=0,
-                        detail="per-member limit (30/min, 1000/h): dropped silently")
+        recorder.record("app", target, "dropped", body=delivered_body, recipients=tuple(dropped), errcode=0,
+                        detail="per-member (30/min, 1000/h, 10000/day) or per-app daily limit: dropped silently")
     return _err(0, "ok", msgid=state.next_msgid(), **extra)
 
 

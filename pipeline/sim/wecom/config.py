@@ -3,6 +3,8 @@ robots, plus the documented limits."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -35,6 +37,15 @@ class WeComSimConfig(BaseModel):
     member_per_minute: int = Field(30, ge=1, description="app messages per member per minute (beyond: dropped)")
     member_per_hour: int = Field(1000, ge=1, description="app messages per member per hour (beyond: dropped)")
     app_text_max_bytes: int = 2048
+    app_text_overflow: Literal["truncate", "reject"] = Field(
+        "truncate", description="text over app_text_max_bytes: truncated at a character boundary (doc 90236 "
+        "'超过将截断') or refused with 40058")
+    touser_max: int = Field(1000, ge=1, description="touser entries per message (doc 90236); beyond -> 40058")
+    toparty_max: int = Field(100, ge=1, description="toparty entries per message (doc 90236); beyond -> 40058")
+    totag_max: int = Field(100, ge=1, description="totag entries per message (doc 90236); beyond -> 40058")
+    member_per_day: int = Field(10_000, ge=1, description="app messages per member per day (beyond: dropped)")
+    account_seats: int | None = Field(None, ge=1, description="the corp's seat cap; None = number of users")
+    app_per_seat_per_day: int = Field(200, ge=1, description="person-messages per app per day = seats x this")
     app_markdown_max_bytes: int = 2048
     robot_text_max_bytes: int = 2048
     robot_markdown_max_bytes: int = 4096

@@ -158,7 +158,7 @@ async def test_log_query_invalid_date_raises_validation_error_601001(client: Exm
 async def test_log_query_span_too_long_raises_validation_error_601002(
     make_client: Callable[..., ExmailClient], fake: Any,
 ) -> None:
-    client = make_client(log_span_days=92)
+    client = make_client(log_span_days=91)
     fake.on("log/mail", {"errcode": 601002, "errmsg": "time span exceeds"})
     with pytest.raises(ValidationError) as info:
         await client.log_mail("2018-02-18", "2018-05-20")

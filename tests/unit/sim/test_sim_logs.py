@@ -55,10 +55,11 @@ async def test_log_mail_missing_mailtype_returns_40058(exmail: Any) -> None:
 
 
 async def test_log_mail_span_over_limit_returns_601002(exmail: Any) -> None:
-    r = await log_call(exmail, "log/mail", {"begin_date": "2025-10-01", "end_date": DAY, "mailtype": 0})
-    assert r == {"errcode": 601002, "errmsg": "time span exceeds the limit"}
-    ok = await log_call(exmail, "log/mail", {"begin_date": "2025-10-05", "end_date": DAY, "mailtype": 0})
-    assert ok["errcode"] == 0  # exactly 92 days apart
+    """Default 90 days apart (SUN saw 601002 for 2018-02-18..2018-05-20, 91 days apart)."""
+    r = await log_call(exmail, "log/mail", {"begin_date": "2025-10-06", "end_date": DAY, "mailtype": 0})
+    assert r == {"errcode": 601002, "errmsg": "time span exceeds the limit"}  # 91 days apart
+    ok = await log_call(exmail, "log/mail", {"begin_date": "2025-10-07", "end_date": DAY, "mailtype": 0})
+    assert ok["errcode"] == 0  # exactly 90 days apart
 
 
 async def test_log_span_limit_is_configurable(exmail: Any, sim: SimulatorHandle) -> None:
@@ -163,9 +164,20 @@ async def test_log_retention_window_choice_hides_old_records(exmail: Any, sim: S
     await sim.admin.inject_log("batchjob_log", {"time": T0 - 40 * 86400, "operator": f"admin@{DOMAIN}", "type": 1,
                                                 "status": 0})
     window = {"begin_date": "2025-11-20", "end_date": "2025-11-30"}
-    assert len((await log_call(exmail, "log/batchjob", window))["list"]) == 1
+    assert len((await log_call(exmail, "log/batchjob", window))["list"]) == 1  # default: 90 days kept
     await sim.admin.set_choices(log_retention_days=30)
     assert (await log_call(exmail, "log/batchjob", window))["list"] == []
+
+
+async def test_log_retention_default_90_days_hides_older_records(exmail: Any, sim: SimulatorHandle) -> None:
+    for age in (89, 95):
+        await sim.admin.inject_log("batchjob_log", {"time": T0 - age * 86400, "operator": f"admin@{DOMAIN}",
+                                                    "type": 1, "status": 0})
+    window = {"begin_date": "2025-10-07", "end_date": DAY}
+    assert [r["time"] for r in (await log_call(exmail, "log/batchjob", window))["list"]] == [T0 - 89 * 86400]
+    await sim.admin.set_choices(log_retention_days=None)
+    old = {"begin_date": "2025-09-01", "end_date": "2025-10-06"}
+    assert len((await log_call(exmail, "log/batchjob", old))["list"]) == 1
 
 
 # --- newcount

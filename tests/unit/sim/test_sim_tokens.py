@@ -24,9 +24,19 @@ async def test_gettoken_bad_secret_returns_40001_invalid_credential(exmail: Any)
     assert body == {"errcode": 40001, "errmsg": "invalid credential"}
 
 
-async def test_gettoken_wrong_corpid_returns_40001(exmail: Any) -> None:
+async def test_gettoken_wrong_corpid_returns_40013(exmail: Any, sim: SimulatorHandle) -> None:
+    body = await gettoken(exmail, "ww0000000000000000", exmail.creds["secrets"]["contact"])
+    assert body == {"errcode": 40013, "errmsg": "invalid corpid"}
+    await sim.admin.set_choices(wrong_corpid_errcode=40001)
     body = await gettoken(exmail, "ww0000000000000000", exmail.creds["secrets"]["contact"])
     assert body["errcode"] == 40001
+
+
+async def test_gettoken_disabled_app_returns_40091(exmail: Any, sim: SimulatorHandle) -> None:
+    await sim.admin.set_choices(disabled_apps=["system_log"])
+    body = await gettoken(exmail, exmail.creds["corp_id"], exmail.creds["secrets"]["system_log"])
+    assert body == {"errcode": 40091, "errmsg": "invalid secret"}
+    assert (await gettoken(exmail, exmail.creds["corp_id"], exmail.creds["secrets"]["contact"]))["errcode"] == 0
 
 
 async def test_gettoken_post_is_accepted_too(exmail: Any) -> None:
@@ -103,7 +113,8 @@ def test_token_expires_after_expires_in_on_the_real_clock() -> None:
 
 
 def test_token_reissue_modes() -> None:
-    keep = TokenStore("c", {"contact": "s"}, 7200, Choices())
+    assert Choices().token_reissue == "same"  # WeCom documents one token per app while it is valid
+    keep = TokenStore("c", {"contact": "s"}, 7200, Choices(token_reissue="new_keeps_old"))
     a, _ = keep.issue("c", "s")
     b, _ = keep.issue("c", "s")
     assert a != b

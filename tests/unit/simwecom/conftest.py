@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +80,18 @@ async def wecom(clock: ManualClock) -> AsyncIterator[Mounted]:
     """The WeCom sim mounted at /wecom/, as the main simulator mounts it."""
     async for mounted in _mount(create_wecom_app(WECOM, clock=clock.time), "/wecom/"):
         yield mounted
+
+
+@pytest.fixture
+async def wecom_with(clock: ManualClock) -> AsyncIterator[Callable[..., AbstractAsyncContextManager[Mounted]]]:
+    """A WeCom sim with some config fields changed: `async with wecom_with(member_per_day=3) as sim:`."""
+
+    @contextlib.asynccontextmanager
+    async def make(**changes: Any) -> AsyncIterator[Mounted]:
+        async for mounted in _mount(create_wecom_app(WECOM.model_copy(update=changes), clock=clock.time), "/wecom/"):
+            yield mounted
+
+    yield make
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import pytest
@@ -56,7 +58,9 @@ async def test_token_errors(wecom: Mounted, clock: ManualClock) -> None:
     (text_to(agentid=1000003), 40056),
     ({**text_to(), "msgtype": "sms"}, 40008),
     (text_to(content=""), 44004),
-    (text_to(content="长" * 683), 40058),  # 2049 bytes
+    (text_to(touser="|".join(f"u{i}" for i in range(1001))), 40058),
+    (text_to(toparty="|".join(str(i) for i in range(101))), 40058),
+    (text_to(totag="|".join(str(i) for i in range(101))), 40058),
     ({"touser": "alice", "msgtype": "markdown", "agentid": 1000002, "markdown": {"content": "m" * 2049}}, 40058),
     ({"touser": "alice", "msgtype": "textcard", "agentid": 1000002, "textcard": {"title": "t"}}, 40058),
     (text_to(touser="nobody|ghost"), 81013),
@@ -112,3 +116,49 @@ async def test_per_member_limit_drops_silently(wecom: Mounted, clock: ManualCloc
         await send(wecom, text_to(content=f"h{i}"), tok)
     assert len([e for e in wecom.recorder.accepted("app") if "alice" in e.recipients]) == 40
     assert len(wecom.recorder.dropped("app")) == 1 + 11  # the 31st in minute one, then 51 - 40 in the hour
+
+
+async def test_text_over_2048_bytes_is_truncated_at_a_character_boundary(wecom: Mounted) -> None:
+    """Doc 90236: text content "最长不超过2048个字节，超过将截断"; 683 x 3-byte characters = 2049 bytes."""
+    answer = await send(wecom, text_to(content="长" * 683), await token(wecom))
+    assert answer["errcode"] == 0 and answer["msgid"]
+    delivered = wecom.recorder.accepted("app")[-1]
+    assert delivered.body["text"]["content"] == "长" * 682  # 2046 bytes: the 683rd character does not fit
+    assert "truncated" in delivered.detail
+
+
+WeComWith = Callable[..., AbstractAsyncContextManager[Mounted]]
+
+
+async def test_text_overflow_reject_is_a_switchable_choice(wecom_with: WeComWith) -> None:
+    async with wecom_with(app_text_overflow="reject") as wecom:
+        answer = await send(wecom, text_to(content="长" * 683), await token(wecom))
+        assert answer["errcode"] == 40058
+
+
+async def test_limits_of_1000_users_and_100_parties_accepted(wecom: Mounted) -> None:
+    body = text_to(touser="|".join(["alice"] + [f"u{i}" for i in range(999)]),
+                   toparty="|".join(["1"] + [str(i) for i in range(100, 199)]))
+    answer = await send(wecom, body, await token(wecom))
+    assert answer["errcode"] == 0
+    assert set(wecom.recorder.accepted("app")[-1].recipients) == {"alice", "bob"}
+
+
+async def test_per_member_daily_cap_drops_silently(wecom_with: WeComWith, clock: ManualClock) -> None:
+    async with wecom_with(member_per_day=3) as wecom:
+        tok = await token(wecom)
+        for i in range(4):
+            clock.advance(120)
+            assert (await send(wecom, text_to(content=f"d{i}"), tok))["errcode"] == 0
+        assert [d.recipients for d in wecom.recorder.dropped("app")] == [("alice",)]
+        clock.advance(86400)
+        await send(wecom, text_to(content="next day"), await token(wecom))
+        assert wecom.recorder.accepted("app")[-1].recipients == ("alice",)
+
+
+async def test_per_app_daily_cap_is_seats_times_200(wecom_with: WeComWith) -> None:
+    async with wecom_with(account_seats=1, app_per_seat_per_day=2) as wecom:  # 2 person-messages a day
+        tok = await token(wecom)
+        await send(wecom, text_to("alice|bob|carol", content="x"), tok)
+        assert wecom.recorder.accepted("app")[-1].recipients == ("alice", "bob")
+        assert wecom.recorder.dropped("app")[-1].recipients == ("carol",)

@@ -13,6 +13,7 @@ import pytest
 
 from pipeline.envelope import Envelope
 from pipeline.exmail import NotFound
+from pipeline.exmail._settings import RateLimit
 from pipeline.exmail.models import (
     BatchJobLogRecord,
     Department,
@@ -108,6 +109,10 @@ class FakeBroker:
 @dataclass
 class FakeSettings:
     per_user_concurrency: int = 4
+    app_rate: float = 10.0
+
+    def rate_limit_for(self, app: Any) -> RateLimit:
+        return RateLimit(rate=self.app_rate, burst=int(self.app_rate * 2))
 
 
 @dataclass

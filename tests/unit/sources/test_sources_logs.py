@@ -8,6 +8,7 @@ from typing import Any
 
 from pipeline.exmail import RateLimited
 from pipeline.records import raw_id
+from pipeline.sources.config import LoginPollSettings
 from pipeline.sources.logs import LoginLogPoller, LogPoller
 
 MAIL = "t.exmail.raw.mail_log"
@@ -214,3 +215,62 @@ async def test_login_poller_per_user(env: Any, local: Any) -> None:
     v = next(v for v in values if v["data"]["context"]["userid"] == "u2@acme.com")
     assert v["id"] == raw_id(env.corp.corp_id, "login_log", v["data"]["record"], 0,
                              {"userid": "u2@acme.com", "date": "2026-03-10"})
+
+
+def login_env(env: Any, local: Any, count: int, budget: int, sweep_seconds: float = 3000.0) -> list[str]:
+    """`count` users with one login each on 2026-03-10; the login poller's budget and sweep as given."""
+    users = [f"u{i:03d}@acme.com" for i in range(count)]
+    env.api.users = [{"userid": u, "name": u, "department": [1]} for u in users]
+    env.corp.directory.users = {u: {"userid": u} for u in users}
+    env.corp.directory.ready.set()
+    for i, u in enumerate(users):
+        env.api.add("login_log", {"time": local("2026-03-10", 8, i % 60), "ip": "10.0.0.1", "type": 1}, userid=u)
+    env.rt.poll = env.rt.poll.model_copy(update={"login": LoginPollSettings(
+        budget_calls=budget, sweep_seconds=sweep_seconds, spread_fraction=0.0)})
+    return users
+
+
+async def test_login_poller_budget_active_first_then_rotation(env: Any, local: Any) -> None:
+    users = login_env(env, local, 30, budget=10, sweep_seconds=3000.0)  # interval 600: a slice of 6 per run
+    env.corp.activity.update({"u020@acme.com": 5.0, "u025@acme.com": 9.0})  # seen in the mail log
+    await env.load()
+    poller = LoginLogPoller(env.rt, env.corp)
+    await poller.prepare()
+    assert await poller.run_once()
+    plan = poller.last_plan
+    assert plan is not None and len(plan.users) == 10 and plan.active == 2
+    assert plan.users[:6] == users[:6]  # the rotation's slice first
+    assert plan.users[6:8] == users[6:8] and plan.users[8:] == ["u025@acme.com", "u020@acme.com"]
+    read = [args[0] for name, args in env.api.calls if name == "log/login"]
+    assert sorted(read) == sorted(plan.users)
+
+
+async def test_login_poller_rotation_reads_everyone_and_closes_dates_only_after_it(env: Any, local: Any) -> None:
+    users = login_env(env, local, 25, budget=10)
+    env.clock.value = local("2026-03-11", 7)  # 2026-03-10 is past its 6 h lag: closable once everyone was read
+    await env.load()
+    poller = LoginLogPoller(env.rt, env.corp)
+    await poller.prepare()
+    for run in range(3):
+        assert await poller.run_once()
+        assert poller.last_plan is not None
+        assert poller.last_plan.completes == (run == 2)
+        assert poller.cursor.closed_through == (date(2026, 3, 10) if run == 2 else None)
+    values = env.broker.values("t.exmail.raw.login_log")
+    assert sorted(v["data"]["context"]["userid"] for v in values) == users  # every user exactly once
+
+
+async def test_login_poller_small_tenant_is_read_whole_every_run(env: Any, local: Any) -> None:
+    users = login_env(env, local, 8, budget=100)
+    await env.load()
+    poller = LoginLogPoller(env.rt, env.corp)
+    await poller.prepare()
+    for _ in range(2):
+        assert await poller.run_once()
+        assert poller.last_plan is not None and sorted(poller.last_plan.users) == users
+        assert poller.last_plan.completes
+
+
+def test_login_budget_defaults_to_half_the_app_rate_over_the_interval(env: Any) -> None:
+    poller = LoginLogPoller(env.rt, env.corp)
+    assert poller.budget() == int(0.5 * 10.0 * 600)
