@@ -9,6 +9,7 @@ from Kafka to the SIEM.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -53,6 +54,30 @@ def raw_id(corp_id: str, kind: str, record: Mapping[str, Any], occurrence: int =
            context: Mapping[str, Any] | None = None) -> str:
     """Deterministic envelope id of one raw log record; `context` carries the userid for login records."""
     return fingerprint("exmail.raw", corp_id, *record_identity(kind, record, context), occurrence)
+
+
+def with_ids(corp_id: str, kind: str, records: Iterable[Mapping[str, Any]],
+             context: Mapping[str, Any] | None = None) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Yield (raw_id, record) for one complete API answer: the same ids as with_occurrences + raw_id, with the
+    identity computed once per record and the constant head of the fingerprint hashed once per answer (the
+    pollers' hot path: about half the per-record cost of the two calls)."""
+    kind_, subject, _ = record_identity(kind, {}, context)
+    head = hashlib.sha256()
+    for value in ("exmail.raw", corp_id, kind_, subject):
+        b = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        head.update(len(b).to_bytes(4, "big") + b)
+    fields = LOG_IDENTITY_FIELDS.get(kind)
+    counts: dict[bytes, int] = {}
+    for rec in records:
+        body: Any = tuple(rec.get(f) for f in fields) if fields else orjson.loads(
+            orjson.dumps(dict(rec), option=orjson.OPT_SORT_KEYS))
+        b = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        n = counts.get(b, 0)
+        counts[b] = n + 1
+        h = head.copy()
+        occurrence = orjson.dumps(n)
+        h.update(len(b).to_bytes(4, "big") + b + len(occurrence).to_bytes(4, "big") + occurrence)
+        yield h.hexdigest()[:32], rec
 
 
 def with_occurrences(kind: str, records: Iterable[Mapping[str, Any]],

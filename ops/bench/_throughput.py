@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -26,6 +28,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics, producer_config
 
 KCAT = "/usr/bin/kcat"
+PYTHON_BIN = sys.executable
 AUDIT_DSN_ENV = "EXMAIL_BENCH_AUDIT_DSN"
 
 
@@ -95,7 +98,10 @@ class Watermarks:
 async def _produce_ours(bootstrap: str, names: TopicNames, records: list[RawRecord]) -> float:
     started = time.perf_counter()
     producer = EventProducer(KafkaSettings(bootstrap=bootstrap))
-    await producer.send_many((names.raw(r.topic_kind), r.key, r.envelope) for r in records)
+    failed = [o for o in await producer.send_batch((names.raw(r.topic_kind), r.key, r.envelope) for r in records)
+              if o is not None]
+    if failed:
+        raise BenchError(f"EventProducer: {len(failed)} records not delivered: {failed[0]}")
     left = producer.close()
     if left:
         raise BenchError(f"EventProducer left {left} records undelivered")
@@ -172,8 +178,9 @@ async def ingest_ceiling(ctx: Context, records: list[RawRecord], rounds: int) ->
     rows = [
         Row("ingest ceiling: kcat raw produce", med["kcat"], "msg/s", notes=(
             f"{n:,} records of ~{avg_bytes:.0f} B, acks=all, idempotent, lz4, murmur2; {kcat_note}")),
-        Row("ingest: EventProducer.send_many", med["ours"], "msg/s", med["kcat"], "kcat",
-            notes=f"envelope encode + future per record; {spread('ours')}".rstrip("; ")),
+        Row("ingest: EventProducer.send_batch", med["ours"], "msg/s", med["kcat"], "kcat",
+            notes=f"envelope encode + produce, error-only delivery reports drained once per batch (what "
+                  f"sources and normalize use); {spread('ours')}".rstrip("; ")),
         Row("ingest: bare confluent-kafka loop", med["bare"], "msg/s", med["kcat"], "kcat",
             notes=f"encode + produce + poll, no futures; {spread('bare')}".rstrip("; ")),
     ]
@@ -215,8 +222,14 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
     built = LogPoller(null_rt, corp, "mail_log").build(bs.DAY, bs.DAY, [(None, recs)])
     build_s = time.perf_counter() - started
 
+    parsing = bs.ParsingClient(recs)
+    started = time.perf_counter()
+    await parsing.log_mail(bs.DAY, bs.DAY)
+    parse_s = time.perf_counter() - started
+
     names = ctx.topics("sources")
     producer = EventProducer(KafkaSettings(bootstrap=ctx.bootstrap, topic_prefix=names.prefix))
+    corp = CorpRuntime(config=corp_cfg, client=parsing, calendar=CorpCalendar(480))
     try:
         rt = bs.runtime(Emitter(producer, names), KafkaReader(ctx.bootstrap), names, producer)
         await rt.cursors.load()
@@ -236,13 +249,16 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
     rows = [
         Row("poller: build (fingerprint+dedup+envelope)", len(built) / build_s, "rec/s",
             notes="in memory, no Kafka"),
+        Row("poller: client parsing (body -> pydantic records)", n / parse_s, "rec/s",
+            notes="decode_payload + parse_model(MailLog), as ExmailClient after the HTTP answer"),
         Row("poller: full run into Kafka", n / produce_s, "rec/s", kcat_rate, "kcat",
-            notes=f"{n:,} mail_log records, delivery reports + cursor save"),
+            notes=f"{n:,} mail_log records: client parsing + fingerprint + dedup + envelope + produce, "
+                  "delivery reports + cursor save"),
         Row("poller: re-poll (all dedup hits)", n / repoll_s, "rec/s"),
         Row("poller: dedup state per record", packed, "bytes", plain, "set[bytes]",
             notes="packed DigestSet (tracemalloc)"),
     ]
-    return rows, {"records": n, "build_s": build_s, "produce_s": produce_s, "repoll_s": repoll_s,
+    return rows, {"records": n, "parse_s": parse_s, "build_s": build_s, "produce_s": produce_s, "repoll_s": repoll_s,
                   "dedup_bytes_packed": packed, "dedup_bytes_set": plain}
 
 
@@ -293,16 +309,44 @@ def _postgres_count(dsn: str, schema: str) -> tuple[Callable[[], int], Callable[
     return count, drop
 
 
+def baseline_tree(ctx: Context, rev: str) -> Path:
+    """The source tree of `rev` (git archive into the scratch dir): its worker runs with PYTHONPATH pointing
+    there, on the same interpreter, broker and database as ours, so the before/after ratio is of one run."""
+    dest = ctx.tmp / f"baseline-{rev[:12]}"
+    if not dest.exists():
+        dest.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pipeline"], capture_output=True,
+                                 check=True, timeout=120).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True, timeout=120)
+    return dest
+
+
+def _spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling every thread of `pid` (raw collapsed stacks); None when py-spy is not installed."""
+    spy = Path(PYTHON_BIN).with_name("py-spy")
+    if not spy.exists():
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([str(spy), "record", "--pid", str(pid), "--rate", "200", "--format", "raw",
+                             "--threads", "--nonblocking", "--output", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def normalize_sink(ctx: Context, records: list[RawRecord], store: str, within: float,
-                         kcat_rate: float | None) -> PhaseResult:
-    """Pre-load the raw records on a fresh prefix, start one `pipeline worker --agent normalize --agent
-    audit`, and time from the first normalized event on exmail.events until the store holds every row."""
-    phase = f"normalize-{store}"
+                         kcat_rate: float | None, *, workers: int = 1, baseline: str | None = None,
+                         baseline_rate: float | None = None, profile: Path | None = None) -> PhaseResult:
+    """Pre-load the raw records on a fresh prefix, start `workers` x `pipeline worker --agent normalize --agent
+    audit` (one consumer group), and time from the first normalized event on exmail.events until the store
+    holds every row. `baseline` (a git rev) runs that revision's worker instead."""
+    tag = f"{store}-{workers}p" + (f"-{baseline[:8]}" if baseline else "")
+    phase = f"normalize-{tag}"
     names = ctx.topics(phase)
     await _produce_ours(ctx.bootstrap, names, records)
     n = len(records)
     config: dict[str, Any] = {"worker": {"http_port": 0}}
     env: dict[str, str] = {}
+    if baseline:
+        env["PYTHONPATH"] = str(baseline_tree(ctx, baseline))
     drop: Callable[[], None] = lambda: None  # noqa: E731
     if store == "sqlite":
         db = ctx.tmp / f"{phase}.db"
@@ -320,35 +364,45 @@ async def normalize_sink(ctx: Context, records: list[RawRecord], store: str, wit
     cfg_path.write_text(yaml.safe_dump(config))
     wm = Watermarks(ctx.bootstrap)
     samples: list[tuple[float, int, int]] = []
+    spy: subprocess.Popen[bytes] | None = None
     try:
         with Procs(ctx.tmp, ctx.tmp) as procs:
             launched = time.time()
-            worker = procs.worker(f"worker-{phase}", cfg_path, ctx.bootstrap, names.prefix,
-                                  ["normalize", "audit"], env=env)
+            procs_ = [procs.worker(f"worker-{phase}-{i}", cfg_path, ctx.bootstrap, names.prefix,
+                                   ["normalize", "audit"], env=env) for i in range(workers)]
             deadline = time.monotonic() + within
             first_event = events_done = None
             cpu_at_first = 0.0
             rows_now = 0
             while rows_now < n:
-                worker.check()
+                for w in procs_:
+                    w.check()
                 if time.monotonic() > deadline:
-                    raise BenchError(f"{store}: {rows_now} of {n} rows after {within:.0f} s\n{worker.tail()}")
+                    raise BenchError(f"{store}: {rows_now} of {n} rows after {within:.0f} s\n{procs_[0].tail()}")
                 await asyncio.sleep(0.05)
                 events_now = wm.total(names.events)
                 rows_now = count()
                 t = time.time()
                 samples.append((t, events_now, rows_now))
                 if first_event is None and events_now > 0:
-                    first_event, cpu_at_first = t, worker.cpu()
+                    first_event, cpu_at_first = t, sum(w.cpu() for w in procs_)
+                    if profile is not None:
+                        spy = _spy(procs_[0].pid, profile)
                 if events_done is None and events_now >= n:
                     events_done = t
-                worker.sample_rss()
+                for w in procs_:
+                    w.sample_rss()
             done = time.time()
-            worker_cpu = worker.cpu() - cpu_at_first
-            peak = worker.sample_rss()
+            worker_cpu = sum(w.cpu() for w in procs_) - cpu_at_first
+            peak = max(w.sample_rss() or 0.0 for w in procs_)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(timeout=60)
     finally:
         wm.close()
         drop()
+        if spy is not None and spy.poll() is None:
+            spy.kill()
     assert first_event is not None
     seconds = done - first_event
     rate = n / seconds
@@ -357,14 +411,21 @@ async def normalize_sink(ctx: Context, records: list[RawRecord], store: str, wit
              f"(start-up {first_event - launched:.1f} s excluded)")
     if normalize_rate:
         notes += f"; exmail.events complete at {normalize_rate:,.0f}/s"
-    notes += f"; worker CPU {worker_cpu / seconds:.0%} of a core, {worker_cpu / n * 1e6:,.0f} us/event"
+    notes += (f"; worker CPU {worker_cpu / seconds:.0%} of a core, {worker_cpu / n * 1e6:,.0f} us/event "
+              f"(CPU-bound ceiling {n / worker_cpu:,.0f}/s per core)")
     step = max(1, len(samples) // 60)
     label = "SQLite" if store == "sqlite" else "PostgreSQL"
-    out = [Row(f"normalize+audit ({label}), 1 worker", rate, "events/s", kcat_rate, "kcat raw", notes=notes),
-           Row(f"normalize+audit ({label}) worker peak RSS", peak, "MiB", notes="VmHWM")]
-    return out, {"records": n, "seconds": seconds, "startup_s": first_event - launched,
-                 "normalize_events_per_s": normalize_rate, "peak_rss_mib": peak,
-                 "worker_cpu_us_per_event": worker_cpu / n * 1e6, "worker_core_share": worker_cpu / seconds,
+    who = f"baseline {baseline[:8]}" if baseline else ("1 worker" if workers == 1 else f"{workers} workers")
+    name = f"normalize+audit ({label}), {who}"
+    if baseline_rate:
+        main = Row(name, rate, "events/s", baseline_rate, "baseline", notes=notes)
+    else:
+        main = Row(name, rate, "events/s", kcat_rate, "kcat raw", notes=notes)
+    out = [main, Row(f"{name}: peak RSS", peak, "MiB", notes="VmHWM, largest process")]
+    return out, {"records": n, "seconds": seconds, "startup_s": first_event - launched, "workers": workers,
+                 "baseline": baseline, "events_per_s": rate, "normalize_events_per_s": normalize_rate,
+                 "peak_rss_mib": peak, "worker_cpu_us_per_event": worker_cpu / n * 1e6,
+                 "worker_core_share": worker_cpu / seconds,
                  "progress": [(round(t - first_event, 2), e, r) for t, e, r in samples[::step]]}
 
 

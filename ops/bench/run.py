@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import platform
 import sys
@@ -132,9 +133,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         if "sources" in phases:
             await result.phase("sources", lambda: poller_path(ctx, sizes.poller_records, kcat_rate))
         if "normalize" in phases:
-            for store in ("sqlite", "postgres"):
-                step = _normalize_step(ctx, records[:sizes.normalize_records], store, sizes, kcat_rate)
-                await result.phase(f"normalize-{store}", step)
+            await _normalize_phases(result, ctx, records[:sizes.normalize_records], sizes, kcat_rate, args)
         if "startup" in phases:
             await result.phase("startup", lambda: worker_startup(ctx))
         if "latency" in phases or "burst" in phases:
@@ -159,9 +158,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "_rows": result.rows}
 
 
-def _normalize_step(ctx: Context, records: list[Any], store: str, sizes: Sizes,
-                    kcat_rate: float | None) -> Callable[[], Awaitable[PhaseResult]]:
-    return lambda: normalize_sink(ctx, records, store, sizes.normalize_timeout, kcat_rate)
+async def _normalize_phases(result: Run, ctx: Context, records: list[Any], sizes: Sizes, kcat_rate: float | None,
+                            args: argparse.Namespace) -> None:
+    """Per store: the baseline revision's worker (when --baseline), ours with one process (profiled with
+    --profile), and ours with two processes in one consumer group (SQLite, and PostgreSQL)."""
+    within = sizes.normalize_timeout
+    for store in ("sqlite", "postgres"):
+        before: float | None = None
+        if args.baseline:
+            detail = await result.phase(f"normalize-{store}-baseline", functools.partial(
+                normalize_sink, ctx, records, store, within * 4, kcat_rate, baseline=args.baseline))
+            before = detail["events_per_s"] if detail else None
+        profile = Path(args.profile) / f"normalize-audit-{store}.txt" if args.profile else None
+        await result.phase(f"normalize-{store}", functools.partial(
+            normalize_sink, ctx, records, store, within, kcat_rate, baseline_rate=before, profile=profile))
+        await result.phase(f"normalize-{store}-2p", functools.partial(
+            normalize_sink, ctx, records, store, within, kcat_rate, workers=2, baseline_rate=before))
 
 
 def _sizes(sizes: Sizes) -> dict[str, Any]:
@@ -197,6 +209,10 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=None,
                         help="Kafka bootstrap (default: EXMAIL_KAFKA_BOOTSTRAP or .state)")
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and scratch directory")
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also run the normalize phase with this git revision's worker (same run, for ratios)")
+    parser.add_argument("--profile", default=None, metavar="DIR",
+                        help="py-spy the one-process normalize+audit workers into DIR (raw collapsed stacks)")
     args = parser.parse_args()
     summary = asyncio.run(run(args))
     rows: list[Row] = summary.pop("_rows")

@@ -1,14 +1,18 @@
-"""The idempotent producer every source uses: a record counts as delivered only on its delivery report.
+"""The idempotent producer every source uses: a record counts as delivered only once the broker acknowledged it.
 
 confluent-kafka with `enable.idempotence`, `acks=all`, and `partitioner=murmur2_random` so keys land on the
-partitions faust (aiokafka, murmur2) expects. A background thread serves delivery callbacks and resolves
-asyncio futures on the caller's loop.
+partitions faust (aiokafka, murmur2) expects. `send`/`send_many`: a background thread serves per-record
+delivery callbacks and resolves asyncio futures on the caller's loop. `send_batch` (the hot path of sources and
+normalize): a second librdkafka producer with error-only reports, drained once per batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +59,69 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
     return conf
 
 
+class _Batch:
+    """Delivery bookkeeping of one send_many call. Reports arrive on the delivery thread only."""
+
+    __slots__ = ("_count", "_done", "_expected", "_loop", "results")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._done: asyncio.Future[None] = loop.create_future()
+        self._count = itertools.count(1)  # next() is atomic under the GIL: no lock on the hot path
+        self._expected: int | None = None
+        self.results: list[tuple[KafkaError | None, Message] | None] = []
+
+    def report(self, index: int, err: KafkaError | None, msg: Message) -> None:
+        self.results[index] = (err, msg)
+        reported = next(self._count)
+        expected = self._expected
+        if expected is not None and reported >= expected:
+            self._loop.call_soon_threadsafe(self._finish)
+
+    def _finish(self) -> None:
+        if not self._done.done():
+            self._done.set_result(None)
+
+    async def sealed(self, expected: int) -> None:
+        """Wait for `expected` reports (all records are produced by now)."""
+        self._expected = expected
+        if expected == 0 or sum(r is not None for r in self.results) >= expected:
+            self._finish()
+        await self._done
+
+    def outcomes(self) -> list[Delivered | DeliveryError]:
+        out: list[Delivered | DeliveryError] = []
+        for r in self.results:
+            if r is None:
+                out.append(DeliveryError("?", "no delivery report"))
+                continue
+            err, msg = r
+            topic = msg.topic() or "?"
+            out.append(DeliveryError(topic, err) if err is not None else
+                       Delivered(topic, msg.partition() or 0, msg.offset() or 0))
+        return out
+
+
+class _BulkProducer:
+    """The librdkafka producer behind send_batch: delivery reports for failures only, so an acknowledged
+    record costs no Python callback. One batch at a time (the caller holds a lock): when `flush()` has
+    nothing left, every record of the batch has its outcome, and a record without an error report was
+    acknowledged by the broker (librdkafka gives every message exactly one outcome)."""
+
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self.errors: list[tuple[str, bytes | None, KafkaError]] = []
+        self.producer = Producer({**conf, "delivery.report.only.error": True, "on_delivery": self._on_error})
+
+    def _on_error(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.errors.append((msg.topic() or "?", msg.value(), err))
+
+    def drain(self) -> None:
+        """Block until every record produced so far has its outcome (bounded by message.timeout.ms)."""
+        while self.producer.flush(1.0) > 0:
+            pass
+
+
 class EventProducer:
     """Async facade over one confluent-kafka Producer.
 
@@ -63,7 +130,10 @@ class EventProducer:
     """
 
     def __init__(self, settings: KafkaSettings, **overrides: Any) -> None:
-        self._producer = Producer(producer_config(settings, **overrides))
+        conf = producer_config(settings, **overrides)
+        self._producer = Producer(conf)
+        self._bulk = _BulkProducer(conf)
+        self._bulk_lock: asyncio.Lock | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll_loop, name="kafka-delivery", daemon=True)
         self._thread.start()
@@ -81,11 +151,15 @@ class EventProducer:
                  headers: Sequence[tuple[str, bytes]] | None = None) -> None:
         while True:
             try:
-                self._producer.produce(topic, value=value, key=key, headers=list(headers or ()),
-                                       on_delivery=on_delivery)
+                if headers:
+                    self._producer.produce(topic, value, key, on_delivery=on_delivery, headers=list(headers))
+                else:
+                    self._producer.produce(topic, value, key, on_delivery=on_delivery)
                 return
             except BufferError:
-                self._producer.poll(0.1)  # local queue full: backpressure, wait for the broker
+                # local queue full: backpressure. The delivery thread serves the reports (only it runs
+                # callbacks, so the per-batch bookkeeping needs no lock); wait for it to make room.
+                time.sleep(0.005)
 
     def _enqueue(
         self, loop: asyncio.AbstractEventLoop, topic: str, key: bytes | None, value: bytes,
@@ -119,60 +193,78 @@ class EventProducer:
 
     async def send_batch(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
-    ) -> list[Delivered | DeliveryError]:
-        """(topic, key, value) triples -> one outcome per record, in input order, once every report is in.
+    ) -> list[DeliveryError | None]:
+        """(topic, key, value) triples -> per record None (acknowledged) or its DeliveryError, in input order,
+        once every record has its outcome.
 
-        The loop is woken once for the whole batch (not once per record): per-record futures and
-        call_soon_threadsafe cost more than the produce itself."""
+        Produced on a second librdkafka producer with error-only delivery reports and drained once per batch,
+        so an acknowledged record costs one produce() and nothing else in Python (per-record reports cost more
+        than the produce itself). Batches go one at a time; single `send()`s are not held up by them."""
         if self._closed:
             raise RuntimeError("producer is closed")
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        outcomes: list[Delivered | DeliveryError | None] = []
-        lock = threading.Lock()
-        state = {"pending": 0, "sealed": False}
+        if self._bulk_lock is None:
+            self._bulk_lock = asyncio.Lock()
+        async with self._bulk_lock:
+            bulk = self._bulk
+            bulk.errors.clear()
+            produce = bulk.producer.produce
+            sent: list[tuple[str, bytes]] = []
+            for topic, key, value in records:
+                payload = value.encode() if isinstance(value, Envelope) else value
+                k = key.encode() if isinstance(key, str) else key
+                sent.append((topic, payload))
+                while True:
+                    try:
+                        produce(topic, payload, k)
+                        break
+                    except BufferError:
+                        bulk.producer.poll(0.05)  # local queue full: let the broker catch up
+            await asyncio.to_thread(bulk.drain)
+            errors = list(bulk.errors)
+        out: list[DeliveryError | None] = [None] * len(sent)
+        if errors:
+            where: dict[tuple[str, bytes], list[int]] = {}
+            for i, item in enumerate(sent):
+                where.setdefault(item, []).append(i)
+            for failed_topic, failed_value, err in errors:
+                for i in where.get((failed_topic, failed_value or b""), []):
+                    out[i] = DeliveryError(failed_topic, err)
+        return out
 
-        def finish() -> None:
-            if not done.done():
-                done.set_result(None)
-
-        def reporter(index: int, topic: str) -> Callable[[KafkaError | None, Message], None]:
-            def on_delivery(err: KafkaError | None, msg: Message) -> None:
-                outcomes[index] = (DeliveryError(topic, err) if err is not None else
-                                   Delivered(msg.topic() or topic, msg.partition() or 0, msg.offset() or 0))
-                with lock:
-                    state["pending"] -= 1
-                    last = state["sealed"] and state["pending"] == 0
-                if last:
-                    loop.call_soon_threadsafe(finish)
-            return on_delivery
-
+    async def _send_all(self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]) -> _Batch:
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        batch = _Batch(asyncio.get_running_loop())
+        report = batch.report
+        results = batch.results
+        produce = self._producer.produce
+        partial = functools.partial
+        n = 0
         for topic, key, value in records:
             payload = value.encode() if isinstance(value, Envelope) else value
             k = key.encode() if isinstance(key, str) else key
-            outcomes.append(None)
-            with lock:
-                state["pending"] += 1
-            self._produce(topic, k, payload, reporter(len(outcomes) - 1, topic))
-        with lock:
-            state["sealed"] = True
-            if state["pending"] == 0:
-                finish()
-        await done
-        return [o if o is not None else DeliveryError("?", "no delivery report") for o in outcomes]
+            results.append(None)
+            try:
+                produce(topic, payload, k, on_delivery=partial(report, n))
+            except BufferError:
+                self._produce(topic, k, payload, partial(report, n))
+            n += 1
+        await batch.sealed(n)
+        return batch
 
     async def send_many(
         self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
     ) -> list[Delivered]:
-        """Like send_batch, but raises the first DeliveryError after all reports are in."""
-        outcomes = await self.send_batch(records)
+        """Like send_batch, but returns where each record landed and raises the first DeliveryError after all
+        reports are in."""
+        outcomes = (await self._send_all(records)).outcomes()
         for o in outcomes:
             if isinstance(o, DeliveryError):
                 raise o
         return [o for o in outcomes if isinstance(o, Delivered)]
 
     def flush(self, timeout: float = 30.0) -> int:
-        return int(self._producer.flush(timeout))
+        return int(self._producer.flush(timeout)) + int(self._bulk.producer.flush(timeout))
 
     def close(self, timeout: float = 30.0) -> int:
         """Flush, stop the delivery thread; returns records still undelivered (0 on a clean close)."""

@@ -166,3 +166,32 @@ def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, in
         return ScanResult(count, begin, end)
     finally:
         consumer.close()
+
+
+class TopicTail:
+    """Follow a topic from given offsets (typically a scan's end) without a group: `poll()` returns what has
+    arrived since, without waiting. For state kept current after a rebuild, e.g. normalize's directory copy.
+    Blocking calls: use from one thread (or accept a short stall: `poll()` never waits)."""
+
+    def __init__(self, bootstrap: str, topic: str, start: Mapping[int, int]) -> None:
+        self.topic = topic
+        self._consumer = _consumer(bootstrap)
+        if start:
+            self._consumer.assign([TopicPartition(topic, p, o) for p, o in sorted(start.items())])
+
+    def __repr__(self) -> str:
+        return f"TopicTail({self.topic!r})"
+
+    def poll(self, max_records: int = 10_000) -> list[tuple[bytes | None, bytes | None]]:
+        """(key, value) of the records that arrived, oldest first per partition."""
+        out: list[tuple[bytes | None, bytes | None]] = []
+        for msg in self._consumer.consume(num_messages=max_records, timeout=0):
+            err = msg.error()
+            if err is None:
+                out.append((msg.key(), msg.value()))
+            elif err.code() != KafkaError._PARTITION_EOF:
+                raise RuntimeError(f"reading {self.topic}[{msg.partition()}] failed: {err}")
+        return out
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -286,53 +286,69 @@ class BatchingLoop(Generic[T]):
 
     async def _deliver(self, batch: list[_Held[T]]) -> None:
         """Send until every record is written, a duplicate or dead-lettered; then ack the whole batch."""
-        started = time.monotonic()
-        SINK_BATCH_SIZE.labels(sink=self.name).observe(len(batch))
-        pending = [h.item for h in batch]
-        rejected: list[tuple[T, str]] = []
-        attempt = 0
-        while pending:
-            reason: str
-            try:
-                outcome = await self._send(pending)
-            except RetriableSinkError as exc:
-                reason, still = exc.reason, pending
-                detail = scrub_text(str(exc))
-            except Exception as exc:
-                if self._dead_letter is None:
-                    raise
-                detail = scrub_text(f"{type(exc).__name__}: {exc}")
-                rejected.extend((item, detail) for item in pending)
-                SINK_RECORDS.labels(sink=self.name, outcome="rejected").inc(len(pending))
-                break
-            else:
-                written = len(pending) - len(outcome.retry) - len(outcome.rejected) - outcome.duplicates
-                SINK_RECORDS.labels(sink=self.name, outcome="written").inc(max(0, written))
-                if outcome.duplicates:
-                    SINK_RECORDS.labels(sink=self.name, outcome="duplicate").inc(outcome.duplicates)
-                if outcome.rejected:
-                    SINK_RECORDS.labels(sink=self.name, outcome="rejected").inc(len(outcome.rejected))
-                    rejected.extend(outcome.rejected)
-                if not outcome.retry:
-                    break
-                reason, still, detail = outcome.retry_reason, outcome.retry, outcome.retry_reason
-            attempt += 1
-            if self._cfg.max_attempts is not None and attempt >= self._cfg.max_attempts:
-                gave_up = f"gave up after {attempt} attempts: {detail}"
-                rejected.extend((item, gave_up) for item in still)
-                SINK_RECORDS.labels(sink=self.name, outcome="rejected").inc(len(still))
-                break
-            SINK_RETRIES.labels(sink=self.name, reason=reason).inc()
-            delay = backoff_delay(attempt - 1, self._cfg.retry_initial_seconds, self._cfg.retry_max_seconds,
-                                  self._rng)
-            log.warning("sink %s: retrying %d records in %.2fs (%s)", self.name, len(still), delay, detail)
-            await self._sleep(delay)
-            pending = still
-        if rejected:
-            if self._dead_letter is None:
-                reasons = "; ".join(sorted({r for _, r in rejected}))[:500]
-                raise RuntimeError(f"{len(rejected)} records refused and no dead-letter handler: {reasons}")
-            await self._dead_letter(rejected)
-        SINK_LATENCY.labels(sink=self.name).observe(time.monotonic() - started)
+        await deliver_batch(self.name, self._send, [h.item for h in batch], self._cfg,
+                            dead_letter=self._dead_letter, sleep=self._sleep, rng=self._rng)
         if self._on_ack is not None:
             await self._on_ack([h.token for h in batch])
+
+
+async def deliver_batch(
+    name: str,
+    send: Callable[[list[T]], Awaitable[BatchOutcome[T]]],
+    items: list[T],
+    config: BatchConfig,
+    *,
+    dead_letter: DeadLetterCallback[T] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    rng: Callable[[], float] = random.random,
+) -> None:
+    """Send one batch until every record is written, a duplicate or dead-lettered (retriable failures back off
+    and retry; without `max_attempts` that is forever). Returns once the batch is durable. Shared by the
+    BatchingLoop and by callers that already hold a whole batch (the worker's batch consumers)."""
+    started = time.monotonic()
+    SINK_BATCH_SIZE.labels(sink=name).observe(len(items))
+    pending = items
+    rejected: list[tuple[T, str]] = []
+    attempt = 0
+    while pending:
+        reason: str
+        try:
+            outcome = await send(pending)
+        except RetriableSinkError as exc:
+            reason, still = exc.reason, pending
+            detail = scrub_text(str(exc))
+        except Exception as exc:
+            if dead_letter is None:
+                raise
+            detail = scrub_text(f"{type(exc).__name__}: {exc}")
+            rejected.extend((item, detail) for item in pending)
+            SINK_RECORDS.labels(sink=name, outcome="rejected").inc(len(pending))
+            break
+        else:
+            written = len(pending) - len(outcome.retry) - len(outcome.rejected) - outcome.duplicates
+            SINK_RECORDS.labels(sink=name, outcome="written").inc(max(0, written))
+            if outcome.duplicates:
+                SINK_RECORDS.labels(sink=name, outcome="duplicate").inc(outcome.duplicates)
+            if outcome.rejected:
+                SINK_RECORDS.labels(sink=name, outcome="rejected").inc(len(outcome.rejected))
+                rejected.extend(outcome.rejected)
+            if not outcome.retry:
+                break
+            reason, still, detail = outcome.retry_reason, outcome.retry, outcome.retry_reason
+        attempt += 1
+        if config.max_attempts is not None and attempt >= config.max_attempts:
+            gave_up = f"gave up after {attempt} attempts: {detail}"
+            rejected.extend((item, gave_up) for item in still)
+            SINK_RECORDS.labels(sink=name, outcome="rejected").inc(len(still))
+            break
+        SINK_RETRIES.labels(sink=name, reason=reason).inc()
+        delay = backoff_delay(attempt - 1, config.retry_initial_seconds, config.retry_max_seconds, rng)
+        log.warning("sink %s: retrying %d records in %.2fs (%s)", name, len(still), delay, detail)
+        await sleep(delay)
+        pending = still
+    if rejected:
+        if dead_letter is None:
+            reasons = "; ".join(sorted({r for _, r in rejected}))[:500]
+            raise RuntimeError(f"{len(rejected)} records refused and no dead-letter handler: {reasons}")
+        await dead_letter(rejected)
+    SINK_LATENCY.labels(sink=name).observe(time.monotonic() - started)

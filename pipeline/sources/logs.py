@@ -6,7 +6,7 @@ The four differ only in how they query and what the key subject is, so they shar
 A run:
 1. queries every date after the cursor up to today (chunks of `span_days`; normally yesterday and today),
 2. numbers identical records per date (`pipeline.records.with_occurrences`) and computes each record's id
-   with `raw_id` (the same id the simulator's ground truth and every downstream stage use),
+   with `with_ids` (= `raw_id`: the same id the simulator's ground truth and every downstream stage use),
 3. produces the records whose id is not in the seen-set and adds each to it on its delivery report,
 4. once every record of a chunk is delivered, closes the chunk's dates whose lag has passed (by the time the
    run started) and saves the cursor.
@@ -28,7 +28,7 @@ from pipeline import metrics
 from pipeline.envelope import Envelope, record_key, utc_iso
 from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory
 from pipeline.exmail.models import ExmailRecord, as_int
-from pipeline.records import RAW_SCHEMAS, raw_id, with_occurrences
+from pipeline.records import RAW_SCHEMAS, with_ids
 from pipeline.sources._emit import Outgoing
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 from pipeline.sources._window import each_date, query_range, split_span
@@ -201,8 +201,7 @@ class LogPoller(Poller):
                 by_day.setdefault(_day_of(date_of, raw, first, last), []).append(raw)
             for day, day_records in by_day.items():
                 context = self.kind.context(day, userid)
-                for occurrence, record in with_occurrences(kind, day_records, context):
-                    rid = raw_id(corp_id, kind, record, occurrence, context)
+                for rid, record in with_ids(corp_id, kind, day_records, context):
                     if digest_of(rid) in self.seen:
                         hits += 1
                         continue

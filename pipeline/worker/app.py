@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +13,10 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
+from pipeline.worker.batch.consumer import BatchConsumer, ConsumeConfig, Handler
+
+log = logging.getLogger(__name__)
+BATCH_STOP_SECONDS = 60.0
 
 
 def _idempotent_settings_extra(self: Any) -> dict[str, Any]:
@@ -33,6 +40,8 @@ class WorkerContext:
     # run by the worker before faust stops its consumer (which waits for every taken message to be acked)
     before_stop: list[Callable[[], Any]] = field(default_factory=list)
     http_mounts: list[tuple[str, Any]] = field(default_factory=list)  # (prefix, aiohttp sub-app)
+    batch_consumers: list[BatchConsumer] = field(default_factory=list)  # each has .progress (for /healthz)
+    tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # long-running, started with the worker
     _producer: EventProducer | None = None
 
     def topic(self, name: str, partitions: int | None = None) -> faust.TopicT:
@@ -41,6 +50,67 @@ class WorkerContext:
             self.topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes,
                                                partitions=partitions or self.kafka.partitions)
         return self.topics[name]
+
+    def task(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """Register a coroutine function to run for the worker's lifetime (under faust or without it)."""
+        self.tasks.append(fn)
+        return fn
+
+    def batch_consumer(self, unit: str, topics: list[str], *, continue_app_group: bool = False) -> BatchConsumer:
+        """A consumer-group member for one batch unit; its group is "<app_id>.<unit>", so every process with
+        the same app id shares the unit's partitions. `continue_app_group`: partitions this group never
+        committed start where the faust app's group got to (only for topics no faust agent reads any more)."""
+        cfg = getattr(getattr(self.config, "worker", None), "consume", None) or ConsumeConfig()
+        return BatchConsumer(unit, self.kafka.bootstrap, f"{self.app.conf.id}.{unit}", topics, cfg,
+                             legacy_group=self.app.conf.id if continue_app_group else None)
+
+    def run_batch(self, consumer: BatchConsumer, handler: Handler, *,
+                  start: Callable[[], Awaitable[None]] | None = None,
+                  close: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Run `consumer` with `handler` as a task of the worker: `start()` first (open stores, rebuild state),
+        `close()` last; a clean stop finishes and commits the batch in hand, then leaves the group."""
+        self.batch_consumers.append(consumer)
+        running: dict[str, asyncio.Task[None]] = {}
+
+        async def _run_batch_unit() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                running["task"] = task
+            try:
+                if start is not None:
+                    await start()
+                await consumer.run(handler)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("%s: the batch consumer stopped on an error", consumer.name)
+                raise
+            finally:
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
+
+        _run_batch_unit.__name__ = f"batch_{consumer.name}"
+        _run_batch_unit.__qualname__ = _run_batch_unit.__name__
+        self.task(_run_batch_unit)
+
+        async def _stop() -> None:
+            consumer.stop()
+            task = running.get("task")
+            if task is not None and not task.done():
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.wait_for(asyncio.shield(task), BATCH_STOP_SECONDS)
+
+        self.on_stop.append(_stop)
+
+    async def shutdown(self) -> None:
+        """The on_stop hooks (batch units finish their batch and leave their groups), then the side producer."""
+        for fn in self.on_stop:
+            res = fn()
+            if hasattr(res, "__await__"):
+                await res
+        if self._producer is not None:
+            self._producer.close()
 
     @property
     def producer(self) -> EventProducer:
@@ -83,11 +153,6 @@ def build_app(app_id: str, kafka: KafkaSettings, *, config: Any = None,
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def _close_side_producer(_app: Any, *_a: Any, **_: Any) -> None:
-        for fn in ctx.on_stop:
-            res = fn()
-            if hasattr(res, "__await__"):
-                await res
-        if ctx._producer is not None:
-            ctx._producer.close()
+        await ctx.shutdown()
 
     return ctx

@@ -1,68 +1,91 @@
-"""The audit agent: exmail.events and exmail.actions -> the audit store, offsets acked only once a batch is durable.
+"""The audit unit: exmail.events and exmail.actions -> the audit store, offsets committed once a batch is durable.
 
-The stream runs with manual acks; the sink's batching loop calls back with the events of each durable batch,
-and faust commits up to the highest contiguous acked offset, so a crash re-reads at most the unwritten tail
-(the store ignores ids it already holds).
+A batch consumer (group "<app_id>.audit"): each batch is decoded once, written in one store transaction (every
+chain partition it touches), and committed after the write returned. The bytes read from Kafka are stored as
+the record and counted for sizes (no second serialization). A crash re-reads at most the batch in hand; the
+store keeps each id once, so the rows are exactly once and the chains stay gapless. Several processes share
+the partitions; each chain follows one partition, and a partition that moves continues its chain from the
+head the store holds.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+
+from confluent_kafka import Message
 
 from pipeline.dlq import Origin, dead_letter
-from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.envelope import EnvelopeError
+from pipeline.kafka import EventProducer, TopicNames
 from pipeline.metrics import DLQ_RECORDS
+from pipeline.sinks._batching import BatchConfig, deliver_batch
+from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope, open_store
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "audit"
 ACTIONS_CHAIN_OFFSET = 10_000
 
 
-def install_audit(ctx: WorkerContext) -> None:
-    from pipeline.sinks.audit import AuditItem, AuditSink, open_store
+class AuditBatch:
+    """The batch handler: decode, one store transaction, dead letters delivered, then return (commit)."""
 
-    app, names = ctx.app, ctx.names
-    cfg = ctx.config.worker.audit
-    ctx.topic(names.events)
-    ctx.topic(names.actions)
-    source = app.topic(names.events, names.actions, key_type=bytes, value_type=bytes)
-    dlq = ctx.topic(names.dlq)
-    actions_topic = names.actions
+    def __init__(self, open_store: Callable[[], Awaitable[AuditStore]], config: BatchConfig,
+                 producer: EventProducer, names: TopicNames) -> None:
+        self._open_store = open_store
+        self._sink: AuditSink | None = None
+        self._config = config
+        self._producer = producer
+        self._names = names
 
-    @app.agent(source, name="audit")
-    async def audit_agent(stream: Any) -> None:
-        manual = stream.noack()
+    async def start(self) -> None:
+        self._sink = AuditSink(await self._open_store(), self._config)
 
-        async def ack(tokens: list[Any]) -> None:
-            for event in tokens:
-                await manual.ack(event)
+    async def close(self) -> None:
+        if self._sink is not None:
+            await self._sink.close()
 
-        async def reject(items: list[tuple[AuditItem, str]]) -> None:
-            for item, reason in items:
+    async def __call__(self, batch: list[Message]) -> None:
+        sink = self._sink
+        assert sink is not None, "start() first"
+        items: list[AuditItem] = []
+        letters: list[Record] = []
+        actions, dlq = self._names.actions, self._names.dlq
+        for msg in batch:
+            value = msg.value()
+            topic = msg.topic() or ""
+            partition = msg.partition() or 0
+            try:
+                if value is None:
+                    raise EnvelopeError("record has no value (tombstone)")
+                env = index_envelope(value)  # only what the columns read; `value` is stored as the record
+            except EnvelopeError as exc:
+                letter = dead_letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
+                                     origin=Origin(topic, partition, msg.offset(), None), payload=value)
+                letters.append((dlq, topic.encode(), letter.encode()))
+                DLQ_RECORDS.labels(STAGE, "EnvelopeError").inc()
+                continue
+            # action records chain separately from events of the same partition number
+            chain = partition + ACTIONS_CHAIN_OFFSET if topic == actions else partition
+            items.append(AuditItem(env, chain, value))
+
+        async def reject(refused: list[tuple[AuditItem, str]]) -> None:
+            for item, reason in refused:
                 letter = dead_letter(stage=STAGE, reason=reason, error_type="rejected",
-                                     origin=Origin(names.events, item.partition, None, None),
-                                     payload=item.envelope.to_dict(), corp_id=item.envelope.corp_id)
-                await dlq.send(key=names.events.encode(), value=letter.encode())
+                                     origin=Origin(self._names.events, item.partition, None, None),
+                                     payload=item.raw, corp_id=item.envelope.corp_id)
+                letters.append((dlq, self._names.events.encode(), letter.encode()))
                 DLQ_RECORDS.labels(STAGE, "rejected").inc()
 
-        store = await open_store(cfg)
-        sink = AuditSink(store, cfg.batch, on_ack=ack, dead_letter=reject)
-        await sink.start()
-        try:
-            async for event in manual.events():
-                msg = event.message
-                try:
-                    env = Envelope.decode(event.value)
-                except EnvelopeError as exc:
-                    letter = dead_letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
-                                         origin=Origin(msg.topic, msg.partition, msg.offset, None),
-                                         payload=event.value)
-                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                    DLQ_RECORDS.labels(STAGE, "EnvelopeError").inc()
-                    await manual.ack(event)
-                    continue
-                # action records chain separately from events of the same partition number
-                chain = msg.partition + ACTIONS_CHAIN_OFFSET if msg.topic == actions_topic else msg.partition
-                await sink.put(env, partition=chain, token=event)
-        finally:
-            await sink.close()
+        if items:
+            await deliver_batch(sink.name, sink.send, items, self._config, dead_letter=reject)
+        if letters:
+            await produce_all(self._producer, letters, stage=STAGE)
+
+
+def install_audit(ctx: WorkerContext) -> None:
+    cfg = ctx.config.worker.audit
+    names = ctx.names
+    consumer = ctx.batch_consumer(STAGE, [names.events, names.actions])
+    handler = AuditBatch(lambda: open_store(cfg), cfg.batch, ctx.producer, names)
+    ctx.run_batch(consumer, handler, start=handler.start, close=handler.close)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.sse.config import SseConfig
+from pipeline.worker.batch.consumer import ConsumeConfig
 
 AgentName = Literal["normalize", "audit", "siem", "alerting", "delivery", "actions"]
 DEFAULT_AGENTS: tuple[AgentName, ...] = ("normalize", "audit")
@@ -67,6 +68,8 @@ class WorkerSection(BaseModel):
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics and /healthz; 0 disables")
     audit: AuditStoreConfig = Field(default_factory=_default_audit)
     siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
+    consume: ConsumeConfig = Field(default_factory=ConsumeConfig,
+                                   description="batch consumers (normalize, audit, SIEM): batch size, timeouts")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
     stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
                                  "progress for this long is stalled: logged, counted, /healthz turns 503")

@@ -70,7 +70,7 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagM
         return {**progress, "ok": not app.should_stop and bool(state.get("started")) and progress["ok"],
                 "app_id": app.conf.id, "agents": sorted(a for a in app.agents)}
 
-    @ctx.app.task
+    @ctx.task
     async def _observability() -> None:
         def mount(web_app: Any) -> None:
             for prefix, sub in ctx.http_mounts:
@@ -97,14 +97,16 @@ def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
         return [(tp.topic, tp.partition) for tp in app.consumer.assignment() if not tp.topic.endswith("-changelog")]
 
     monitor.watch(Watched("faust", app.conf.id, assigned, lambda: faust_state(app)))
+    for consumer in ctx.batch_consumers:  # normalize, audit, SIEM: each its own group
+        monitor.watch(Watched(consumer.name, consumer.group, consumer.progress.assignment, consumer.describe))
 
-    @app.task
+    @ctx.task
     async def _lag() -> None:
         await monitor.run_forever()
 
     watchdog = LoopWatchdog()
 
-    @app.task
+    @ctx.task  # under faust and without it (batch units only)
     async def _watchdog() -> None:
         await watchdog.run()
 
@@ -195,6 +197,13 @@ _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
+    if not ctx.app.agents:
+        # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
+        from pipeline.worker.plain import run_without_faust
+
+        raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))
+    for fn in ctx.tasks:
+        ctx.app.task(fn)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.before_stop = ctx.before_stop
     worker.execute_from_commandline()

@@ -1,104 +1,98 @@
-"""The normalize agent: exmail.raw.* and hr.lifecycle -> exmail.events, bad records -> exmail.dlq.
+"""The normalize unit: exmail.raw.* and hr.lifecycle -> exmail.events, bad records -> exmail.dlq.
 
-Directory enrichment reads a faust table fed by exmail.raw.directory. Raw topics are keyed "corp/userid" and
-the directory's user records "corp/userid" too, so a user's table entry lives in the partition the worker
-already owns (co-partitioned: same partition count, murmur2 on both sides).
+A batch consumer (group "<app_id>.normalize"): each batch is decoded and normalized as a list, every output
+record (events and dead letters) is produced in one `send_batch`, and the input offsets are committed once all
+of them are acknowledged. Each event is serialized once; those bytes are what Kafka, and through it the audit
+store, receive. Events keep their key "corp_id/userid" and are produced with murmur2_random, so the faust
+rules agent's table stays co-partitioned with exmail.events. Directory enrichment reads a per-process copy of
+the users (pipeline/worker/batch/directory.py).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from collections.abc import Callable
 
-import orjson
+from confluent_kafka import Message
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.kafka import EventProducer, TopicNames
+from pipeline.kafka.reader import KafkaReader
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.records import RAW_SCHEMAS
-from pipeline.transforms.normalize import DirectoryUser
+from pipeline.transforms.normalize import DirectoryLookup, NormalizeError, event_key, normalize
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.batch.directory import DirectoryFeed
+from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "normalize"
 
 
-class TableDirectory:
-    """DirectoryLookup over the faust table: "corp/userid" -> user snapshot (name, departments, enable)."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def user(self, corp_id: str, userid: str) -> DirectoryUser | None:
-        raw = self._table.get(f"{corp_id}/{userid.lower()}".encode())
-        if raw is None:
-            return None
-        value = orjson.loads(raw)
-        return cast(DirectoryUser, value) if isinstance(value, dict) else None
+def source_topics(names: TopicNames) -> list[str]:
+    return [names.raw(kind) for kind in RAW_SCHEMAS] + [names.hr_lifecycle]
 
 
-def apply_directory_change(table: Any, env: Envelope) -> None:
-    """Keep the user table current from one exmail.raw.directory record."""
-    data = env.data
-    if data.get("object_type") != "user":
-        return
-    userid = str(data.get("object_id", "")).lower()
-    if not userid:
-        return
-    key = f"{env.corp_id}/{userid}".encode()
-    after = data.get("after")
-    if data.get("change") == "deleted" or not isinstance(after, dict):
-        table.pop(key, None)
-        return
-    table[key] = orjson.dumps({
-        "name": after.get("name"),
-        "department_ids": after.get("department_ids", after.get("department") or []),
-        "department_paths": after.get("department_paths") or [],
-        "enable": after.get("enable"),
-    })
+class NormalizeBatch:
+    """The batch handler: raw records -> events and dead letters, delivered before it returns."""
+
+    def __init__(self, producer: EventProducer, names: TopicNames, directory: DirectoryLookup | None = None,
+                 catch_up: Callable[[], object] | None = None) -> None:
+        self._producer = producer
+        self._events = names.events
+        self._dlq = names.dlq
+        self._directory = directory
+        self._catch_up = catch_up
+
+    def transform(self, batch: list[Message]) -> tuple[list[Record], int]:
+        """(records to produce, how many were dead-lettered)."""
+        if self._catch_up is not None:
+            self._catch_up()
+        out: list[Record] = []
+        letters = 0
+        events, directory = self._events, self._directory
+        for msg in batch:
+            value = msg.value()
+            try:
+                if value is None:
+                    raise EnvelopeError("record has no value (tombstone)")
+                ev = normalize(Envelope.decode(value), directory)
+            except (EnvelopeError, NormalizeError) as exc:
+                topic = msg.topic() or ""
+                key = msg.key()
+                letter = dead_letter(
+                    stage=STAGE, reason=getattr(exc, "reason", None) or str(exc), error_type=type(exc).__name__,
+                    origin=Origin(topic, msg.partition(), msg.offset(),
+                                  key.decode("utf-8", "replace") if key else None),
+                    payload=value)
+                out.append((self._dlq, topic.encode(), letter.encode()))
+                DLQ_RECORDS.labels(STAGE, type(exc).__name__).inc()
+                letters += 1
+                continue
+            out.append((events, event_key(ev), ev.encode()))
+        return out, letters
+
+    async def __call__(self, batch: list[Message]) -> None:
+        started = time.perf_counter()
+        records, letters = self.transform(batch)
+        await produce_all(self._producer, records, stage=STAGE)
+        ok = len(batch) - letters
+        if ok:
+            TRANSFORM_RECORDS.labels(STAGE, "ok").inc(ok)
+        if letters:
+            TRANSFORM_RECORDS.labels(STAGE, "dead_lettered").inc(letters)
+        TRANSFORM_LATENCY.labels(STAGE).observe((time.perf_counter() - started) / len(batch))
 
 
 def install_normalize(ctx: WorkerContext) -> None:
-    from pipeline.transforms.normalize import NormalizeError, event_key, normalize
+    names = ctx.names
+    feed = DirectoryFeed(KafkaReader(ctx.kafka.bootstrap), ctx.kafka.bootstrap, names.state("directory"))
+    # before the batch path, the faust normalize agent committed these topics in the app's group, and no
+    # faust agent reads them any more: an upgraded deployment continues where it stopped
+    consumer = ctx.batch_consumer(STAGE, source_topics(names), continue_app_group=True)
+    handler = NormalizeBatch(ctx.producer, names, feed.copy, feed.catch_up)
 
-    app, names = ctx.app, ctx.names
-    sources = [names.raw(kind) for kind in RAW_SCHEMAS] + [names.hr_lifecycle]
-    source_topic = app.topic(*sources, key_type=bytes, value_type=bytes)
-    for name in sources:
-        ctx.topic(name)
-    events = ctx.topic(names.events)
-    dlq = ctx.topic(names.dlq)
-    directory_topic = ctx.topic(names.raw("directory"))
-    users = app.Table("directory-users", key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
-    lookup = TableDirectory(users)
+    async def close() -> None:
+        feed.close()
 
-    @app.agent(directory_topic, name="directory-table")
-    async def directory_table(stream: Any) -> None:
-        async for value in stream:
-            try:
-                apply_directory_change(users, Envelope.decode(value))
-            except EnvelopeError:
-                continue  # the normalize agent dead-letters the same record
-
-    @app.agent(source_topic, name="normalize")
-    async def normalize_agent(stream: Any) -> None:
-        async for event in stream.events():
-            msg = event.message
-            t0 = time.perf_counter()
-            try:
-                raw = Envelope.decode(event.value)
-                out = normalize(raw, lookup)
-            except (EnvelopeError, NormalizeError) as exc:
-                reason = getattr(exc, "reason", None) or str(exc)
-                letter = dead_letter(
-                    stage=STAGE, reason=reason, error_type=type(exc).__name__,
-                    origin=Origin(msg.topic, msg.partition, msg.offset,
-                                  event.key.decode("utf-8", "replace") if event.key else None),
-                    payload=event.value)
-                await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                DLQ_RECORDS.labels(STAGE, type(exc).__name__).inc()
-                TRANSFORM_RECORDS.labels(STAGE, "dead_lettered").inc()
-                continue
-            key = event_key(out)
-            await events.send(key=key, value=out.encode())
-            TRANSFORM_RECORDS.labels(STAGE, "ok").inc()
-            TRANSFORM_LATENCY.labels(STAGE).observe(time.perf_counter() - t0)
+    ctx.run_batch(consumer, handler, start=feed.load, close=close)

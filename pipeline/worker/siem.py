@@ -1,18 +1,22 @@
-"""SIEM agents: one per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog), each reading
-exmail.events with manual acks, so offsets commit only after every sink made the event durable."""
+"""SIEM units: one batch consumer per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog), each in its
+own group "<app_id>.siem-<name>" reading exmail.events, so offsets commit only after that sink made the batch
+durable and a slow sink never holds up the others."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from confluent_kafka import Message
 from pydantic import BaseModel, ValidationError
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.kafka import EventProducer, TopicNames
 from pipeline.metrics import DLQ_RECORDS
-from pipeline.sinks._batching import BatchConfig, BatchingLoop
+from pipeline.sinks._batching import BatchConfig, deliver_batch
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.batch.output import Record, produce_all
 
 
 def _kinds() -> dict[str, tuple[type[BaseModel], Callable[..., Any]]]:
@@ -52,40 +56,51 @@ def install_siem(ctx: WorkerContext) -> None:
         _install_one(ctx, name, kinds[kind][1], cfg)
 
 
-def _install_one(ctx: WorkerContext, name: str, sink_cls: Callable[..., Any], cfg: Any) -> None:
-    app, names = ctx.app, ctx.names
-    events = ctx.topic(names.events)
-    dlq = ctx.topic(names.dlq)
-    stage = f"siem:{name}"
+class SiemBatch:
+    """The batch handler of one SIEM sink: decode, send in chunks of the sink's `batch.max_records` (retried
+    with backoff, refusals dead-lettered), then return so the offsets are committed."""
 
-    @app.agent(events, name=f"siem-{name}")
-    async def siem_agent(stream: Any) -> None:
-        manual = stream.noack()
-        sink = sink_cls(cfg, name=name)
-        batch_cfg: BatchConfig = cfg.batch
+    def __init__(self, sink: Any, name: str, config: BatchConfig, producer: EventProducer,
+                 names: TopicNames) -> None:
+        self.sink = sink
+        self.stage = f"siem:{name}"
+        self._config = config
+        self._producer = producer
+        self._names = names
 
-        async def ack(tokens: list[Any]) -> None:
-            for event in tokens:
-                await manual.ack(event)
+    async def __call__(self, batch: list[Message]) -> None:
+        envs: list[Envelope] = []
+        for msg in batch:
+            value = msg.value()
+            if value is None:
+                continue
+            try:
+                envs.append(Envelope.decode(value))
+            except EnvelopeError:
+                continue  # the audit/normalize stages dead-letter malformed events
+        letters: list[Record] = []
+        events = self._names.events
 
         async def reject(items: list[tuple[Envelope, str]]) -> None:
             for env, reason in items:
-                letter = dead_letter(stage=stage, reason=reason, error_type="rejected",
-                                     origin=Origin(names.events, None, None, None), payload=env.to_dict(),
+                letter = dead_letter(stage=self.stage, reason=reason, error_type="rejected",
+                                     origin=Origin(events, None, None, None), payload=env.to_dict(),
                                      corp_id=env.corp_id)
-                await dlq.send(key=names.events.encode(), value=letter.encode())
-                DLQ_RECORDS.labels(stage, "rejected").inc()
+                letters.append((self._names.dlq, events.encode(), letter.encode()))
+                DLQ_RECORDS.labels(self.stage, "rejected").inc()
 
-        loop: BatchingLoop[Envelope] = BatchingLoop.for_sender(sink, batch_cfg, on_ack=ack, dead_letter=reject)
-        await loop.start()
-        try:
-            async for event in manual.events():
-                try:
-                    env = Envelope.decode(event.value)
-                except EnvelopeError:
-                    await manual.ack(event)  # the audit/normalize stages dead-letter malformed events
-                    continue
-                await loop.put(env, token=event)
-        finally:
-            await loop.stop()
-            await sink.close()
+        step = self._config.max_records
+        for i in range(0, len(envs), step):
+            await deliver_batch(self.sink.name, self.sink.send, envs[i:i + step], self._config, dead_letter=reject)
+        if letters:
+            await produce_all(self._producer, letters, stage=self.stage)
+
+
+def _install_one(ctx: WorkerContext, name: str, sink_cls: Callable[..., Any], cfg: Any) -> None:
+    consumer = ctx.batch_consumer(f"siem-{name}", [ctx.names.events])
+    handler = SiemBatch(sink_cls(cfg, name=name), name, cfg.batch, ctx.producer, ctx.names)
+
+    async def close() -> None:
+        await handler.sink.close()
+
+    ctx.run_batch(consumer, handler, close=close)

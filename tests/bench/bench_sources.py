@@ -22,6 +22,9 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
+from pipeline.exmail._parse import MailLog, decode_payload, parse_model
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, bootstrap_from_env, ensure_topics
 from pipeline.kafka.reader import KafkaReader, OnRecord, ScanResult
 from pipeline.sources._clock import FixedClock
@@ -51,6 +54,17 @@ class BenchClient:
 
     async def log_mail(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
         return self.recs
+
+
+class ParsingClient:
+    """log_mail through the real client's parsing: the HTTP body bytes -> errcode check -> pydantic models,
+    as ExmailClient does after the request (no network: the body is encoded once, up front)."""
+
+    def __init__(self, recs: list[dict[str, Any]]) -> None:
+        self.body = orjson.dumps({"errcode": 0, "errmsg": "ok", "list": recs})
+
+    async def log_mail(self, a: date, b: date, *, mailtype: Any = 0) -> list[Any]:
+        return parse_model(MailLog, decode_payload(self.body, "log/mail"), "log/mail").records
 
 
 class NullReader:

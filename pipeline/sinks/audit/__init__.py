@@ -4,6 +4,7 @@ Backends live beside this package: pipeline.sinks.audit_postgres (production) an
 pipeline.sinks.audit_sqlite (embedded default). The `pipeline audit` CLI is in pipeline.sinks.audit.cli.
 """
 
+from pipeline.sinks.audit._index import index_envelope
 from pipeline.sinks.audit.config import AuditStoreConfig, open_store
 from pipeline.sinks.audit.sink import AuditItem, AuditSink
 from pipeline.sinks.audit.store import (
@@ -33,5 +34,6 @@ __all__ = [
     "StoreUnavailable",
     "VerifyReport",
     "WriteResult",
+    "index_envelope",
     "open_store",
 ]

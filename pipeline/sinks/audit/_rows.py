@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -48,10 +48,7 @@ class PreparedRow:
     outcome: str | None
     source: str
     record: str
-
-    @property
-    def occurred_text(self) -> str:
-        return occurred_text(self.occurred_at)
+    occurred_text: str  # occurred_text(occurred_at), computed once (hash input and SQLite column)
 
     @property
     def month(self) -> tuple[int, int]:
@@ -69,7 +66,10 @@ class ChainedRow:
 
 def occurred_text(ts: datetime) -> str:
     """The one textual form of a timestamp used in hashes (and stored by SQLite): UTC, microseconds."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = ts if ts.tzinfo is UTC else ts.astimezone(UTC)
+    if utc.year < 1000:  # isoformat and strftime agree from year 1000 on; keep strftime's form below it
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return utc.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _clean(value: Any) -> str | None:
@@ -105,8 +105,9 @@ class RecordError(ValueError):
     """The envelope cannot be stored as an audit row; the message says why (for the dead letter)."""
 
 
-def prepare(envelope: Envelope) -> PreparedRow:
-    """Extract the index columns and the canonical JSON of the whole envelope."""
+def prepare(envelope: Envelope, raw: bytes | None = None) -> PreparedRow:
+    """Extract the index columns; `record` is the envelope's JSON: `raw` (the bytes it was decoded from, as
+    they arrived from Kafka: no second serialization) or, without it, a sorted-keys encoding."""
     if not envelope.id or len(envelope.id) > MAX_ID_CHARS or "\x00" in envelope.id:
         raise RecordError(f"envelope id must be 1..{MAX_ID_CHARS} characters without NUL")
     if not envelope.corp_id or len(envelope.corp_id) > MAX_COLUMN_CHARS or "\x00" in envelope.corp_id:
@@ -116,10 +117,13 @@ def prepare(envelope: Envelope) -> PreparedRow:
     except (TypeError, ValueError) as exc:
         raise RecordError(f"occurred_at {str(envelope.occurred_at)[:64]!r} is not an RFC 3339 time") from exc
     occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred.astimezone(UTC)
-    try:
-        record = orjson.dumps(envelope.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError as exc:
-        raise RecordError(f"envelope is not serialisable as JSON: {exc}") from exc
+    if raw is not None:
+        record = raw.decode()  # valid UTF-8: it parsed as JSON
+    else:
+        try:
+            record = orjson.dumps(envelope.to_dict(), option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError as exc:
+            raise RecordError(f"envelope is not serialisable as JSON: {exc}") from exc
     data = envelope.data
     user = _clean(_path(data, "user", "email")) or _clean(_path(data, "user", "name"))
     kind = _clean(_path(data, "event", "dataset")) or _clean(envelope.schema_name) or "unknown"
@@ -135,18 +139,26 @@ def prepare(envelope: Envelope) -> PreparedRow:
         outcome=_clean(_path(data, "event", "outcome")),
         source=_clean(envelope.source) or "unknown",
         record=record,
+        occurred_text=occurred_text(occurred),
     )
 
 
-def prepare_batch(envelopes: Iterable[Envelope]) -> tuple[list[PreparedRow], int, list[RejectedRecord]]:
-    """Prepared rows in input order with repeated ids removed, the count of in-batch repeats, and refusals."""
+StoreInput = Envelope | tuple[Envelope, bytes | None]
+"""What a store takes: an envelope, or an envelope with the bytes it was decoded from (stored as they are)."""
+
+
+def prepare_batch(items: Iterable[StoreInput], seen: set[str] | None = None,
+                  ) -> tuple[list[PreparedRow], int, list[RejectedRecord]]:
+    """Prepared rows in input order with repeated ids removed (also those in `seen`, which is extended), the
+    count of in-batch repeats, and refusals."""
     rows: list[PreparedRow] = []
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     repeats = 0
     rejected: list[RejectedRecord] = []
-    for env in envelopes:
+    for item in items:
+        env, raw = (item, None) if isinstance(item, Envelope) else item
         try:
-            row = prepare(env)
+            row = prepare(env, raw)
         except RecordError as exc:
             rejected.append(RejectedRecord(env, f"audit: {exc}"))
             continue
@@ -156,6 +168,22 @@ def prepare_batch(envelopes: Iterable[Envelope]) -> tuple[list[PreparedRow], int
         seen.add(row.id)
         rows.append(row)
     return rows, repeats, rejected
+
+
+def prepare_chains(parts: Mapping[int, Sequence[StoreInput]],
+                   ) -> tuple[list[tuple[int, list[PreparedRow]]], int, list[RejectedRecord]]:
+    """prepare_batch over several chains at once; an id is kept once across all of them."""
+    seen: set[str] = set()
+    out: list[tuple[int, list[PreparedRow]]] = []
+    repeats = 0
+    rejected: list[RejectedRecord] = []
+    for chain_partition in sorted(parts):
+        rows, rep, rej = prepare_batch(parts[chain_partition], seen)
+        repeats += rep
+        rejected.extend(rej)
+        if rows:
+            out.append((chain_partition, rows))
+    return out, repeats, rejected
 
 
 def canonical_content(

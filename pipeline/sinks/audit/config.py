@@ -26,7 +26,10 @@ class AuditStoreConfig(BaseModel):
     write_method: Literal["copy", "unnest"] = Field(
         "copy", description="PostgreSQL row transfer: COPY (measured faster) or a multi-row INSERT from arrays")
     connect_timeout_seconds: float = Field(5.0, gt=0)
-    batch: BatchConfig = Field(default_factory=BatchConfig)
+    batch: BatchConfig = Field(
+        default_factory=BatchConfig,
+        description="retries (retry_*_seconds, max_attempts) of the store writes; in the worker one write is one "
+                    "consumed batch (worker.consume.max_records) in one transaction")
 
     @field_validator("dsn")
     @classmethod

@@ -16,13 +16,18 @@ from pipeline.sinks.audit.store import AuditStore, StoreUnavailable
 
 @dataclass(slots=True, frozen=True)
 class AuditItem:
+    """One record for the store; `raw` is the bytes the envelope was decoded from, stored as they are and
+    counted for batch sizes, so the event is never serialized again."""
+
     envelope: Envelope
     partition: int
+    raw: bytes | None = None
 
 
 class AuditSink:
     """Feed with `await sink.put(envelope, partition=..., token=...)`; `on_ack(tokens)` runs per durable batch
-    (commit offsets there); refused records go to `dead_letter([(item, reason)])` before the ack."""
+    (commit offsets there); refused records go to `dead_letter([(item, reason)])` before the ack. `send` also
+    serves callers that batch themselves (the worker's batch consumer)."""
 
     def __init__(self, store: AuditStore, config: BatchConfig, *, name: str = "audit",
                  on_ack: AckCallback | None = None,
@@ -37,29 +42,26 @@ class AuditSink:
 
     @staticmethod
     def size_of(item: AuditItem) -> int:
-        return len(item.envelope.encode())
+        return len(item.raw) if item.raw is not None else len(item.envelope.encode())
 
-    async def put(self, envelope: Envelope, *, partition: int, token: Any = None) -> None:
-        await self.loop.put(AuditItem(envelope, partition), token=token)
+    async def put(self, envelope: Envelope, *, partition: int, token: Any = None, raw: bytes | None = None) -> None:
+        await self.loop.put(AuditItem(envelope, partition, raw), token=token)
 
     async def send(self, batch: list[AuditItem]) -> BatchOutcome[AuditItem]:
-        groups: dict[int, list[AuditItem]] = {}
+        """The whole batch in one store transaction (every chain partition it touches)."""
+        groups: dict[int, list[tuple[Envelope, bytes | None]]] = {}
         for item in batch:
-            groups.setdefault(item.partition, []).append(item)
+            groups.setdefault(item.partition, []).append((item.envelope, item.raw))
         outcome: BatchOutcome[AuditItem] = BatchOutcome()
-        for partition, items in groups.items():
-            if outcome.retry:
-                outcome.retry.extend(items)
-                continue
-            try:
-                result = await self.store.write_batch([i.envelope for i in items], partition)
-            except StoreUnavailable as exc:
-                outcome.retry.extend(items)
-                outcome.retry_reason = exc.reason
-                continue
-            outcome.duplicates += result.duplicates
-            by_env = {id(i.envelope): i for i in items}
-            outcome.rejected.extend((by_env[id(r.envelope)], r.reason) for r in result.rejected)
+        try:
+            result = await self.store.write_chains(groups)
+        except StoreUnavailable as exc:
+            outcome.retry.extend(batch)
+            outcome.retry_reason = exc.reason
+            return outcome
+        outcome.duplicates = result.duplicates
+        by_env = {id(i.envelope): i for i in batch}
+        outcome.rejected.extend((by_env[id(r.envelope)], r.reason) for r in result.rejected)
         return outcome
 
     async def start(self) -> None:

@@ -8,13 +8,16 @@ and insertions detectable by `verify()`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.envelope import Envelope
 from pipeline.sinks._batching import RetriableSinkError
+
+if TYPE_CHECKING:
+    from pipeline.sinks.audit._rows import StoreInput
 
 
 class AuditStoreError(RuntimeError):
@@ -157,6 +160,11 @@ class AuditStore(Protocol):
     async def write_batch(self, envelopes: Sequence[Envelope], chain_partition: int) -> WriteResult:
         """Insert the records not stored yet, in one transaction, extending each corp's chain for
         `chain_partition`; durable when it returns. Raises StoreUnavailable when the database is away."""
+        ...
+
+    async def write_chains(self, parts: Mapping[int, Sequence[StoreInput]]) -> WriteResult:
+        """write_batch for several chain partitions in one transaction (one commit, one fsync per batch).
+        An item may carry the bytes its envelope was decoded from; they are stored as the record."""
         ...
 
     def query(self, filters: AuditQuery) -> AsyncIterator[AuditRow]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC
 from typing import Any, Literal
 
@@ -34,9 +34,10 @@ from pipeline.sinks.audit._rows import (
     ChainedRow,
     PreparedRow,
     StoredChainRow,
+    StoreInput,
     chain_rows,
     occurred_text,
-    prepare_batch,
+    prepare_chains,
     walk_chains,
 )
 from pipeline.sinks.audit.store import (
@@ -228,14 +229,18 @@ class PostgresAuditStore:
         self._partitions.update(missing)
 
     async def write_batch(self, envelopes: Sequence[Envelope], chain_partition: int) -> WriteResult:
-        rows, repeats, rejected = prepare_batch(envelopes)
+        return await self.write_chains({chain_partition: envelopes})
+
+    async def write_chains(self, parts: Mapping[int, Sequence[StoreInput]]) -> WriteResult:
+        chains, repeats, rejected = prepare_chains(parts)
+        rows = sum(len(r) for _, r in chains)
         inserted = 0
-        if rows:
+        if chains:
             async with self._lock:
                 try:
                     conn = await self._writer()
-                    await self._ensure_partitions(conn, {r.month for r in rows})
-                    inserted = await self._write(conn, rows, chain_partition)
+                    await self._ensure_partitions(conn, {r.month for _, part in chains for r in part})
+                    inserted = await self._write(conn, chains)
                 except (psycopg.OperationalError, psycopg.InterfaceError,
                         psycopg.errors.TransactionRollback) as exc:
                     if self._conn is not None and self._conn.closed:
@@ -243,40 +248,51 @@ class PostgresAuditStore:
                     raise _unavailable(exc) from None
                 except psycopg.Error as exc:
                     raise AuditStoreError(f"audit batch refused by PostgreSQL: {scrub_text(str(exc))}") from None
-        return WriteResult(inserted=inserted, duplicates=len(rows) - inserted + repeats, rejected=tuple(rejected))
+        return WriteResult(inserted=inserted, duplicates=rows - inserted + repeats, rejected=tuple(rejected))
 
-    async def _write(self, conn: psycopg.AsyncConnection[Any], rows: list[PreparedRow], chain_partition: int) -> int:
+    async def _write(self, conn: psycopg.AsyncConnection[Any], chains: list[tuple[int, list[PreparedRow]]]) -> int:
+        """One transaction for the whole batch: lock the chain heads it extends (in a fixed order, so two
+        writers never deadlock), claim the ids (ON CONFLICT DO NOTHING RETURNING: no pre-SELECT), chain and
+        COPY the claimed rows, advance the heads."""
         s = self._s
-        corps = sorted({r.corp_id for r in rows})
+        pairs = sorted({(r.corp_id, p) for p, rows in chains for r in rows})
+        corps, parts = [c for c, _ in pairs], [p for _, p in pairs]
         async with conn.transaction(), conn.cursor() as cur:
             await cur.execute(sql.SQL(
                 "INSERT INTO {s}.audit_chain_heads (corp_id, chain_partition, seq, head_hash)"
-                " SELECT c, %s, 0, %s FROM unnest(%s::text[]) AS c ON CONFLICT DO NOTHING").format(s=s),
-                [chain_partition, GENESIS, corps])
+                " SELECT c, p, 0, %s FROM unnest(%s::text[], %s::int4[]) AS v(c, p) ON CONFLICT DO NOTHING"
+            ).format(s=s), [GENESIS, corps, parts])
             await cur.execute(sql.SQL(
-                "SELECT corp_id, seq, head_hash FROM {s}.audit_chain_heads"
-                " WHERE chain_partition = %s AND corp_id = ANY(%s::text[]) ORDER BY corp_id FOR UPDATE").format(s=s),
-                [chain_partition, corps])
-            heads: dict[str, tuple[int, str]] = {c: (int(q), h) for c, q, h in await cur.fetchall()}
+                "SELECT h.corp_id, h.chain_partition, h.seq, h.head_hash FROM {s}.audit_chain_heads h"
+                " JOIN unnest(%s::text[], %s::int4[]) AS v(c, p) ON h.corp_id = v.c AND h.chain_partition = v.p"
+                " ORDER BY h.corp_id, h.chain_partition FOR UPDATE OF h").format(s=s), [corps, parts])
+            heads: dict[int, dict[str, tuple[int, str]]] = {}
+            for c, p, q, h in await cur.fetchall():
+                heads.setdefault(p, {})[c] = (int(q), h)
+            every = [r for _, rows in chains for r in rows]
             await cur.execute(sql.SQL(
                 "INSERT INTO {s}.audit_ids (id, occurred_at)"
                 " SELECT * FROM unnest(%s::text[], %s::timestamptz[]) ON CONFLICT (id) DO NOTHING RETURNING id"
-            ).format(s=s), [[r.id for r in rows], [r.occurred_at for r in rows]])
+            ).format(s=s), [[r.id for r in every], [r.occurred_at for r in every]])
             claimed = {r[0] for r in await cur.fetchall()}
-            fresh = [r for r in rows if r.id in claimed]
-            if not fresh:
+            if not claimed:
                 return 0
-            chained = chain_rows(fresh, chain_partition, heads)
+            chained: list[ChainedRow] = []
+            for p, rows in chains:
+                fresh = [r for r in rows if r.id in claimed]
+                if fresh:
+                    chained.extend(chain_rows(fresh, p, heads.setdefault(p, {})))
             if self.write_method == "copy":
                 await self._copy_rows(cur, chained)
             else:
                 await self._insert_rows(cur, chained)
-            moved = sorted({c.row.corp_id for c in chained})
+            moved = sorted({(c.row.corp_id, c.chain_partition) for c in chained})
             await cur.execute(sql.SQL(
                 "UPDATE {s}.audit_chain_heads AS h SET seq = v.seq, head_hash = v.head_hash, updated_at = now()"
-                " FROM unnest(%s::text[], %s::int8[], %s::text[]) AS v(corp_id, seq, head_hash)"
-                " WHERE h.chain_partition = %s AND h.corp_id = v.corp_id").format(s=s),
-                [moved, [heads[c][0] for c in moved], [heads[c][1] for c in moved], chain_partition])
+                " FROM unnest(%s::text[], %s::int4[], %s::int8[], %s::text[]) AS v(corp_id, p, seq, head_hash)"
+                " WHERE h.chain_partition = v.p AND h.corp_id = v.corp_id").format(s=s),
+                [[c for c, _ in moved], [p for _, p in moved], [heads[p][c][0] for c, p in moved],
+                 [heads[p][c][1] for c, p in moved]])
         return len(chained)
 
     @staticmethod

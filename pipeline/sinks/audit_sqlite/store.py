@@ -1,9 +1,11 @@
 """The embedded audit store: SQLite (stdlib) in WAL mode, same columns, ids, chains and queries as PostgreSQL.
 
 SQLite is synchronous and its connections belong to one thread, so every call runs on the store's own
-single worker thread; the event loop never blocks on disk. `synchronous=FULL` makes a committed batch durable
-when `write_batch` returns. Uniqueness is the table's primary key (no partitions here); the chain index is
-unique as well.
+single worker thread; the event loop never blocks on disk. `synchronous=FULL` is deliberate: in WAL mode NORMAL
+skips the fsync at commit, so a power loss could drop the last batches after the worker committed their Kafka
+offsets, i.e. lose audit records for good. FULL costs one fsync per batch (one batch = one transaction of up
+to `worker.consume.max_records` rows), which the batch path amortises. Uniqueness is the table's primary
+key (no partitions here); the chain index is unique as well.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import functools
 import ipaddress
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +23,16 @@ from typing import Any, TypeVar
 import orjson
 
 from pipeline.envelope import Envelope, parse_iso
-from pipeline.sinks.audit._rows import ChainedRow, StoredChainRow, chain_rows, occurred_text, prepare_batch, walk_chains
+from pipeline.sinks.audit._rows import (
+    ChainedRow,
+    PreparedRow,
+    StoredChainRow,
+    StoreInput,
+    chain_rows,
+    occurred_text,
+    prepare_chains,
+    walk_chains,
+)
 from pipeline.sinks.audit.store import (
     AuditQuery,
     AuditRow,
@@ -70,6 +81,7 @@ CREATE TABLE IF NOT EXISTS audit_meta (key TEXT NOT NULL PRIMARY KEY, value TEXT
 _COLUMNS = ("id, occurred_at, corp_id, chain_partition, seq, schema, kind, action, user_name, source_ip, outcome, "
             "source, record, prev_hash, row_hash")
 _INSERT = f"INSERT INTO audit_records ({_COLUMNS}) VALUES ({', '.join('?' * 15)})"
+_INSERT_NEW = _INSERT + " ON CONFLICT (id) DO NOTHING"
 _UPSERT_HEAD = (
     "INSERT INTO audit_chain_heads (corp_id, chain_partition, seq, head_hash, updated_at) VALUES (?, ?, ?, ?, ?)"
     " ON CONFLICT (corp_id, chain_partition) DO UPDATE"
@@ -158,43 +170,74 @@ class SqliteAuditStore:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def write_batch(self, envelopes: Sequence[Envelope], chain_partition: int) -> WriteResult:
-        rows, repeats, rejected = prepare_batch(envelopes)
-        inserted, dups = (0, 0) if not rows else await self._run(self._write, rows, chain_partition)
-        return WriteResult(inserted=inserted, duplicates=dups + repeats, rejected=tuple(rejected))
+        return await self.write_chains({chain_partition: envelopes})
+
+    async def write_chains(self, parts: Mapping[int, Sequence[StoreInput]]) -> WriteResult:
+        chains, repeats, rejected = prepare_chains(parts)
+        rows = sum(len(r) for _, r in chains)
+        inserted = 0 if not chains else await self._run(self._write, chains)
+        return WriteResult(inserted=inserted, duplicates=rows - inserted + repeats, rejected=tuple(rejected))
+
+    def _heads(self, chain_partition: int, corps: list[str]) -> dict[str, tuple[int, str]]:
+        heads: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(corps), _CHUNK):
+            chunk = corps[i:i + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for corp, seq, digest in self._con.execute(
+                    "SELECT corp_id, seq, head_hash FROM audit_chain_heads"
+                    f" WHERE chain_partition = ? AND corp_id IN ({marks})", [chain_partition, *chunk]):
+                heads[corp] = (seq, digest)
+        return heads
+
+    def _stored_ids(self, ids: list[str]) -> set[str]:
+        existing: set[str] = set()
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i:i + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            existing.update(x for (x,) in self._con.execute(
+                f"SELECT id FROM audit_records WHERE id IN ({marks})", chunk))
+        return existing
+
+    def _insert(self, chains: list[tuple[int, list[PreparedRow]]], plain: bool) -> tuple[int, list[tuple[Any, ...]]]:
+        """Chain and insert every row; returns the rows the database took and the new heads."""
+        con = self._con
+        values: list[tuple[Any, ...]] = []
+        head_rows: list[tuple[Any, ...]] = []
+        now = occurred_text(datetime.now(UTC))
+        for chain_partition, rows in chains:
+            corps = sorted({r.corp_id for r in rows})
+            heads = self._heads(chain_partition, corps)
+            values.extend(_row_values(c) for c in chain_rows(rows, chain_partition, heads))
+            head_rows.extend((corp, chain_partition, heads[corp][0], heads[corp][1], now) for corp in corps)
+        before = con.total_changes
+        con.executemany(_INSERT if plain else _INSERT_NEW, values)
+        return con.total_changes - before, head_rows
 
     @_store_errors
-    def _write(self, rows: list[Any], chain_partition: int) -> tuple[int, int]:
+    def _write(self, chains: list[tuple[int, list[PreparedRow]]]) -> int:
+        """One transaction for the whole batch. The common case (no id stored before) inserts directly with ON
+        CONFLICT DO NOTHING and no pre-SELECT; if the database skipped any row (a replay after a crash or a
+        rebalance), the chained rows would have gaps, so that attempt is rolled back and the batch is chained
+        again without the stored ids."""
         con = self._con
+        total = sum(len(r) for _, r in chains)
         con.execute("BEGIN IMMEDIATE")
         try:
-            existing: set[str] = set()
-            ids = [r.id for r in rows]
-            for i in range(0, len(ids), _CHUNK):
-                chunk = ids[i:i + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                existing.update(x for (x,) in con.execute(f"SELECT id FROM audit_records WHERE id IN ({marks})",
-                                                          chunk))
-            fresh = [r for r in rows if r.id not in existing]
-            corps = sorted({r.corp_id for r in fresh})
-            heads: dict[str, tuple[int, str]] = {}
-            for i in range(0, len(corps), _CHUNK):
-                chunk = corps[i:i + _CHUNK]
-                marks = ", ".join("?" * len(chunk))
-                for corp, seq, digest in con.execute(
-                        "SELECT corp_id, seq, head_hash FROM audit_chain_heads"
-                        f" WHERE chain_partition = ? AND corp_id IN ({marks})", [chain_partition, *chunk]):
-                    heads[corp] = (seq, digest)
-            chained = chain_rows(fresh, chain_partition, heads)
-            con.executemany(_INSERT, [_row_values(c) for c in chained])
-            now = occurred_text(datetime.now(UTC))
-            con.executemany(_UPSERT_HEAD, [(corp, chain_partition, heads[corp][0], heads[corp][1], now)
-                                           for corp in corps])
+            con.execute("SAVEPOINT fresh")
+            taken, head_rows = self._insert(chains, plain=False)
+            if taken != total:
+                con.execute("ROLLBACK TO fresh")
+                existing = self._stored_ids([r.id for _, rows in chains for r in rows])
+                chains = [(p, kept) for p, rows in chains if (kept := [r for r in rows if r.id not in existing])]
+                taken, head_rows = self._insert(chains, plain=True)
+            con.execute("RELEASE fresh")
+            con.executemany(_UPSERT_HEAD, head_rows)
             con.execute("COMMIT")
         except BaseException:
             if con.in_transaction:
                 con.execute("ROLLBACK")
             raise
-        return len(chained), len(rows) - len(chained)
+        return taken
 
     @_store_errors
     def _connect_reader(self) -> sqlite3.Connection:

@@ -107,3 +107,37 @@ def test_producer_reports_delivery_failure_for_unknown_topic_without_autocreate(
     with pytest.raises(Exception) as exc:
         asyncio.run(produce())
     assert "bad topic name" in str(exc.value) or "Invalid" in str(exc.value) or "Unknown" in str(exc.value)
+
+
+def test_send_batch_reports_each_refused_record_in_place_and_delivers_the_rest(kafka_bootstrap: str,
+                                                                               topic_prefix: str) -> None:
+    """send_batch's error-only delivery reports: the refused record is named at its index, the others (no
+    report) really are in the topic."""
+    topic = topic_prefix + "bulk"
+    ensure_topics(kafka_bootstrap, specs=(TopicSpec(topic, "k", partitions=3),))
+    settings = KafkaSettings(bootstrap=kafka_bootstrap)
+    values = [f"v{i}".encode() for i in range(200)]
+
+    async def produce() -> list[object]:
+        producer = EventProducer(settings, **{"message.timeout.ms": 3000})
+        try:
+            records = [(topic, f"k{i}".encode(), v) for i, v in enumerate(values)]
+            records.insert(57, ("bad topic name with spaces", b"k", b"refused"))
+            return list(await producer.send_batch(records))
+        finally:
+            assert producer.close(timeout=5) == 0
+
+    out = asyncio.run(produce())
+    assert [i for i, o in enumerate(out) if o is not None] == [57]
+    assert "bad topic name" in str(out[57])
+    consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": topic_prefix + "bulk-check",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    got: set[bytes] = set()
+    deadline = time.monotonic() + 30
+    while len(got) < len(values) and time.monotonic() < deadline:
+        msg = consumer.poll(0.5)
+        if msg is not None and not msg.error():
+            got.add(msg.value() or b"")
+    consumer.close()
+    assert got == set(values)

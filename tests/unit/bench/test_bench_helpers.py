@@ -116,3 +116,16 @@ def test_alertmanager_alerts_mirror_our_alerts(load_bench: Loader) -> None:
                          [(None, "-"), (0.96, "0.96x"), (1.5, "1.50x"), (0.0024, "0.0024x")])
 def test_fmt_ratio_keeps_small_ratios_readable(report: ModuleType, value: float | None, text: str) -> None:
     assert report.fmt_ratio(value) == text
+
+
+def test_profile_top_shares_per_thread_self_and_inclusive(load_bench: Callable[[str], ModuleType],
+                                                          tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text("thread (1): MainThread;main (m.py:1);decode (e.py:9) 30\n"
+                   "thread (1): MainThread;main (m.py:1);normalize (n.py:3) 50\n"
+                   "thread (2): audit-sqlite_0;_write (s.py:5) 20\n")
+    text = load_bench("profile_top").summarise(raw, top=5)
+    assert "100 samples" in text
+    assert " 80.0%  MainThread" in text and " 20.0%  audit-sqlite_0" in text
+    assert " 50.0%  normalize (n.py:3)" in text  # self
+    assert " 80.0%  main" in text  # inclusive
