@@ -27,6 +27,10 @@ apt_install kcat kcat || true
 # promtool validates ops/prometheus; docker-compose (v1, Debian) validates docker-compose.yml; no daemon needed
 apt_install promtool prometheus || true
 apt_install docker-compose docker-compose || true
+# the console's browser tests: headless Chromium and its WebDriver from Debian (Selenium points at them)
+[ -x /usr/bin/chromedriver ] || apt_install __none__ chromium chromium-driver || true
+# a CJK font, so the console's Chinese pages render (and screenshot) as text, not boxes
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || apt_install __none__ fonts-wqy-microhei || true
 # the routing baseline of the benchmarks
 [ -x /usr/bin/prometheus-alertmanager ] || apt_install __none__ prometheus-alertmanager || true
 # the SSO gateway's real peers: OpenLDAP (a private slapd per test) and an OpenID provider (oidc-provider, npm)

@@ -51,6 +51,9 @@ def main() -> None:
         faulthandler.enable(all_threads=True)
     # while the broker is away, one line per kind of connection error and a periodic summary, not 100/s
     limit_connection_logs()
+    from pipeline.secrets import install_log_scrubbing
+
+    install_log_scrubbing()  # every process: no log line or traceback leaves with a live secret in it
 
 
 @main.command("topics")
@@ -103,8 +106,10 @@ def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_top
         click.echo(orjson.dumps(describe(dl)).decode())
     res = replay(kafka, letters, dry_run=dry_run)
     verb = "would re-inject" if dry_run else "re-injected"
-    click.echo(f"{res.matched} matched, {verb} {res.replayed if not dry_run else res.matched - res.skipped}, "
-               f"{res.skipped} without payload or origin; by topic: {res.by_topic}", err=True)
+    count = res.replayed if not dry_run else res.matched - res.skipped - res.masked
+    click.echo(f"{res.matched} matched, {verb} {count}, {res.skipped} without payload or origin, "
+               f"{res.masked} refused (masked credentials or links: resending would send dead links; "
+               f"notifications replayed from their routing record get fresh ones); by topic: {res.by_topic}", err=True)
 
 
 @main.command("check-config")

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pipeline.auth.config import AuthConfig
 from pipeline.kafka import KafkaSettings
 from pipeline.sources.config import IngestConfig
 from pipeline.sso_gateway import MIN_SECRET_CHARS
@@ -25,6 +26,7 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="who may call the HTTP APIs (docs/operations.md)")
     ingest: IngestConfig | None = Field(None, description="pipeline ingest: corps, pollers, HTTP endpoints")
     worker: WorkerSection = Field(default_factory=WorkerSection)
     alerting: AlertingSection = Field(default_factory=AlertingSection)
@@ -33,9 +35,11 @@ class PipelineConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _share_kafka(cls, data: Any) -> Any:
-        """`ingest` uses the top-level `kafka` section unless it has its own."""
-        if isinstance(data, dict) and isinstance(data.get("ingest"), dict) and "kafka" not in data["ingest"]:
-            data = {**data, "ingest": {**data["ingest"], "kafka": data.get("kafka") or {}}}
+        """`ingest` uses the top-level `kafka` and `auth` sections unless it has its own."""
+        if isinstance(data, dict) and isinstance(data.get("ingest"), dict):
+            for shared in ("kafka", "auth"):
+                if shared not in data["ingest"]:
+                    data = {**data, "ingest": {**data["ingest"], shared: data.get(shared) or {}}}
         return data
 
 
@@ -230,6 +234,14 @@ def _cross_checks(cfg: PipelineConfig) -> list[ConfigIssue]:
     if "actions" in agents and (cfg.ingest is None or not cfg.ingest.corps):
         issues.append(ConfigIssue("ingest.corps", "the actions agent needs each corp's Exmail credentials",
                                   "add ingest.corps with the contact and function_setting secrets"))
+    if not cfg.auth.has_credentials and not cfg.auth.insecure_anonymous_admin_on_loopback:
+        serving: list[str] = sorted(agents & {"alerting", "actions"}) if cfg.worker.http_port else []
+        if cfg.ingest is not None and cfg.ingest.sso is not None and not cfg.ingest.auth.has_credentials:
+            serving.append("ingest.sso")
+        if serving:
+            issues.append(ConfigIssue("auth.tokens", f"{', '.join(serving)} serve state-changing HTTP APIs and no "
+                                      "credential is configured: the processes would refuse to start",
+                                      "add auth.tokens (docs/operations.md, Security)"))
     if cfg.alerting.sso is not None and (cfg.ingest is None or cfg.ingest.sso is None):
         issues.append(ConfigIssue("ingest.sso", "alerts carry SSO links but no ingest process serves the redirector",
                                   "add ingest.sso with the same secret reference as alerting.sso.secret"))

@@ -22,12 +22,15 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
+from pipeline.auth import KafkaOperatorLog, declare_routes, public
 from pipeline.envelope import Envelope
 from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
 from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
+from pipeline.kafka.claims import ClaimLog
 from pipeline.kafka.reader import KafkaReader
 from pipeline.metrics import REGISTRY
+from pipeline.observability import HEALTH_PUBLIC, METRICS_PUBLIC, start_server
 from pipeline.secrets import resolve_secret
 from pipeline.sources._clock import Clock, SimClockFollower, SystemClock
 from pipeline.sources._emit import Emitter
@@ -124,10 +127,10 @@ class Ingest:
         self.stop_event = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self._follower: SimClockFollower | None = None
         self.intake: IntakeGate | None = None
         self._intake_producer: EventProducer | None = None
+        self.claims: ClaimLog | None = None
         self.started_at = time.time()
 
     def __repr__(self) -> str:
@@ -165,6 +168,9 @@ class Ingest:
         await cursors.load()
         state = StateTopic(self.producer, reader, self.names.state("directory"))
         self.rt = Runtime(emitter=emitter, cursors=cursors, state=state, clock=clock, poll=cfg.poll, reader=reader)
+        if cfg.sso is not None:  # used SSO links, shared with every ingest replica and kept over restarts
+            self.claims = ClaimLog(self.producer, cfg.kafka.bootstrap, self.names.state("claims"))
+            await self.claims.start()
         for corp_cfg in cfg.corps:
             client = self._client_factory(client_settings(corp_cfg, cfg.poll.span_days))
             corp = CorpRuntime(config=corp_cfg, client=client, calendar=CorpCalendar(corp_cfg.utc_offset_minutes))
@@ -190,9 +196,11 @@ class Ingest:
         return pollers
 
     def http_app(self) -> web.Application:
+        """Every route declared (pipeline.auth); `start` puts the auth guard in front."""
         assert self.rt is not None
         app = web.Application()
-        routes: list[web.RouteDef] = [web.get("/metrics", self._metrics), web.get("/healthz", self._health)]
+        routes: list[web.RouteDef] = [web.get("/metrics", public(METRICS_PUBLIC)(self._metrics)),
+                                      web.get("/healthz", public(HEALTH_PUBLIC)(self._health))]
         assert self.intake is not None
         for corp in self.config.corps:
             if corp.callback is None:
@@ -204,7 +212,8 @@ class Ingest:
                 replay_window_seconds=corp.callback.replay_window_seconds,
                 max_body_bytes=corp.callback.max_body_bytes, now=self._wall,
             )
-            routes.extend(endpoint.routes(corp.callback_path))
+            routes.extend(declare_routes(endpoint.routes(corp.callback_path), public(
+                "Exmail's push: msg_signature over token/timestamp/nonce, replay window, AES decryption")))
         if self.config.hr is not None:
             hr = self.config.hr
             intake = HrIntake(
@@ -212,7 +221,8 @@ class Ingest:
                 gate=self.intake, topic=self.names.hr_lifecycle, max_body_bytes=hr.max_body_bytes,
                 replay_window_seconds=hr.replay_window_seconds, now=self._wall,
             )
-            routes.extend(intake.routes(hr.path))
+            routes.extend(declare_routes(intake.routes(hr.path), public(
+                "HR system's push: HMAC-SHA256 signature over timestamp and body, window and replay cache")))
         app.add_routes(routes)
         if self.config.sso is not None:
             self._add_sso(app, self.config.sso)
@@ -247,7 +257,9 @@ class Ingest:
                 return None
             return (await client.get_login_url(userid)).login_url.get_secret_value()
 
-        add_sso_routes(app, signer, fetch, path=sso.path)
+        assert self.claims is not None and self.producer is not None
+        add_sso_routes(app, signer, fetch, self.claims, path=sso.path,
+                       audit=KafkaOperatorLog(self.producer, self.names.actions))
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -284,10 +296,8 @@ class Ingest:
             await self.open()
         if serve_http:
             await self._rebuild_intake()
-            self._runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=5.0)
-            await self._runner.setup()
-            self._site = web.TCPSite(self._runner, self.config.http.host, self.config.http.port)
-            await self._site.start()
+            self._runner = await start_server(self.http_app(), self.config.http.host, self.config.http.port,
+                                              self.config.auth, process="ingest", shutdown_timeout=5.0)
             log.info("ingest HTTP on %s", self.http_url)
         if pollers:
             for name, corp in self.corps.items():
@@ -329,6 +339,9 @@ class Ingest:
         if self._intake_producer is not None:
             await asyncio.to_thread(self._intake_producer.close, 10.0)
             self._intake_producer = None
+        if self.claims is not None:
+            await self.claims.stop()
+            self.claims = None
         if self.producer is not None:
             remaining = await asyncio.to_thread(self.producer.close, 30.0)
             if remaining:

@@ -127,3 +127,11 @@ SSE_EVENTS = Counter("exmail_sse_events_total", "records sent to SSE clients, by
 SSE_DROPPED_CLIENTS = Counter(
     "exmail_sse_dropped_clients_total", "SSE streams the server ended: overflow (slow client), kafka_error, "
     "shutdown, error", ["reason"], registry=REGISTRY)
+
+# --- operator surfaces (pipeline/auth)
+AUTH_FAILURES = Counter("exmail_auth_failures_total",
+                        "HTTP requests refused by authentication/authorization: missing, invalid, forbidden, "
+                        "rate_limited, undeclared (a route without an access declaration)",
+                        ["process", "reason"], registry=REGISTRY)
+SSO_LINKS = Counter("exmail_sso_links_total", "SSO link clicks by outcome: redirected, preview, refused reason",
+                    ["outcome"], registry=REGISTRY)

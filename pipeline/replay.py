@@ -2,6 +2,10 @@
 
 Reads `exmail.dlq` from the start (or a time) up to the end offsets seen when it starts, so a replay that fails
 again (and is dead-lettered again) is never picked up by the same run.
+
+A payload with a masked value ("***" where a credential, signature or SSO link was) is never resent: it would
+deliver a dead link or a broken request. Undelivered notifications are dead-lettered as the routing record
+they came from, which holds no link; replaying that makes the delivery stage sign fresh SSO links.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
+from pipeline.secrets import is_masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,7 @@ class ReplayResult:
     matched: int = 0
     replayed: int = 0
     skipped: int = 0
+    masked: int = 0  # refused: the payload has masked credentials or links
     by_topic: dict[str, int] | None = None
 
 
@@ -118,6 +124,9 @@ def replay(kafka: KafkaSettings, letters: list[DeadLetter], *, dry_run: bool) ->
         topic, payload = dl.origin_topic, dl.payload_bytes()
         if not topic or payload is None:
             result.skipped += 1
+            continue
+        if is_masked(dl.envelope.data.get("payload")):
+            result.masked += 1
             continue
         key = (dl.envelope.data.get("origin") or {}).get("key")
         records.append((topic, key.encode() if isinstance(key, str) else None, payload))

@@ -6,8 +6,10 @@ metrics or DLQ records.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +24,19 @@ _SECRET_KEYS = {
     "hmacsecret", "webhookkey", "initialpassword", "dsn", "cookie", "echostr",
 }
 _SECRET_QUERY = re.compile(
-    r"(?i)\b(access_token|corpsecret|key|sign|authkey|token|password|secret|msg_signature)=([^&\s\"']+)"
+    r"(?i)\b(access_token|corpsecret|key|sign|authkey|token|password|secret|msg_signature|signature|sig"
+    r"|sso_token)=([^&\s\"'<>]+)"
 )
+# an SSO link's token (?t=<payload>.<mac>, pipeline/sso.py): the shape, so a bare "t=" elsewhere is kept
+_SSO_TOKEN = re.compile(r"\b(t)=([A-Za-z0-9_-]{16,}(?:\.|%2E)[A-Za-z0-9_-]{16,})")
+# tokens carried in URL paths: Feishu/Lark and generic /hook/<token>, Slack /services/T../B../<secret>
+_PATH_TOKEN = re.compile(r"(?i)(/(?:hook|hooks|webhook|webhooks)/)((?=[A-Za-z_-]*[0-9])[A-Za-z0-9_-]{8,})")
+_SLACK_PATH = re.compile(r"(/services/[A-Z0-9]+/[A-Z0-9]+/)([A-Za-z0-9]{8,})")
+# HMAC signatures in headers or text ("sha256=<hex>", X-HR-Signature, webhook signatures)
+_HEX_SIGNATURE = re.compile(r"(?i)\b(sha(?:1|256|512)=)([0-9a-f]{32,})")
+# secret-named fields inside JSON that travels as text (an echoed request body in an error message)
+_JSON_FIELD = re.compile(r'(?i)("(?:sign|signature|token|secret|key|access_token|password|hook_token)"\s*:\s*")'
+                         r'([^"\\]{4,})(")')
 _BEARER = re.compile(r"(?i)\b(Bearer|Splunk)\s+[A-Za-z0-9._~+/=-]+")
 _DSN_PASSWORD = re.compile(r"(?i)(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)")
 
@@ -39,8 +52,46 @@ def is_secret_key(key: str) -> bool:
 def scrub_text(text: str) -> str:
     """Mask secrets embedded in URLs, headers and DSNs inside free text."""
     text = _SECRET_QUERY.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _SSO_TOKEN.sub(lambda m: f"{m.group(1)}={REDACTED}", text)
+    text = _PATH_TOKEN.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _SLACK_PATH.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _HEX_SIGNATURE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+    text = _JSON_FIELD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
     return _DSN_PASSWORD.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(3)}", text)
+
+
+def is_masked(value: Any) -> bool:
+    """Whether a (scrubbed) record holds a masked value: resending it would send "***" where a live
+    credential or link was."""
+    if isinstance(value, dict):
+        return any(is_masked(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(is_masked(v) for v in value)
+    return isinstance(value, str) and REDACTED in value
+
+
+class _ScrubbingRecord(logging.LogRecord):
+    """A log record whose message (and traceback) is scrubbed once, when a handler first formats it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.exc_info and self.exc_info[0] is not None:  # exception texts carry URLs with keys
+            self.exc_text = scrub_text("".join(traceback.format_exception(*self.exc_info)).rstrip("\n"))
+
+    def getMessage(self) -> str:
+        cached = self.__dict__.get("_scrubbed")
+        if cached is None:
+            cached = scrub_text(super().getMessage())
+            self.__dict__["_scrubbed"] = cached
+        return cached
+
+
+def install_log_scrubbing() -> None:
+    """Every log record of this process leaves scrubbed (message and traceback), whoever formats it: tokens
+    in query strings and URL paths, SSO links, signatures, bearer tokens, DSN passwords."""
+    if logging.getLogRecordFactory() is logging.LogRecord:  # keep a factory someone else installed
+        logging.setLogRecordFactory(_ScrubbingRecord)
 
 
 def scrub(value: Any, extra_values: frozenset[str] = frozenset()) -> Any:

@@ -8,6 +8,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,3 +72,30 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     _hypothesis_settings.load_profile("ci")
+
+
+class ApiTokens:
+    """One bearer token per role, and `secure(app)` to put the production auth guard in front of an app
+    (tests that serve a sub-application on its own)."""
+
+    def __init__(self) -> None:
+        import secrets as _secrets
+
+        from pipeline.auth import Role
+
+        self.tokens = {role.value: f"{role.value}-{_secrets.token_urlsafe(24)}" for role in Role}
+
+    def headers(self, role: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def secure(self, app: Any, process: str = "test") -> Any:
+        from pipeline.auth import AuthConfig, Authenticator, Role, secure_app
+
+        auth = Authenticator(AuthConfig(), extra_tokens=[
+            (f"{role}-user", frozenset({Role(role)}), value) for role, value in self.tokens.items()])
+        return secure_app(app, auth, process=process, host="127.0.0.1")
+
+
+@pytest.fixture
+def api_tokens() -> ApiTokens:
+    return ApiTokens()

@@ -228,6 +228,15 @@ ROWS: tuple[Row, ...] = (
               (q(f"sum by (reason) (increase(exmail_sse_dropped_clients_total[{RATE}]))", "{{reason}}"),),
               stack=True),
     )),
+    Row("Operator surfaces (auth, SSO links)", (
+        Panel("Refused HTTP requests", "Authentication/authorization refusals by process and reason (missing, "
+              "invalid, forbidden, rate_limited, undeclared). A rise of invalid/rate_limited is token guessing.",
+              (q(f"sum by (process, reason) (increase(exmail_auth_failures_total[{RATE}]))",
+                 "{{process}} {{reason}}"),), stack=True),
+        Panel("SSO link clicks", "preview = confirmation page shown (chat previews too); redirected = a person's "
+              "click; replayed/expired/bad_signature = refused.",
+              (q(f"sum by (outcome) (increase(exmail_sso_links_total[{RATE}]))", "{{outcome}}"),), stack=True),
+    )),
 )
 
 

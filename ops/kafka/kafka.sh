@@ -8,7 +8,7 @@
 #   ops/kafka/kafka.sh env      print the env file (EXMAIL_KAFKA_BOOTSTRAP=...)
 #
 # Settings (env): EXMAIL_STATE_DIR (default <repo>/.state), EXMAIL_CACHE_DIR (default ~/.cache/exmail-pipeline),
-# EXMAIL_KAFKA_PORT (default 19092), EXMAIL_KAFKA_CONTROLLER_PORT (default port+1), EXMAIL_KAFKA_HEAP (default 512m).
+# EXMAIL_KAFKA_PORT (default 19092), EXMAIL_KAFKA_CONTROLLER_PORT (default port+1), EXMAIL_KAFKA_HEAP (default 1g: a test run creates thousands of partitions).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -17,7 +17,7 @@ state=${EXMAIL_STATE_DIR:-$root/.state}/kafka
 cache=${EXMAIL_CACHE_DIR:-$HOME/.cache/exmail-pipeline}
 port=${EXMAIL_KAFKA_PORT:-19092}
 cport=${EXMAIL_KAFKA_CONTROLLER_PORT:-$((port + 1))}
-heap=${EXMAIL_KAFKA_HEAP:-512m}
+heap=${EXMAIL_KAFKA_HEAP:-1g}
 version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 lib=$cache/kafka-$version/lib
 pidfile=$state/kafka.pid

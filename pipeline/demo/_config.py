@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pipeline.config import check_config
+from pipeline.demo._feeds import siem_section
 from pipeline.sources.config import config_from_sim_credentials
 
 CS_ROBOT, SECURITY_APP, OA_WEBHOOK = "cs-robot", "security-app", "oa-webhook"
@@ -88,19 +89,40 @@ def _routing(creds: dict[str, Any], secret_dir: Path) -> dict[str, Any]:
     }
 
 
+DEMO_ROLES = ("viewer", "operator", "approver", "admin")
+
+
+def api_token_file(run_dir: Path, role: str) -> Path:
+    """Where the demo keeps the bearer token of the `demo-<role>` principal (owner-only)."""
+    return run_dir / "secrets" / f"api_token_{role}"
+
+
+def _auth_section(secret_dir: Path) -> dict[str, Any]:
+    """One generated bearer token per role; the HTTP APIs of ingest and worker refuse anything else."""
+    return {"tokens": [{"name": f"demo-{role}", "roles": [role],
+                        "token": write_secret(secret_dir, f"api_token_{role}", secrets.token_urlsafe(32))}
+                       for role in DEMO_ROLES]}
+
+
 def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, bootstrap: str, prefix: str,
-                 partitions: int, app_id: str, ingest_port: int, worker_port: int) -> dict[str, Any]:
-    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka section)."""
+                 partitions: int, app_id: str, ingest_port: int, worker_port: int,
+                 syslog_port: int | None = None) -> dict[str, Any]:
+    """The whole pipeline.yaml as a dict (ingest, worker and alerting sections share the kafka and auth
+    sections). `syslog_port`: a local rsyslogd the SIEM agent sends CEF to (None: the JSON-lines feed only)."""
     secret_dir = run_dir / "secrets"
     ingest = _ingest_section(creds_path, secret_dir, ingest_port)
     sso_secret = ingest["sso"]["secret"]
     return {
         "kafka": {"bootstrap": bootstrap, "topic_prefix": prefix, "partitions": partitions},
+        "auth": _auth_section(secret_dir),
         "ingest": ingest,
         "worker": {
-            "app_id": app_id, "instance_id": f"{app_id}-1", "agents": ["normalize", "audit", "alerting", "delivery"],
+            "app_id": app_id, "instance_id": f"{app_id}-1",
+            "agents": ["normalize", "audit", "siem", "alerting", "delivery"],
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
+            "siem": siem_section(run_dir, syslog_port),
+            "console": {"ingest_url": f"http://127.0.0.1:{ingest_port}"},
             # a demo run lasts minutes: name a stuck stage after 30 s, not the production default of 120 s
             "stall_seconds": 30, "lag_probe_seconds": 2,
         },

@@ -35,9 +35,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 class Child:
     """One child process with its log file; `stop()` is SIGTERM, wait, then SIGKILL."""
 
-    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, args: list[str], log_path: Path, env: dict[str, str] | None = None,
+                 program: str | None = None) -> None:
         self.name = name
         self.args = args
+        self.program = program  # None: `python -m pipeline.cli`; else an executable (rsyslogd)
         self.log_path = log_path
         self.env = env
         self.cwd = log_path.parent  # the run dir: what a child leaves behind (faust's data dir) stays there
@@ -57,8 +59,9 @@ class Child:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
+        argv = [self.program] if self.program else [sys.executable, "-m", "pipeline.cli"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "pipeline.cli", *self.args], stdin=subprocess.DEVNULL, stdout=self._log,
+            [*argv, *self.args], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, env=self.env or dict(os.environ), cwd=self.cwd, process_group=0,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )

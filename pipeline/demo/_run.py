@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -23,7 +25,8 @@ import httpx
 import orjson
 
 import pipeline
-from pipeline.demo._config import DemoConfigError, build_config, write_config
+from pipeline.demo._config import DemoConfigError, api_token_file, build_config, write_config
+from pipeline.demo._feeds import JSONL_SINK, SYSLOG_SINK, RsyslogPlan, jsonl_feed, rsyslogd_path, syslog_feed
 from pipeline.demo._kafka import TopicProbe
 from pipeline.demo._processes import Broker, Child, free_port
 from pipeline.demo._scrape import MetricsSeen, Scrape, scrape
@@ -39,7 +42,8 @@ from pipeline.demo._summary import (
 )
 from pipeline.demo._view import LiveView, Progress
 from pipeline.kafka import TopicNames, bootstrap_from_env, ensure_topics
-from pipeline.records import RAW_SCHEMAS
+from pipeline.records import EVENT_SCHEMA, RAW_SCHEMAS
+from pipeline.secrets import scrub
 
 EXIT_INTERRUPTED = 130
 # settle: how long the drained worker must stay at zero lag with no new alerts or notifications before it is
@@ -86,6 +90,11 @@ def default_sim_start(utc_offset_minutes: int = 480, hour: int = 9, minute: int 
     return start.isoformat()
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _clock_text(clock: dict[str, Any]) -> str:
     text = str(clock.get("local") or clock.get("now_iso") or "?")
     return text[:16].replace("T", " ") if len(text) >= 16 else text
@@ -109,6 +118,9 @@ class DemoRun:
         self.sim: Child | None = None
         self.ingest: Child | None = None
         self.worker: Child | None = None
+        self.rsyslog: Child | None = None
+        self.rsyslog_plan: RsyslogPlan | None = None
+        self.console: dict[str, Any] = {}
         self.creds: dict[str, Any] = {}
         self.ingest_url = ""
         self.worker_url = ""
@@ -123,6 +135,7 @@ class DemoRun:
         self._last: dict[str, Scrape] = {}
         self._done_steps: set[str] = set()
         self._stalls_noted: set[str] = set()
+        self.drained: dict[str, Any] = {}
         self._worker_silent_since: float | None = None
         self.stalled_now: list[str] = []
         self._interrupted: int | None = None
@@ -150,6 +163,7 @@ class DemoRun:
             self.view.say(f"pipeline demo: run directory {self.run_dir}")
             self._prepare()
             self._start_sim()
+            self._start_rsyslog()
             config_path = self._write_config()
             self._start_pipeline(config_path)
             self._live()
@@ -237,6 +251,44 @@ class DemoRun:
         if self._admin_post("generate", {"day": yesterday, "batchjob_records": 3, "late_fraction": 0}) is not None:
             self._drill(f"3 batch jobs added to {yesterday}'s log (/_sim/generate): the generator makes ~4 a day")
 
+    def _start_rsyslog(self) -> None:
+        """Where rsyslog is installed, a private rsyslogd on a free port receives the syslog/CEF feed."""
+        program = rsyslogd_path()
+        if program is None:
+            self._note("rsyslogd is not installed: the syslog/CEF feed is left out (Debian package rsyslog)")
+            return
+        plan = RsyslogPlan(self.run_dir / "rsyslog", free_port())
+        plan.write_conf()
+        self.rsyslog = Child("rsyslog", plan.args(), self.run_dir / "rsyslog.log", program=program)
+        self.rsyslog.start()
+        deadline = time.monotonic() + 20.0
+        while not _listening(plan.port):
+            self._require_alive(self.rsyslog)
+            if time.monotonic() > deadline:
+                raise DemoFailure(f"rsyslogd did not listen on {plan.port} (log: {self.rsyslog.log_path})")
+            time.sleep(0.1)
+        self.rsyslog_plan = plan
+        self._say(f"rsyslogd: tcp://127.0.0.1:{plan.port} (pid {self.rsyslog.pid}) receives syslog/CEF "
+                  f"into {plan.received}")
+
+    def _collect_feeds(self, audit_rows: int | None) -> dict[str, dict[str, Any]]:
+        """Count both feeds once the worker has stopped; rsyslog writes asynchronously, so wait (a few
+        seconds at most) until its file holds the audited events or stops growing."""
+        feeds = {JSONL_SINK: jsonl_feed(self.run_dir)}
+        if self.rsyslog_plan is not None and self.rsyslog is not None:
+            deadline, last = time.monotonic() + 10.0, -1
+            while True:
+                feed = syslog_feed(self.rsyslog_plan)
+                if feed["events"] == audit_rows or time.monotonic() > deadline or feed["lines"] == last:
+                    break
+                last = feed["lines"]
+                time.sleep(0.5)
+            code = self.rsyslog.stop(10)
+            if code not in (0, None):
+                self._problem(f"rsyslogd exited with code {code} (log: {self.rsyslog.log_path})")
+            feeds[SYSLOG_SINK] = syslog_feed(self.rsyslog_plan)
+        return feeds
+
     def _write_config(self) -> Path:
         ingest_port, worker_port = free_port(), free_port()
         while worker_port == ingest_port:
@@ -245,7 +297,8 @@ class DemoRun:
         self.worker_url = f"http://127.0.0.1:{worker_port}"
         config = build_config(creds_path=self.run_dir / "sim.json", creds=self.creds, run_dir=self.run_dir,
                               bootstrap=self.bootstrap, prefix=self.prefix, partitions=self.opts.partitions,
-                              app_id=self.app_id, ingest_port=ingest_port, worker_port=worker_port)
+                              app_id=self.app_id, ingest_port=ingest_port, worker_port=worker_port,
+                              syslog_port=self.rsyslog_plan.port if self.rsyslog_plan else None)
         path = self.run_dir / "pipeline.yaml"
         write_config(path, config)
         return path
@@ -260,14 +313,41 @@ class DemoRun:
         self._wait_http(self.ingest, f"{self.ingest_url}/healthz")
         self._say(f"ingest: {self.ingest_url}/metrics (pid {self.ingest.pid})")
         self._wait_http(self.worker, f"{self.worker_url}/healthz")
-        self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, alerting, "
+        self._say(f"worker: {self.worker_url}/metrics (pid {self.worker.pid}; normalize, audit, siem, alerting, "
                   "delivery)")
+        operator = api_token_file(self.run_dir, "operator")
+        self._say(f"API tokens (viewer/operator/approver/admin): {operator.parent}/api_token_<role>; e.g. "
+                  f"EXMAIL_API_TOKEN=$(cat {operator}) pipeline silence list --url {self.worker_url}/alerting")
+        # the token itself is never printed (secrets stay out of output and logs): its owner-only file is
+        admin = api_token_file(self.run_dir, "admin")
+        self._say(f"console: {self.worker_url}/console/ — log in as demo-admin by pasting the token from "
+                  f"`cat {admin}` (viewer/operator/approver tokens sit next to it)")
+        self.console = self._try_console(admin)
         url = f"{self.ingest_url}/exmail/callback/sim"
         answer = self._admin_post("callback", {"url": url, "verify": True})
         if answer and answer.get("errcode") == 0:
             self._note(f"simulator pushes new mail to {url} (URL verification passed)")
         else:
             self._problem(f"callback registration failed: {answer}; new mail still arrives by newcount polling")
+
+    def _try_console(self, token_file: Path) -> dict[str, Any]:
+        """Log in to the console the way a browser does (login form, session cookie) and open the Alerts
+        page, so the summary says whether the console was usable during the run."""
+        base = f"{self.worker_url}/console"
+        try:
+            with httpx.Client(timeout=10.0) as browser:
+                form = browser.get(f"{base}/login")
+                nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
+                answer = browser.post(f"{base}/login", data={
+                    "csrf": nonce.group(1) if nonce else "", "next": "/console/alerts",
+                    "token": token_file.read_text(encoding="utf-8").strip()}, follow_redirects=True)
+                ok = answer.status_code == 200 and 'id="principal">demo-admin<' in answer.text
+                detail = f"login -> {answer.url.path} {answer.status_code}"
+        except httpx.HTTPError as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        if not ok:
+            self._problem(f"the console at {base}/ did not let demo-admin in ({detail})")
+        return {"url": f"{base}/", "ok": ok, "detail": detail}
 
     def _child_env(self) -> dict[str, str]:
         """Children run in the run dir; this package must stay importable from there."""
@@ -327,6 +407,8 @@ class DemoRun:
             self._new_ip_login()
         if self._once("batch-job", 12.0, elapsed):
             self._batch_job()
+        if self._once("operator-api", 3.0, elapsed):
+            self._operator_api()
         if not self.opts.faults:
             return
         if self._once("forged-callbacks", 1.0, elapsed):
@@ -344,6 +426,29 @@ class DemoRun:
         if self._once("wecom-app-token-expiry", 20.0, elapsed):
             self._wecom_fault({"kind": "expire_tokens"},
                               "WeCom app tokens expired: the next send gets 42001 and refreshes its token")
+
+    def _operator_api(self) -> None:
+        """The silences API is locked: anonymous is refused; the generated operator token creates and expires
+        a silence (recorded with its principal, and as operator events in the audit trail)."""
+        url = f"{self.worker_url}/alerting/api/silences"
+        body = {"matchers": ['alertname="demo_operator_drill"'], "duration": "2m",
+                "comment": "demo: the silences API with an operator token"}
+        token = api_token_file(self.run_dir, "operator").read_text(encoding="utf-8").strip()
+        auth = {"Authorization": f"Bearer {token}"}
+        try:
+            anonymous = self.http.post(url, json=body, timeout=10.0)
+            created = self.http.post(url, json=body, headers=auth, timeout=15.0)
+            sid = created.json().get("silence_id") if created.status_code == 200 else None
+            expired = self.http.delete(f"{url}/{sid}", headers=auth, timeout=15.0) if sid else None
+        except (httpx.HTTPError, ValueError) as exc:
+            self._problem(f"operator API drill failed: {type(exc).__name__}")
+            return
+        if anonymous.status_code == 401 and sid and expired is not None and expired.status_code == 200:
+            self._drill("silences API: anonymous POST refused (401); demo-operator created and expired a "
+                        f"silence ({sid[:8]}), recorded as operator events on exmail.actions")
+        else:
+            self._problem(f"operator API drill: anonymous {anonymous.status_code}, create {created.status_code}, "
+                          f"expire {expired.status_code if expired is not None else '-'}")
 
     def _deliver_cs_mail(self, service: str, k: int) -> None:
         subjects = ["订单 1042 还没有发货", "Invoice request for PO 7731", "退货申请：型号 X200", "Partnership inquiry",
@@ -510,8 +615,18 @@ class DemoRun:
     # ------------------------------------------------------------------ the end
 
     def _consumed_topics(self) -> list[str]:
+        """What the faust agents of the demo's worker read (rules, dispatch, delivery) in the app's own group."""
         n = self.names
-        return [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle, n.events, n.actions, n.alerts, n.notifications]
+        return [n.events, n.alerts, n.notifications]
+
+    def _batch_groups(self) -> dict[str, list[str]]:
+        """The worker's batch units (pipeline/worker/app.py): group "<app_id>.<unit>" -> the topics it reads."""
+        n = self.names
+        groups = {f"{self.app_id}.normalize": [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle],
+                  f"{self.app_id}.audit": [n.events, n.actions]}
+        for name in (JSONL_SINK, *([SYSLOG_SINK] if self.rsyslog_plan is not None else [])):
+            groups[f"{self.app_id}.siem-{name}"] = [n.events]
+        return groups
 
     def _drain(self) -> None:
         """Stop ingest (it flushes), then wait until the worker has committed everything and no alert group is
@@ -530,6 +645,9 @@ class DemoRun:
             now = time.monotonic()
             self._require_alive(self.worker)
             lag = self.probe.lag(self.app_id, self._consumed_topics())
+            for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
+                for topic, n in self.probe.lag(group, topics).items():
+                    lag[topic] = lag.get(topic, 0) + n
             behind = sum(lag.values())
             current = self.probe.counts(watched)
             if behind:
@@ -537,6 +655,8 @@ class DemoRun:
             elif current != marks or stable_since is None:
                 stable_since = now
             elif now - stable_since >= SETTLE_SECONDS:
+                self.drained = {"ok": True, "detail": f"every consumer group committed everything after "
+                                                      f"{now - started:.0f} s"}
                 break
             marks = current
             if now - started > self.opts.drain_timeout:
@@ -544,6 +664,8 @@ class DemoRun:
                 stalled = self._stalled_stages()
                 stuck = "; stalled: " + "; ".join(stalled) if stalled else ""
                 self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}{stuck}")
+                self.drained = {"ok": False, "detail": f"still behind after {self.opts.drain_timeout:.0f} s: "
+                                                       f"{late}{stuck}"}
                 break
             waited = f"{now - started:.0f} s"
             phase = (f"draining ({waited}): worker lag {behind}" if behind
@@ -580,8 +702,13 @@ class DemoRun:
         summary.metrics = self.metrics.best
         summary.required_metrics = self.metrics.required()
         summary.audit_rows = audit_row_count(self.run_dir / "audit.db")
+        summary.console = self.console
+        summary.drained = self.drained
+        summary.audit_event_rows = audit_row_count(self.run_dir / "audit.db", EVENT_SCHEMA)
+        summary.feeds = self._collect_feeds(summary.audit_event_rows)
         samples = self.run_dir / "sample-messages.json"
-        samples.write_bytes(orjson.dumps(sample_messages(self.received), option=orjson.OPT_INDENT_2))
+        # the received messages carry live SSO links and the summary names paths: nothing live leaves the run
+        samples.write_bytes(orjson.dumps(scrub(sample_messages(self.received)), option=orjson.OPT_INDENT_2))
         if self.probe is not None:
             try:
                 collect_from_broker(summary, self.probe, self.names)

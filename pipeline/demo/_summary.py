@@ -15,6 +15,7 @@ import orjson
 from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
+from pipeline.secrets import scrub
 
 OPTIONAL_STREAMS = ("pipeline_error",)
 WECOM_RECEIVERS = ("cs-robot", "security-app")
@@ -41,13 +42,18 @@ class Summary:
     hr_records: int = 0
     events_records: int = 0
     events_distinct: int = 0
+    actions_distinct: int = 0  # exmail.actions: action records and operator events (the audit store keeps both)
     audit_rows: int | None = None
+    audit_event_rows: int | None = None  # the audit rows that came from exmail.events (what the SIEMs get)
     alerts_by_rule: dict[str, dict[str, int]] = field(default_factory=dict)
     notifications_by_receiver: dict[str, int] = field(default_factory=dict)
     deliveries: dict[str, dict[str, int]] = field(default_factory=dict)
     destinations: dict[str, dict[str, int]] = field(default_factory=dict)
     dlq_by_stage: dict[str, int] = field(default_factory=dict)
     dlq_records: int = 0
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    console: dict[str, Any] = field(default_factory=dict)  # {"url", "ok", "detail"}: a login tried mid-run
+    drained: dict[str, Any] = field(default_factory=dict)  # {"ok", "detail"}: the worker caught up at the end
     drill: list[str] = field(default_factory=list)
     metrics: dict[str, Any] = field(default_factory=dict)
     required_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -61,10 +67,11 @@ class Summary:
         return not self.interrupted and self.failure is None and bool(self.checks) and all(c.ok for c in self.checks)
 
     def to_json(self) -> bytes:
-        return orjson.dumps({**asdict(self), "ok": self.ok}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        """Scrubbed: problems and notes quote URLs and error texts, which may carry links or keys."""
+        return orjson.dumps(scrub({**asdict(self), "ok": self.ok}), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 
 
-def audit_row_count(path: Path) -> int | None:
+def audit_row_count(path: Path, schema: str | None = None) -> int | None:
     if not path.is_file():
         return None
     try:
@@ -72,7 +79,8 @@ def audit_row_count(path: Path) -> int | None:
     except sqlite3.Error:
         return None
     try:
-        row = con.execute("SELECT count(*) FROM audit_records").fetchone()
+        row = (con.execute("SELECT count(*) FROM audit_records WHERE schema = ?", (schema,)) if schema
+               else con.execute("SELECT count(*) FROM audit_records")).fetchone()
         return int(row[0])
     except sqlite3.Error:
         return None
@@ -126,6 +134,7 @@ def collect_from_broker(summary: Summary, probe: TopicProbe, names: TopicNames) 
     summary.events_records = counts[names.events]
     summary.dlq_records = counts[names.dlq]
     summary.events_distinct = len({e.get("id") for e in decode_values(probe.read_all(names.events))})
+    summary.actions_distinct = len({e.get("id") for e in decode_values(probe.read_all(names.actions))})
     alerts: dict[str, dict[str, int]] = {}
     fingerprints: dict[str, set[str]] = {}
     for a in decode_values(probe.read_all(names.alerts)):
@@ -166,10 +175,25 @@ def run_checks(summary: Summary) -> list[Check]:
                         f"{wecom_delivered} deliveries recorded as delivered, {wecom_accepted} messages accepted "
                         "by the simulated WeCom"))
     rows = summary.audit_rows
-    checks.append(Check("audit rows == events on exmail.events", rows is not None and rows == summary.events_distinct
-                        and summary.events_distinct > 0,
-                        f"audit rows {rows}, distinct event ids {summary.events_distinct}, "
-                        f"records {summary.events_records}"))
+    expected = summary.events_distinct + summary.actions_distinct
+    checks.append(Check("audit rows == events on exmail.events + exmail.actions",
+                        rows is not None and rows == expected and summary.events_distinct > 0,
+                        f"audit rows {rows}, distinct event ids {summary.events_distinct} "
+                        f"(records {summary.events_records}) + {summary.actions_distinct} on exmail.actions"))
+    if summary.drained:
+        checks.append(Check("the worker caught up after ingest stopped", bool(summary.drained.get("ok")),
+                            str(summary.drained.get("detail"))))
+    if summary.console:
+        checks.append(Check("console usable during the run", bool(summary.console.get("ok")),
+                            f"{summary.console.get('url')}: {summary.console.get('detail')}"))
+    # the SIEM agents read exmail.events: each feed holds the audit rows that came from there, once each
+    for name, feed in summary.feeds.items():
+        events, lines = feed.get("events"), feed.get("lines")
+        audited = summary.audit_event_rows
+        checks.append(Check(f"{name} feed holds every audited event once", audited is not None and events == audited
+                            and bool(audited),
+                            f"{events} events in {lines} lines at {feed.get('path')}, audit rows of exmail.events "
+                            f"{audited}" + (f" ({feed['error']})" if feed.get("error") else "")))
     return checks
 
 
@@ -193,6 +217,7 @@ def render_summary(s: Summary) -> str:
     out.append("records per stream (raw topics)")
     out += _table([(k, str(v)) for k, v in s.streams.items() if k in s.required_streams or v])
     out.append(f"events normalized (exmail.events)  {s.events_records} records, {s.events_distinct} distinct ids")
+    out.append(f"operator events / actions          {s.actions_distinct} distinct ids (exmail.actions)")
     out.append(f"audit rows (SQLite)                {s.audit_rows if s.audit_rows is not None else 'n/a'}")
     out.append("alerts by rule (exmail.alerts)")
     header: list[tuple[str, ...]] = [("rule", "firing", "resolved", "distinct")]
@@ -210,6 +235,9 @@ def render_summary(s: Summary) -> str:
                                               for d, by in s.destinations.items()] if s.destinations else [])
     out.append(f"dead letters (exmail.dlq)  {s.dlq_records}" +
                (f"  by stage: {', '.join(f'{k} {v}' for k, v in s.dlq_by_stage.items())}" if s.dlq_by_stage else ""))
+    out.append(f"SIEM feeds (what the SOC gets; the audit store holds {s.audit_event_rows} rows from exmail.events)")
+    out += _table([(name, f"{f.get('events')} events", f"{f.get('lines')} lines", str(f.get("path")))
+                   for name, f in s.feeds.items()], align="lrrl") if s.feeds else ["  (none)"]
     if s.drill:
         out.append("injected on purpose (fault drill and traffic)")
         out += [f"  - {d}" for d in s.drill]

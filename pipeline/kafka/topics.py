@@ -43,6 +43,9 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec("exmail.state.alerting", "group/nflog/inhibit key", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.delivered", "notification id", partitions=1, config=_COMPACT),
     TopicSpec("exmail.state.actions", "action ledger key", partitions=1, config=_COMPACT),
+    # one-time tokens (SSO link nonces): first claim wins (pipeline/kafka/claims.py); kept 8 days > any link TTL
+    TopicSpec("exmail.state.claims", "namespace/token id", partitions=1,
+              config={**_COMPACT, "cleanup.policy": "compact,delete", "retention.ms": str(8 * 86400 * 1000)}),
 )
 
 

@@ -14,6 +14,7 @@ import orjson
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.auth.config import AuthConfig
 from pipeline.exmail import DEFAULT_BASE_URL
 from pipeline.kafka import KafkaSettings
 from pipeline.policy.config import OptionPolicy
@@ -239,6 +240,7 @@ class IngestConfig(_Model):
     )
     clock: ClockSettings = Field(default_factory=ClockSettings)
     intake: IntakeSettings = Field(default_factory=IntakeSettings)
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="who may call the HTTP routes")
     shutdown_grace_seconds: float = Field(20.0, ge=0)
 
     @model_validator(mode="after")
@@ -284,10 +286,11 @@ class IngestConfig(_Model):
         text = Path(path).read_text(encoding="utf-8")
         obj: Any = yaml.safe_load(text)
         if isinstance(obj, dict) and isinstance(obj.get("ingest"), dict):
-            top_kafka = obj.get("kafka")
+            top = obj
             obj = obj["ingest"]
-            if top_kafka is not None and "kafka" not in obj:
-                obj = {**obj, "kafka": top_kafka}
+            for shared in ("kafka", "auth"):  # the top-level sections serve ingest unless it has its own
+                if top.get(shared) is not None and shared not in obj:
+                    obj = {**obj, shared: top[shared]}
         return cls.model_validate(obj)
 
 

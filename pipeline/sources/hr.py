@@ -8,9 +8,10 @@ never has to work out which half went through.
 
 Answers: 200 {"accepted": n, "ids": [...]} after every delivery report; 400 not JSON / schema errors (each
 with its record index and JSON path); 401 missing or bad signature, or timestamp outside the window;
-413 body too large; 503 delivery failed, with Retry-After, within the intake's answer bound (retry: ids are
-fingerprint("hr", corp_id, request_id) and the intake produces each id once in its dedup window, so a retry,
-or a batch of which some records were stored, ends with every record stored once).
+409 replayed (this exact signed request was already taken within the window: a captured request cannot be
+sent again; a retry after a 503 is accepted); 413 body too large; 503 delivery failed, with Retry-After, within the
+intake's answer bound (retry: ids are fingerprint("hr", corp_id, request_id) and the intake produces each id once
+in its dedup window, so a retry, or a batch of which some records were stored, ends with every record stored once).
 """
 
 from __future__ import annotations
@@ -86,9 +87,22 @@ class HrIntake:
         self._max_body = max_body_bytes
         self._window = replay_window_seconds
         self._now = now
+        self._seen: dict[str, float] = {}  # signature -> when its timestamp leaves the window
 
     def __repr__(self) -> str:
         return f"HrIntake(corps={self._corp_ids!r})"
+
+    def _first_use(self, request: web.Request) -> str | None:
+        """The signature if this signed request is new within the window (remembered until it goes stale)."""
+        now = self._now()
+        if len(self._seen) > 10_000:
+            self._seen = {sig: until for sig, until in self._seen.items() if until >= now}
+        signature = request.headers.get(SIGNATURE_HEADER, "").strip()
+        until = self._seen.get(signature)
+        if until is not None and until >= now:
+            return None
+        self._seen[signature] = int(request.headers.get(TIMESTAMP_HEADER, "0")) + self._window
+        return signature
 
     def _reply(self, status: int, reason: str, **extra: Any) -> web.Response:
         if status >= 400:
@@ -151,6 +165,9 @@ class HrIntake:
         problem = self._verify(request, body)
         if problem is not None:
             return self._reply(401, problem)
+        signature = self._first_use(request)
+        if signature is None:
+            return self._reply(409, "replayed")
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -166,6 +183,7 @@ class HrIntake:
         decision = await self._gate.deliver(items, corp="hr", stream="hr_lifecycle",
                                             still_open=lambda: request_open(request))
         if decision in ("failed", "abandoned"):
+            self._seen.pop(signature, None)  # nothing was taken: the sender may retry this very request
             reply = self._reply(503, "delivery_failed")
             reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             return reply

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import httpx
 from aiohttp import web
 
+from pipeline.auth import public
 from pipeline.exmail import ExmailError, NotFound
 from pipeline.metrics import SSO_GATEWAY_LOGINS
 from pipeline.secrets import resolve_secret, scrub_text
@@ -93,7 +94,8 @@ class SsoGateway:
 
     def routes(self) -> list[web.RouteDef]:
         """The route table as aiohttp RouteDefs under the configured prefix."""
-        return [web.route(r.method, f"{self.settings.path}{r.path}", getattr(self, r.handler)) for r in ROUTES]
+        return [web.route(r.method, f"{self.settings.path}{r.path}", public(r.reason)(getattr(self, r.handler)))
+                for r in ROUTES]  # declared for the auth guard (pipeline/auth): every gateway route is public
 
     def mount(self, app: web.Application) -> None:
         app.add_routes(self.routes())

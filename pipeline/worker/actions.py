@@ -12,6 +12,7 @@ import contextlib
 import logging
 from typing import Any
 
+from pipeline.auth import KafkaOperatorLog
 from pipeline.dlq import Origin, dead_letter
 from pipeline.metrics import DLQ_RECORDS
 from pipeline.worker.app import WorkerContext
@@ -45,7 +46,8 @@ def install_actions(ctx: WorkerContext) -> None:
         return groups.get(corp_id, [])
 
     service = ActionService(cfg, clients, store, KafkaActionOutput(ctx.producer, names), group_source=known_groups)
-    ctx.http_mounts.append(("/actions", create_actions_app(service)))
+    ctx.views["actions"] = service
+    ctx.http_mounts.append(("/actions", create_actions_app(service, KafkaOperatorLog(ctx.producer, names.actions))))
     hr, alerts, options = names.hr_lifecycle, names.alerts, names.raw("options")
     source = app.topic(hr, alerts, options, key_type=bytes, value_type=bytes)
     handlers = {hr: service.handle_hr, alerts: service.handle_alert, options: service.handle_options}

@@ -17,13 +17,16 @@ from typing import Any
 
 import orjson
 
+from pipeline.auth import KafkaOperatorLog
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
+from pipeline.kafka import EventProducer
 from pipeline.kafka.state import CompactedState, read_compacted
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
+SILENCE_WRITE_TIMEOUT_MS = 10_000
 
 
 class TableRuleState:
@@ -107,16 +110,22 @@ def install_dispatch(ctx: WorkerContext) -> None:
     notifications = ctx.topic(names.notifications)
     dlq = ctx.topic(names.dlq)
     state_topic = ctx.topic(names.state("alerting"), partitions=1)
-    silences_topic = ctx.topic(names.state("silences"), partitions=1)
+    ctx.topic(names.state("silences"), partitions=1)
     silences = SilenceStore()
+    ctx.views["silences"] = silences
+    silence_log = names.state("silences")
+    # its own producer with a short delivery timeout: an operator waits for the answer, and a failed write
+    # must answer 503 (and change nothing) within seconds, not after the shared producer's two minutes
+    silence_producer = EventProducer(ctx.kafka, **{"message.timeout.ms": SILENCE_WRITE_TIMEOUT_MS})
+    ctx.on_stop.append(lambda: silence_producer.close(5.0))
 
     async def publish_silences(changes: Any) -> None:
-        for change in changes:
-            value = change.value()
-            await silences_topic.send(key=change.key().encode(),
-                                      value=None if value is None else orjson.dumps(value))
+        """Durable (acks=all delivery reports) before the API applies the change or answers."""
+        await silence_producer.send_many(
+            [(silence_log, change.key(), change.value()) for change in changes if change.value() is not None])
 
-    ctx.http_mounts.append(("/alerting", create_silences_app(silences, publish_silences)))
+    ctx.http_mounts.append(("/alerting", create_silences_app(
+        silences, publish_silences, KafkaOperatorLog(ctx.producer, names.actions))))
 
     def write_state(key: bytes, value: bytes | None) -> None:
         state_topic.send_soon(key=key, value=value)
@@ -126,8 +135,12 @@ def install_dispatch(ctx: WorkerContext) -> None:
         bootstrap = ctx.kafka.bootstrap
         stored = await asyncio.to_thread(read_compacted, bootstrap, names.state("alerting"))
         for key, value in (await asyncio.to_thread(read_compacted, bootstrap, names.state("silences"))).items():
-            silences.apply(SilenceChange.from_record(key, value))
+            try:
+                silences.apply(SilenceChange.from_record(key, value))
+            except (ValueError, TypeError) as exc:  # one unreadable record must not keep every silence off
+                log.error("silence log record %r skipped: %s", key, exc)
         dispatcher = Dispatcher(routing, CompactedState(write_state, stored), silences)
+        ctx.views["dispatcher"] = dispatcher
 
         async def emit(out: list[Any]) -> None:
             for note in out:

@@ -40,6 +40,8 @@ class WorkerContext:
     # run by the worker before faust stops its consumer (which waits for every taken message to be acked)
     before_stop: list[Callable[[], Any]] = field(default_factory=list)
     http_mounts: list[tuple[str, Any]] = field(default_factory=list)  # (prefix, aiohttp sub-app)
+    # live objects agents expose to read-only views (the console): "silences", "dispatcher", "actions"
+    views: dict[str, Any] = field(default_factory=dict)
     batch_consumers: list[BatchConsumer] = field(default_factory=list)  # each has .progress (for /healthz)
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # long-running, started with the worker
     _producer: EventProducer | None = None

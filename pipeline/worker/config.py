@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.console.config import ConsoleConfig
 from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.sse.config import SseConfig
 from pipeline.worker.batch.consumer import ConsumeConfig
@@ -71,6 +72,7 @@ class WorkerSection(BaseModel):
     consume: ConsumeConfig = Field(default_factory=ConsumeConfig,
                                    description="batch consumers (normalize, audit, SIEM): batch size, timeouts")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
+    console: ConsoleConfig | None = Field(None, description="the operator console at /console (browser login)")
     stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
                                  "progress for this long is stalled: logged, counted, /healthz turns 503")
     lag_probe_seconds: float = Field(5.0, ge=0.5, le=300.0, description="how often lag and progress are read")

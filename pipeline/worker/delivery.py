@@ -115,7 +115,6 @@ class _DeliveryLog:
 def install_delivery(ctx: WorkerContext) -> None:
     from pipeline.secrets import resolve_secret
     from pipeline.sinks.delivery.factory import build_sink
-    from pipeline.sinks.delivery.outcome import dead_letter_for
     from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
     from pipeline.sso import SsoLinkSigner
     from pipeline.transforms.rules import Alert
@@ -256,7 +255,8 @@ def install_delivery(ctx: WorkerContext) -> None:
                 await dlog.put(key, int(time.time()))
                 return True
             msg = entry.event.message
-            letter = dead_letter_for(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver))
+            letter = sink.dead_letter(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver),
+                                      source=entry.event.value)
             await dlq.send(key=msg.topic.encode(), value=letter.encode())
             DLQ_RECORDS.labels("delivery", outcome.status).inc()
             await operator_alert(receiver, outcome, note)

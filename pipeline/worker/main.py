@@ -8,8 +8,10 @@ from typing import Any
 
 import faust
 
+from pipeline.auth import Authenticator, Role, secure_app
 from pipeline.config import PipelineConfig
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
+from pipeline.secrets import resolve_secret
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.config import AgentName
 from pipeline.worker.lag import LagMonitor, Watched
@@ -45,22 +47,58 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
     extra = {"consumer_group_instance_id": config.worker.instance_id} if config.worker.instance_id else {}
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
                     agents=[installers[a] for a in selected], **extra)
+    extra_tokens: list[Any] = []
     if config.worker.sse is not None:
-        from pipeline.sinks.sse import create_sse_app
+        from pipeline.sinks.sse import create_sse_app, sse_credentials
 
         ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
+        extra_tokens = sse_credentials(config.worker.sse)
+    api_token = config.actions.get("api_token") if "actions" in selected else None
+    if isinstance(api_token, str):  # the former actions-only token: an operator + approver credential
+        extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
+                             resolve_secret(api_token)))
     monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,
                          interval=config.worker.lag_probe_seconds)
     _watch_progress(ctx, monitor)
     _log_rebalances(ctx.app)
     _count_agent_crashes(ctx.app)
     if config.worker.http_port:
-        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor)
+        auth = Authenticator(config.auth, extra_tokens=extra_tokens)
+        if config.worker.console is not None:
+            _mount_console(ctx, config, auth, monitor)
+        _serve_observability(ctx, config.worker.http_host, config.worker.http_port, monitor, auth)
     return ctx
 
 
-def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagMonitor) -> None:
-    from pipeline.observability import start_observability_server
+def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator, monitor: LagMonitor) -> None:
+    from pipeline.auth import KafkaOperatorLog
+    from pipeline.console import ConsoleDeps, create_console_app
+
+    assert config.worker.console is not None
+    deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
+                       group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
+                       agents=lambda: agent_topics(ctx.app),
+                       corps=list(config.ingest.corps) if config.ingest is not None else [],
+                       operator_log=KafkaOperatorLog(ctx.producer, ctx.names.actions))
+    ctx.http_mounts.append(("/console", create_console_app(deps)))
+
+
+def agent_topics(app: faust.App) -> dict[str, list[str]]:
+    """{topic: [agent, ...]} for the agents this worker runs."""
+    out: dict[str, list[str]] = {}
+    for name, agent in sorted(app.agents.items()):
+        for topic in getattr(agent.channel, "topics", ()) or ():
+            out.setdefault(str(topic), []).append(name.rsplit(".", 1)[-1])
+    return out
+
+
+def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagMonitor,
+                         auth: Authenticator) -> None:
+    """Build the HTTP app now, so an undeclared route or an unauthenticated state-changing API stops the
+    worker before it joins the consumer group; serve it once the app runs."""
+    from aiohttp import web
+
+    from pipeline.observability import add_observability_routes, start_server
 
     state: dict[str, Any] = {}
 
@@ -70,13 +108,15 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagM
         return {**progress, "ok": not app.should_stop and bool(state.get("started")) and progress["ok"],
                 "app_id": app.conf.id, "agents": sorted(a for a in app.agents)}
 
+    web_app = web.Application()
+    add_observability_routes(web_app, health)
+    for prefix, sub in ctx.http_mounts:
+        web_app.add_subapp(prefix, sub)
+    secure_app(web_app, auth, process="worker", host=host)
+
     @ctx.task
     async def _observability() -> None:
-        def mount(web_app: Any) -> None:
-            for prefix, sub in ctx.http_mounts:
-                web_app.add_subapp(prefix, sub)
-
-        state["runner"] = await start_observability_server(host, port, health, extra=mount)
+        state["runner"] = await start_server(web_app, host, port, auth, process="worker", secured=True)
         state["started"] = True
 
     async def _close() -> None:

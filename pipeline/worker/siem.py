@@ -1,6 +1,6 @@
-"""SIEM units: one batch consumer per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog), each in its
-own group "<app_id>.siem-<name>" reading exmail.events, so offsets commit only after that sink made the batch
-durable and a slow sink never holds up the others."""
+"""SIEM units: one batch consumer per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog, JSON-lines
+file), each in its own group "<app_id>.siem-<name>" reading exmail.events, so offsets commit only after that sink
+made the batch durable and a slow sink never holds up the others."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ from pipeline.worker.batch.output import Record, produce_all
 
 def _kinds() -> dict[str, tuple[type[BaseModel], Callable[..., Any]]]:
     from pipeline.sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
+    from pipeline.sinks.jsonl_file import JsonlFileSink, JsonlFileSinkConfig
     from pipeline.sinks.splunk_hec import SplunkHecSink, SplunkHecSinkConfig
     from pipeline.sinks.syslog import SyslogSink, SyslogSinkConfig
 
     return {
         "elasticsearch": (ElasticsearchSinkConfig, ElasticsearchSink),
+        "jsonl_file": (JsonlFileSinkConfig, JsonlFileSink),
         "splunk_hec": (SplunkHecSinkConfig, SplunkHecSink),
         "syslog": (SyslogSinkConfig, SyslogSink),
     }

@@ -70,14 +70,17 @@ class DeliveryOutcome:
 
 
 def dead_letter_for(outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,
-                    secrets: frozenset[str] = frozenset()) -> Envelope:
-    """The `exmail.dlq` record for a notification that was dead-lettered or failed (payload scrubbed;
-    `pipeline replay` can send it again after the fix)."""
+                    secrets: frozenset[str] = frozenset(), source: bytes | None = None) -> Envelope:
+    """The `exmail.dlq` record for a notification that was dead-lettered or failed. Production calls it
+    through `DeliverySink.dead_letter` (which passes the sink's live secrets). The payload is `source`, the
+    exmail.notifications record as consumed, when given: it holds no SSO link (links are signed at delivery),
+    so `pipeline replay` re-injects it and delivery signs fresh links. Without it, the rendered notification
+    with its links masked (which replay refuses to resend)."""
     return dead_letter(
         stage=f"delivery.{outcome.kind}",
         reason=f"{outcome.sink}: {outcome.reason or outcome.status}: {outcome.detail or ''}".rstrip(": "),
         origin=origin or Origin(topic="exmail.notifications", key=notification.receiver),
-        payload=notification.to_dict(),
+        payload=source if source is not None else notification.to_dict(),
         corp_id=notification.corp_id or "unknown",
         error_type="permanent" if outcome.status == "dead_lettered" else "transient",
         secrets=secrets,

@@ -21,7 +21,8 @@ from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
-from pipeline.envelope import utc_iso
+from pipeline.dlq import Origin
+from pipeline.envelope import Envelope, utc_iso
 from pipeline.metrics import DELIVERIES, DELIVERY_FAILURES, DELIVERY_LATENCY, DELIVERY_RETRIES, TOKEN_BUCKET_WAIT
 from pipeline.secrets import scrub
 from pipeline.sinks.delivery import _redact
@@ -29,7 +30,7 @@ from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.http import HttpSettings, new_client
 from pipeline.sinks.delivery.notification import Notification
-from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus
+from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus, dead_letter_for
 from pipeline.sinks.delivery.retry import RetryPolicy
 
 PartT = TypeVar("PartT")
@@ -104,6 +105,12 @@ class DeliverySink(ABC, Generic[PartT]):
     def live_secrets(self) -> frozenset[str]:
         """Every credential value that must be masked in outcomes and logs right now."""
         return self._secrets
+
+    def dead_letter(self, outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,
+                    source: bytes | None = None) -> Envelope:
+        """The exmail.dlq record for an undelivered notification, with this sink's live credentials masked
+        wherever they occur (the one call path production uses)."""
+        return dead_letter_for(outcome, notification, origin=origin, secrets=self.live_secrets(), source=source)
 
     # --- the shared loop
 

@@ -2,6 +2,6 @@
 resumable from Last-Event-ID (the Kafka offsets already delivered). See README.md."""
 
 from pipeline.sinks.sse.config import SseConfig
-from pipeline.sinks.sse.server import create_sse_app
+from pipeline.sinks.sse.server import create_sse_app, sse_credentials
 
-__all__ = ["SseConfig", "create_sse_app"]
+__all__ = ["SseConfig", "create_sse_app", "sse_credentials"]

@@ -82,7 +82,7 @@ def _chain(*extractors: Extractor) -> Extractor:
 
 
 FILTERS: dict[str, dict[str, Extractor]] = {
-    "receiver": {"notification": _path("receiver")},
+    "receiver": {"notification": _path("receiver"), "delivery": _path("receiver")},
     "corp": {
         "notification": _chain(_corp_id, _notification_label("corp")),
         "alert": _chain(_corp_id, _alert_label("corp")),
@@ -95,9 +95,9 @@ FILTERS: dict[str, dict[str, Extractor]] = {
         "alert": _alert_label("user"),
         "event": _chain(_path("user", "email"), _path("user", "id")),
     },
-    "status": {"notification": _path("status"), "alert": _path("status")},
+    "status": {"notification": _path("status"), "alert": _path("status"), "delivery": _path("status")},
     "rule": {"alert": _path("rule")},
-    "group_key": {"notification": _path("group_key")},
+    "group_key": {"notification": _path("group_key"), "delivery": _path("group_key")},
     "dataset": {"event": _path("event", "dataset")},
     "action": {"event": _path("event", "action")},
     "outcome": {"event": _path("event", "outcome")},
@@ -126,7 +126,8 @@ def permits(allowed: frozenset[str], name: str) -> bool:
 def _extractor(name: str, kind: str) -> Extractor | None:
     label = _LABEL_NAME.match(name)
     if label is not None:
-        return _LABEL_EXTRACTORS[kind](label.group(1))
+        make = _LABEL_EXTRACTORS.get(kind)  # deliveries carry no labels: a label filter never matches them
+        return make(label.group(1)) if make is not None else None
     return FILTERS.get(name, {}).get(kind)
 
 

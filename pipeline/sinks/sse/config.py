@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from pipeline.sinks.sse._filters import ANY_LABEL, allowed_for, is_known_filter, permits
 
-StreamTopic = Literal["exmail.notifications", "exmail.alerts", "exmail.events"]
+StreamTopic = Literal["exmail.notifications", "exmail.alerts", "exmail.events", "exmail.deliveries"]
 
 _DEFAULT_TOPICS: tuple[StreamTopic, ...] = ("exmail.notifications",)
 
@@ -17,6 +17,7 @@ KIND_BY_TOPIC: dict[str, str] = {
     "exmail.notifications": "notification",
     "exmail.alerts": "alert",
     "exmail.events": "event",
+    "exmail.deliveries": "delivery",
 }
 
 

@@ -5,13 +5,13 @@ Mounted by the worker at /sse (`ctx.http_mounts`), so clients call GET /sse/stre
 
 from __future__ import annotations
 
-import hmac
 import itertools
 import logging
 from datetime import datetime
 
 from aiohttp import web
 
+from pipeline.auth import Role, public, requires
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import SSE_CLIENTS
 from pipeline.secrets import resolve_secret, scrub_text
@@ -31,12 +31,12 @@ class RequestError(ValueError):
 
 
 class SseHub:
-    """The endpoint's state: config, the resolved token, and the streams currently open."""
+    """The endpoint's state: config and the streams currently open. Who may connect is the auth guard's job
+    (viewer; `sse.token` is one more viewer credential, see `sse_credentials`)."""
 
     def __init__(self, config: SseConfig, kafka: KafkaSettings, names: TopicNames) -> None:
         self.config = config
         self._kafka = kafka
-        self._token = resolve_secret(config.token).encode() if config.token else None
         self.kinds = {names(topic): KIND_BY_TOPIC[topic] for topic in config.topics}
         self._allowed = config.allowed_filters()
         self.streams: set[ClientStream] = set()
@@ -47,9 +47,6 @@ class SseHub:
         return f"SseHub(topics={list(self.kinds)}, streams={len(self.streams)})"
 
     async def handle_stream(self, request: web.Request) -> web.StreamResponse:
-        if not self._authorized(request):
-            return web.json_response({"error": "missing or invalid bearer token"}, status=401,
-                                     headers={"WWW-Authenticate": 'Bearer realm="exmail-sse"'})
         try:
             record_filter = parse_filters(request.query.items(), self._allowed, RESERVED_PARAMS)
             start = start_spec(request)
@@ -79,14 +76,6 @@ class SseHub:
                              poll_timeout=cfg.poll_timeout_seconds, start_timeout=cfg.start_timeout_seconds,
                              name=name)
         return ClientStream(name, cfg, self.kinds, reader, record_filter)
-
-    def _authorized(self, request: web.Request) -> bool:
-        if self._token is None:
-            return True
-        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-        given = value.strip() if scheme.lower() == "bearer" else ""
-        given = given or request.query.get("access_token", "")
-        return bool(given) and hmac.compare_digest(given.encode(), self._token)
 
     async def on_shutdown(self, _app: web.Application) -> None:
         self._closing = True
@@ -131,11 +120,19 @@ def parse_since(value: str) -> int:
 HUB_KEY = web.AppKey("sse_hub", SseHub)
 
 
+def sse_credentials(config: SseConfig) -> list[tuple[str, frozenset[Role], str]]:
+    """`sse.token` as a viewer credential for the auth guard (resolved now: a missing secret fails at start)."""
+    return [("sse-client", frozenset({Role.VIEWER}), resolve_secret(config.token))] if config.token else []
+
+
 def create_sse_app(config: SseConfig, kafka: KafkaSettings, names: TopicNames) -> web.Application:
-    """The SSE sub-app (GET /stream). Resolves the token now, so a missing secret fails at startup."""
+    """The SSE sub-app (GET /stream): viewer, token also accepted as ?access_token= for EventSource clients;
+    public only with `allow_anonymous` (an authenticating proxy in front)."""
     hub = SseHub(config, kafka, names)
     app = web.Application()
     app[HUB_KEY] = hub
-    app.router.add_get("/stream", hub.handle_stream)
+    declare = (public("sse.allow_anonymous: an authenticating proxy in front answers for it")
+               if config.allow_anonymous else requires(Role.VIEWER, query_token=True))
+    app.router.add_get("/stream", declare(hub.handle_stream))
     app.on_shutdown.append(hub.on_shutdown)
     return app

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from typing import Any
 
 import click
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_ACTIONS_URL"
-TOKEN_ENV = "EXMAIL_ACTIONS_TOKEN"
+TOKEN_ENV = "EXMAIL_API_TOKEN"
 
 _url_option = click.option(
     "--url",
@@ -24,7 +22,7 @@ _token_option = click.option(
     envvar=TOKEN_ENV,
     default=None,
     show_default=False,
-    help=f"operator token of the actions API (env {TOKEN_ENV})",
+    help=f"your bearer token (env {TOKEN_ENV}); the API records its principal as who acted",
 )
 
 
@@ -81,13 +79,12 @@ def show_cmd(action_id: str, url: str, api_token: str | None) -> None:
 
 @actions.command("approve")
 @click.argument("action_id")
-@click.option("--by", default=None, help="who approves (default: the login name)")
-@click.option("--token", default=None, help="an approval token from a link, instead of the operator token")
+@click.option("--token", default=None, help="an approval token from a link, instead of an approver token")
 @_url_option
 @_token_option
-def approve_cmd(action_id: str, by: str | None, token: str | None, url: str, api_token: str | None) -> None:
-    """Approve a pending action; it runs at once."""
-    body: dict[str, Any] = {"by": by or _whoami()}
+def approve_cmd(action_id: str, token: str | None, url: str, api_token: str | None) -> None:
+    """Approve a pending action (approver role); it runs at once."""
+    body: dict[str, Any] = {}
     if token:
         body["token"] = token
     _report(_call("POST", url, f"/api/actions/{action_id}/approve", api_token, body))
@@ -95,38 +92,36 @@ def approve_cmd(action_id: str, by: str | None, token: str | None, url: str, api
 
 @actions.command("reject")
 @click.argument("action_id")
-@click.option("--by", default=None, help="who rejects (default: the login name)")
 @click.option("-r", "--reason", default="", help="why")
 @_url_option
 @_token_option
-def reject_cmd(action_id: str, by: str | None, reason: str, url: str, api_token: str | None) -> None:
-    """Reject a pending action."""
+def reject_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
+    """Reject a pending action (approver role)."""
     _report(
         _call(
             "POST",
             url,
             f"/api/actions/{action_id}/reject",
             api_token,
-            {"by": by or _whoami(), "reason": reason},
+            {"reason": reason},
         )
     )
 
 
 @actions.command("undo")
 @click.argument("action_id")
-@click.option("--by", default=None, help="who undoes (default: the login name)")
 @click.option("-r", "--reason", default="", help="why")
 @_url_option
 @_token_option
-def undo_cmd(action_id: str, by: str | None, reason: str, url: str, api_token: str | None) -> None:
-    """Reverse an executed action (enable the account again, restore options, groups, department)."""
+def undo_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
+    """(operator role) Reverse an executed action (enable the account again, restore options, groups, department)."""
     _report(
         _call(
             "POST",
             url,
             f"/api/actions/{action_id}/undo",
             api_token,
-            {"by": by or _whoami(), "reason": reason},
+            {"reason": reason},
         )
     )
 
@@ -154,10 +149,3 @@ def _call(
         detail = payload.get("error") if isinstance(payload, dict) else response.text[:200]
         raise click.ClickException(f"{method} {path.split('?')[0]}: HTTP {response.status_code}: {detail}")
     return payload
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")

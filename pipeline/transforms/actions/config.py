@@ -212,7 +212,8 @@ class ActionsConfig(_Model):
     )
     limit_window: Duration = 3600.0
     approval: ApprovalConfig = Field(default_factory=ApprovalConfig)
-    api_token: SecretRef | None = Field(None, description="operator bearer token of the actions HTTP API")
+    api_token: SecretRef | None = Field(
+        None, description="legacy: one more bearer token with operator + approver roles; prefer auth.tokens")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     hr: HrConfig = Field(default_factory=HrConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)

@@ -1,29 +1,30 @@
 """The actions HTTP API as an aiohttp application (mount it with `app.add_subapp("/actions", ...)`).
 
-  GET  /api/actions[?state=pending|approvals|recent&limit=N]  -> {"actions": [summary, ...]}      (operator)
-  GET  /api/actions/{id}                                      -> summary + calls               (operator)
+  GET  /api/actions[?state=pending|approvals|recent&limit=N]  -> {"actions": [summary, ...]}        (viewer)
+  GET  /api/actions/{id}                                      -> summary + calls                 (viewer)
   GET  /api/actions/{id}/approve?token=T   -> an HTML page showing the action with an "Approve" button
-                                              (a GET never approves: chat apps prefetch links)
-  POST /api/actions/{id}/approve   {"token": T} or form token=T (approval link), or {"by": name} (operator)
-  POST /api/actions/{id}/reject    {"token": T} or {"by": name, "reason": text}
-  POST /api/actions/{id}/undo      {"by": name, "reason": text}                                  (operator)
+                                              (public: a GET never approves, chat apps prefetch links)
+  POST /api/actions/{id}/approve   {"token": T} or form token=T (approval link), or no token (approver)
+  POST /api/actions/{id}/reject    {"token": T, "reason": text} or {"reason": text} (approver)
+  POST /api/actions/{id}/undo      {"reason": text}                                              (operator)
 
-"Operator" means `Authorization: Bearer <actions.api_token>` when an API token is configured (without one
-the API trusts its network: mount it on an internal listener only). Errors are JSON {"error": "..."}:
-400 bad request, 401 missing/wrong operator token, 403 bad or expired approval token, 404 unknown action,
-409 the action's state does not allow it.
+Roles come from the auth guard (pipeline/auth). Who approved, rejected or undid is the authenticated
+principal, or "approval-link" for a signed link; a name in the body is never used. Each decision is also an
+operator event on exmail.actions. Errors are JSON {"error": "..."}: 400 bad request, 401 no credentials,
+403 wrong role or bad/expired approval token, 404 unknown action, 409 the action's state does not allow it.
 """
 
 from __future__ import annotations
 
-import hmac
 import html
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from pipeline.auth import OperatorLog, Principal, Role, operator_event, principal_of, public, require, requires
 from pipeline.transforms.actions.approval import ApprovalError
 from pipeline.transforms.actions.model import LedgerEntry
 from pipeline.transforms.actions.service import (
@@ -36,6 +37,10 @@ from pipeline.transforms.actions.service import (
 MAX_BODY_BYTES = 64 * 1024
 SERVICE_KEY = web.AppKey("actions_service", ActionService)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+APPROVAL_LINK = "approval-link"
+log = logging.getLogger(__name__)
+_LINK_PUBLIC = ("the signed approval token (one action, expiring) authorizes it; without a token the handler "
+                "requires an approver principal")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
@@ -62,16 +67,22 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", charset="utf-8")
 
 
-def create_actions_app(service: ActionService) -> web.Application:
+def create_actions_app(service: ActionService, audit: OperatorLog | None = None) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app[SERVICE_KEY] = service
 
-    def operator(request: web.Request) -> bool:
-        token = service.api_token
-        if token is None:
-            return True
-        given = request.headers.get("Authorization", "")
-        return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip().encode(), token.encode())
+    async def record(request: web.Request, who: Principal | None, action: str, entry: LedgerEntry,
+                     detail: dict[str, Any]) -> None:
+        if audit is None:
+            return
+        actor = who or Principal(APPROVAL_LINK, frozenset(), "approval-link")
+        event = operator_event(actor, action, "action", entry.id, corp_id=entry.request.corp_id,
+                               detail={"kind": entry.kind.value, "account": entry.request.target,
+                                       "state": entry.state.value, **detail}, remote=request.remote)
+        try:
+            await audit.record(event)
+        except Exception:
+            log.exception("action %s: %s done but its audit event was not written", entry.id, action)
 
     async def body(request: web.Request) -> dict[str, Any]:
         if request.content_type == "application/x-www-form-urlencoded":
@@ -103,10 +114,9 @@ def create_actions_app(service: ActionService) -> web.Application:
 
         return wrapper
 
+    @requires(Role.VIEWER)
     @guarded
     async def list_actions(request: web.Request) -> web.Response:
-        if not operator(request):
-            return _error(401, "operator token required")
         state = request.query.get("state", "pending")
         try:
             limit = int(request.query.get("limit", "50"))
@@ -115,12 +125,12 @@ def create_actions_app(service: ActionService) -> web.Application:
         entries = await service.list_actions(state, max(1, min(limit, 1000)))
         return _json({"actions": [e.summary() for e in entries]})
 
+    @requires(Role.VIEWER)
     @guarded
     async def get_action(request: web.Request) -> web.Response:
-        if not operator(request):
-            return _error(401, "operator token required")
         return _json(_detail(await service.get(request.match_info["id"])))
 
+    @public("shows the action for a signed approval link; a GET changes nothing (chat previews fetch it)")
     @guarded
     async def approve_page(request: web.Request) -> web.Response:
         action_id = request.match_info["id"]
@@ -153,7 +163,7 @@ def create_actions_app(service: ActionService) -> web.Application:
         )
         form = (
             f"<form method='post'><input type='hidden' name='token' value='{html.escape(token, quote=True)}'>"
-            "<label>Your name <input name='by'></label> <button type='submit'>Approve</button></form>"
+            "<button type='submit'>Approve</button></form>"
         )
         return _page(
             f"Approve {r.kind.value} for {r.target}?", f"<table>{rows}</table><ul>{calls}</ul>{form}"
@@ -163,17 +173,19 @@ def create_actions_app(service: ActionService) -> web.Application:
         action_id = request.match_info["id"]
         data = await body(request)
         token = data.get("token") or None
-        if token is None and not operator(request):
-            return _error(401, "an approval token or the operator token is required")
         if token is not None and not isinstance(token, str):
             return _error(400, "token must be a string")
-        by = str(data.get("by") or ("approval-link" if token else "operator"))
+        who = principal_of(request) if token is not None else require(request, Role.APPROVER)
+        by = who.name if who is not None else APPROVAL_LINK
+        reason = str(data.get("reason") or "")
         if approve:
             entry = await service.approve(action_id, by=by, token=token)
         else:
             if token is not None:
                 service.verify_token(action_id, token)
-            entry = await service.reject(action_id, by=by, reason=str(data.get("reason") or ""))
+            entry = await service.reject(action_id, by=by, reason=reason)
+        await record(request, who, "action.approved" if approve else "action.rejected", entry,
+                     {"via": "approval-link" if token else "api", **({"reason": reason} if reason else {})})
         if request.content_type == "application/x-www-form-urlencoded":
             verb = "approved" if approve else "rejected"
             return _page(
@@ -184,24 +196,24 @@ def create_actions_app(service: ActionService) -> web.Application:
             )
         return _json(_detail(entry))
 
+    @public(_LINK_PUBLIC)
     @guarded
     async def approve(request: web.Request) -> web.Response:
         return await decide(request, True)
 
+    @public(_LINK_PUBLIC)
     @guarded
     async def reject(request: web.Request) -> web.Response:
         return await decide(request, False)
 
+    @requires(Role.OPERATOR)
     @guarded
     async def undo(request: web.Request) -> web.Response:
-        if not operator(request):
-            return _error(401, "operator token required")
+        who = require(request, Role.OPERATOR)
         data = await body(request)
-        entry = await service.undo(
-            request.match_info["id"],
-            by=str(data.get("by") or "operator"),
-            reason=str(data.get("reason") or ""),
-        )
+        reason = str(data.get("reason") or "")
+        entry = await service.undo(request.match_info["id"], by=who.name, reason=reason)
+        await record(request, who, "action.undone", entry, {"reason": reason} if reason else {})
         return _json(_detail(entry))
 
     app.router.add_get("/api/actions", list_actions)

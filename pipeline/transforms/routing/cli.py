@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from typing import Any
 
 import click
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_SILENCES_URL"
+TOKEN_ENV = "EXMAIL_API_TOKEN"
 
 _url_option = click.option("--url", envvar=URL_ENV, default=DEFAULT_URL, show_default=True,
                            help=f"base URL the silences API is mounted at (env {URL_ENV})")
+_token_option = click.option("--api-token", envvar=TOKEN_ENV, default=None,
+                             help=f"your bearer token (env {TOKEN_ENV}): viewer to list, operator to add/expire; "
+                                  "the silence records its principal as created_by")
 
 
 @click.group("silence")
@@ -23,25 +25,25 @@ def silence() -> None:
 @silence.command("add")
 @click.argument("matchers", nargs=-1, required=True)
 @click.option("-c", "--comment", required=True, help="why (required)")
-@click.option("-a", "--author", default=None, help="created_by (default: the login name)")
 @click.option("-d", "--duration", default="1h", show_default=True, help="e.g. 30m, 2h, 1d (ignored with --end)")
 @click.option("--start", default=None, help="RFC 3339 start (default now)")
 @click.option("--end", default=None, help="RFC 3339 end")
 @_url_option
-def add_cmd(matchers: tuple[str, ...], comment: str, author: str | None, duration: str, start: str | None,
-            end: str | None, url: str) -> None:
+@_token_option
+def add_cmd(matchers: tuple[str, ...], comment: str, duration: str, start: str | None,
+            end: str | None, url: str, api_token: str | None) -> None:
     """Silence alerts that match every MATCHER.
 
     Matchers use Alertmanager syntax: 'alertname="login_new_ip"' 'user=~".*@example.com"' 'corp!="c2"'.
     """
-    body: dict[str, Any] = {"matchers": list(matchers), "comment": comment, "created_by": author or _whoami()}
+    body: dict[str, Any] = {"matchers": list(matchers), "comment": comment}
     if start:
         body["starts_at"] = start
     if end:
         body["ends_at"] = end
     else:
         body["duration"] = duration
-    answer = _call("POST", url, "/api/silences", body)
+    answer = _call("POST", url, "/api/silences", api_token, body)
     click.echo(answer["silence_id"])
 
 
@@ -50,10 +52,11 @@ def add_cmd(matchers: tuple[str, ...], comment: str, author: str | None, duratio
               show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="print the API's JSON")
 @_url_option
-def list_cmd(state: str, as_json: bool, url: str) -> None:
+@_token_option
+def list_cmd(state: str, as_json: bool, url: str, api_token: str | None) -> None:
     """List silences."""
     path = "/api/silences" if state == "all" else f"/api/silences?state={state}"
-    silences = _call("GET", url, path)
+    silences = _call("GET", url, path, api_token)
     if as_json:
         import orjson
 
@@ -71,20 +74,22 @@ def list_cmd(state: str, as_json: bool, url: str) -> None:
 @silence.command("expire")
 @click.argument("ids", nargs=-1, required=True)
 @_url_option
-def expire_cmd(ids: tuple[str, ...], url: str) -> None:
+@_token_option
+def expire_cmd(ids: tuple[str, ...], url: str, api_token: str | None) -> None:
     """Expire silences now."""
     for sid in ids:
-        answer = _call("DELETE", url, f"/api/silences/{sid}")
+        answer = _call("DELETE", url, f"/api/silences/{sid}", api_token)
         click.echo(f"{answer['silence_id']} {answer['state']}")
 
 
-def _call(method: str, base: str, path: str, body: dict[str, Any] | None = None) -> Any:
+def _call(method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None) -> Any:
     import httpx
 
+    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
     try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, timeout=10.0)
+        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=30.0)
     except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the silences API at {base}: {exc}") from exc
+        raise click.ClickException(f"cannot reach the silences API at {base}: {type(exc).__name__}") from None
     try:
         payload = response.json()
     except ValueError:
@@ -98,10 +103,3 @@ def _call(method: str, base: str, path: str, body: dict[str, Any] | None = None)
 def _matcher_text(m: dict[str, Any]) -> str:
     op = ("=~" if m.get("isEqual", True) else "!~") if m.get("isRegex") else ("=" if m.get("isEqual", True) else "!=")
     return f'{m["name"]}{op}"{m["value"]}"'
-
-
-def _whoami() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return os.environ.get("USER", "unknown")

@@ -147,6 +147,23 @@ class Dispatcher:
         return [GroupInfo(g.gid, g.key, g.route.receiver, dict(g.labels), g.next_due, tuple(sorted(g.alerts)))
                 for g in sorted(self._groups.values(), key=lambda g: g.key)]
 
+    def view(self, now: float) -> list[dict[str, Any]]:
+        """Every group as the console shows it: receiver, route timers, next flush, and each alert with what
+        mutes it now (the same inhibitor and silences the notify pipeline asks)."""
+        out: list[dict[str, Any]] = []
+        for g in sorted(self._groups.values(), key=lambda g: g.key):
+            r = g.route
+            alerts = []
+            for a in sorted(g.alerts.values(), key=lambda a: (a.starts_at, a.fingerprint)):
+                alerts.append({**a.to_dict(now), "inhibited_by": self._inhibitor.mutes(a.labels, now),
+                               "silenced_by": self.silences.mutes(a.labels, now)})
+            out.append({"group_id": g.gid, "group_key": g.key, "receiver": r.receiver, "route_id": r.id,
+                        "labels": dict(g.labels), "next_due": g.next_due, "flushed": g.flushed,
+                        "timers": {"group_wait": r.group_wait, "group_interval": r.group_interval,
+                                   "repeat_interval": r.repeat_interval},
+                        "time_muted": self._time_muted(r, now), "alerts": alerts})
+        return out
+
     def routes_for(self, labels: dict[str, str]) -> list[str]:
         """Receivers an alert with these labels would go to (for config testing, like amtool config routes)."""
         return [r.receiver for r in self.tree.match(labels)]

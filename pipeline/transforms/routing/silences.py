@@ -100,9 +100,12 @@ class SilenceChange:
         return None if self.silence is None else orjson.dumps(self.silence)
 
     @classmethod
-    def from_record(cls, key: bytes | str, value: bytes | str | None) -> SilenceChange:
+    def from_record(cls, key: bytes | str, value: bytes | str | dict[str, Any] | None) -> SilenceChange:
+        """From a record of the silence log: raw bytes, or a value already decoded (read_compacted)."""
         sid = key.decode() if isinstance(key, bytes) else key
-        return cls(sid, None if value is None else orjson.loads(value))
+        if value is None or isinstance(value, dict):
+            return cls(sid, value)
+        return cls(sid, orjson.loads(value))
 
 
 class SilenceStore:
@@ -219,6 +222,25 @@ class SilenceStore:
         if dead:
             self.version += 1
         return changes
+
+    # --- write-ahead: plan on a shadow, persist, then commit
+
+    def shadow(self) -> SilenceStore:
+        """A copy to plan a mutation on (`shadow().set(spec)`), so this store changes only once the plan's
+        changes are durable (`commit`)."""
+        copy = SilenceStore(retention=self.retention, clock=self.clock, id_factory=self._new_id,
+                            max_silences=self.max_silences)
+        copy._silences = dict(self._silences)
+        return copy
+
+    def commit(self, changes: Iterable[SilenceChange]) -> None:
+        """Apply changes this process planned and persisted (no last-write-wins check: they are the newest)."""
+        for change in changes:
+            if change.silence is None:
+                self._silences.pop(change.id, None)
+            else:
+                self._silences[change.id] = Silence.from_dict(change.silence)
+            self.version += 1
 
     # --- replication / persistence
 

@@ -1,5 +1,6 @@
 """One-click SSO end to end: the delivery stage puts a signed link in a new-mail alert; `pipeline ingest`'s
-redirector (real Ingest app, real broker) verifies it and redirects to the simulator's one-time login URL."""
+redirector (real Ingest app, real broker) shows a confirmation page, and the click redirects to the simulator's
+one-time login URL."""
 
 from __future__ import annotations
 
@@ -45,12 +46,16 @@ async def test_alert_sso_link_redirects_to_the_simulators_login_url_and_refuses_
                 assert len(note.sso_links) == 1
                 link = note.sso_links[0].url
                 async with httpx.AsyncClient() as http:
-                    first = await http.get(link)
-                    assert first.status_code == 302, first.text
+                    preview = await http.get(link)  # a chat preview: a page, nothing consumed
+                    assert preview.status_code == 200 and mailbox in preview.text
+                    token = httpx.URL(link).params["t"]
+                    first = await http.post(base, data={"t": token})
+                    assert first.status_code == 303, first.text
                     login = first.headers["location"]
                     assert login.startswith(sim.base_url) and "authkey=" in login and mailbox in login
                     landed = await http.get(login)
                     assert landed.status_code == 200, landed.text
+                    assert (await http.post(base, data={"t": token})).status_code == 410
                     assert (await http.get(link)).status_code == 410
                     tampered = link[:-3] + ("abc" if not link.endswith("abc") else "xyz")
                     assert (await http.get(tampered)).status_code in (400, 403)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +59,30 @@ def test_demo_runs_the_whole_pipeline_and_summarizes_it(kafka_bootstrap: str, tm
         assert all(summary["streams"][s] > 0 for s in summary["required_streams"]), summary["streams"]
         assert set(summary["required_streams"]) >= {"mail_log", "login_log", "operation_log", "batchjob_log",
                                                     "mail_status", "new_mail", "directory", "options"}
-        assert summary["audit_rows"] == summary["events_distinct"] == summary["events_records"] > 0
+        assert summary["events_distinct"] == summary["events_records"] > 0
+        # audit holds the events and exmail.actions (the demo's operator drill: silence created and expired)
+        assert summary["actions_distinct"] >= 2
+        assert summary["audit_rows"] == summary["events_distinct"] + summary["actions_distinct"]
+
+        # the SOC's feeds: the JSON-lines file (and rsyslog's CEF where installed) hold exactly the audited events
+        with sqlite3.connect(run / "audit.db") as con:
+            audited = {row[0] for row in con.execute("SELECT id FROM audit_records WHERE schema = 'exmail.event/1'")}
+        feed_lines = [json.loads(x) for f in sorted((run / "siem-feed").glob("*.ndjson"))
+                      for x in f.read_text().splitlines()]
+        assert len(feed_lines) == len(audited) == summary["feeds"]["jsonl-feed"]["events"]
+        assert {d["event"]["id"] for d in feed_lines} == audited
+        assert all("@timestamp" in d and "ocsf" in d for d in feed_lines)
+        assert "jsonl-feed" in proc.stdout and str(run / "siem-feed") in proc.stdout
+        assert summary["console"]["ok"], summary["console"]  # logged in through the form while the demo ran
+        assert "/console/ — log in as demo-admin" in proc.stdout and str(run / "secrets" / "api_token_admin") \
+            in proc.stdout
+        if Path("/usr/sbin/rsyslogd").exists():
+            received = (run / "rsyslog" / "received.log").read_text().splitlines()
+            ids = {m.group(1) for m in (re.search(r'\bid="([^"]+)"', x) for x in received) if m}
+            assert ids == audited and len(received) == len(audited)
+            assert all("\tCEF:0|Tencent|Exmail|" in x for x in received)
+            assert summary["feeds"]["rsyslog-cef"]["events"] == len(audited)
+            assert "rsyslog-cef" in proc.stdout
 
         # alerts reached the simulated WeCom: robot (customer-service mail) and app (security alerts)
         robot = summary["destinations"].get("wecom robot ops", {})
@@ -76,6 +101,9 @@ def test_demo_runs_the_whole_pipeline_and_summarizes_it(kafka_bootstrap: str, tm
         lag = {k.split("=", 1)[1] for k in summary["metrics"]["ingest"]["exmail_poll_lag_seconds"]["by_series"]}
         assert lag >= POLLED_STREAMS, lag
         assert summary["dlq_by_stage"].get("normalize", 0) >= 1, summary["dlq_by_stage"]
+        # the operator APIs are locked and work with the generated token (recorded as operator events)
+        assert any("anonymous POST refused (401)" in d for d in summary["drill"]), summary["drill"]
+        assert not [p for p in summary["problems"] if "operator API" in p], summary["problems"]
 
         # every child stopped by itself on SIGTERM, and nothing the run started is left
         assert set(summary["children"]) == {"sim", "ingest", "worker"}
@@ -85,8 +113,10 @@ def test_demo_runs_the_whole_pipeline_and_summarizes_it(kafka_bootstrap: str, tm
         # secrets only by reference: the generated config, logs and output hold no secret value
         creds = json.loads((run / "sim.json").read_text())
         wecom = creds["surface_settings"]["wecom"]
+        api_tokens = [p.read_text().strip() for p in (run / "secrets").glob("api_token_*")]
+        assert len(api_tokens) == 4  # one generated token per role, used by the demo's operator drill
         secret_values = [*creds["secrets"].values(), creds["callback_token"], creds["callback_aes_key"],
-                         wecom["robots"][0]["key"], wecom["apps"][0]["secret"]]
+                         wecom["robots"][0]["key"], wecom["apps"][0]["secret"], *api_tokens]
         readable = [run / "pipeline.yaml", run / "summary.json", run / "sample-messages.json",
                     *run.glob("*.log")]
         for path in readable:

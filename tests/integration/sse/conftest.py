@@ -13,10 +13,11 @@ import orjson
 import pytest
 from aiohttp import web
 
+from pipeline.auth import AuthConfig, Authenticator, secure_app
 from pipeline.envelope import fingerprint
 from pipeline.kafka import TOPICS, EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.producer import Delivered
-from pipeline.sinks.sse import SseConfig, create_sse_app
+from pipeline.sinks.sse import SseConfig, create_sse_app, sse_credentials
 from pipeline.sinks.sse._position import Position
 from pipeline.sinks.sse._wire import SseEvent, SseParser
 
@@ -36,8 +37,11 @@ class SseEnv:
     async def serve(self, port: int = 0, **overrides: Any) -> str:
         """Start create_sse_app mounted at /sse/ as the worker mounts it; returns the GET /sse/stream URL."""
         fields: dict[str, Any] = {"token": "env:SSE_IT_TOKEN", "heartbeat_seconds": 0.3, **overrides}
+        config = SseConfig(**fields)
         root = web.Application()
-        root.add_subapp("/sse/", create_sse_app(SseConfig(**fields), self.kafka, self.names))
+        root.add_subapp("/sse/", create_sse_app(config, self.kafka, self.names))
+        secure_app(root, Authenticator(AuthConfig(), extra_tokens=sse_credentials(config)), process="sse",
+                   host="127.0.0.1")  # the worker's guard, as `pipeline worker` serves it
         runner = web.AppRunner(root, access_log=None, shutdown_timeout=5)
         await runner.setup()
         self.runners.append(runner)

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
+from pipeline.auth import MemoryOperatorLog
 from pipeline.transforms.actions import (
     ActionStateError,
     ApprovalError,
@@ -111,20 +112,23 @@ async def test_pending_approval_survives_a_restart(harness):
     assert done.state is LedgerState.DONE
 
 
-async def _client(service) -> TestClient:
+async def _client(service, api_tokens, audit=None) -> TestClient:
     outer = web.Application()
-    outer.add_subapp("/actions", create_actions_app(service))
-    client = TestClient(TestServer(outer))
+    outer.add_subapp("/actions", create_actions_app(service, audit))
+    client = TestClient(TestServer(api_tokens.secure(outer)))
     await client.start_server()
     return client
 
 
-async def test_http_api_approve_link_list_and_undo(harness):
+async def test_http_api_approve_link_list_and_undo(harness, api_tokens):
     service, entry = await _awaiting(harness)
     token = service.approval_token(entry)
-    client = await _client(service)
+    audit = MemoryOperatorLog()
+    client = await _client(service, api_tokens, audit)
+    viewer, operator = api_tokens.headers("viewer"), api_tokens.headers("operator")
     try:
-        listing = await (await client.get("/actions/api/actions?state=approvals")).json()
+        assert (await client.get("/actions/api/actions?state=approvals")).status == 401
+        listing = await (await client.get("/actions/api/actions?state=approvals", headers=viewer)).json()
         assert [a["id"] for a in listing["actions"]] == [entry.id]
         page = await client.get(f"/actions/api/actions/{entry.id}/approve", params={"token": token})
         text = await page.text()
@@ -137,66 +141,83 @@ async def test_http_api_approve_link_list_and_undo(harness):
         )
         assert form.status == 200 and "done" in await form.text()
         assert harness.fake.users[f"user1@{DOMAIN}"]["enable"] == 0
-        undo = await client.post(f"/actions/api/actions/{entry.id}/undo", json={"by": "dave", "reason": "ok"})
+        undo_path = f"/actions/api/actions/{entry.id}/undo"
+        assert (await client.post(undo_path, json={"reason": "ok"}, headers=viewer)).status == 403
+        undo = await client.post(undo_path, json={"by": "dave", "reason": "ok"}, headers=operator)
         assert undo.status == 200 and (await undo.json())["state"] == "undone"
-        assert (await client.post(f"/actions/api/actions/{'0' * 32}/undo", json={})).status == 404
-        detail = await (await client.get(f"/actions/api/actions/{entry.id}")).json()
+        assert (await client.post(f"/actions/api/actions/{'0' * 32}/undo", json={}, headers=operator)).status == 404
+        detail = await (await client.get(f"/actions/api/actions/{entry.id}", headers=viewer)).json()
         assert detail["state"] == "undone" and detail["calls"]
+        # the recorded identities: the link (not "dave" from the form), then the operator's principal
+        done = await service.get(entry.id)
+        assert done.approval.approved_by == "approval-link"  # not "dave" from the form
+        assert done.undo is not None and done.undo.requested_by == "operator-user"  # not "dave" from the body
+        events = [(e.data["event"]["action"], e.data["user"]["name"]) for e in audit.events]
+        assert events == [("action.approved", "approval-link"), ("action.undone", "operator-user")]
     finally:
         await client.close()
 
 
-async def test_http_api_operator_token(harness):
-    harness.config_data = {"api_token": "env:ACTIONS_TEST_API_TOKEN"}
+async def test_http_api_approver_role_and_recorded_identity(harness, api_tokens):
     service = harness.service()
     entry = await service.handle_alert(harness.alert("needs_approval", f"user3@{DOMAIN}"))
-    client = await _client(service)
+    audit = MemoryOperatorLog()
+    client = await _client(service, api_tokens, audit)
+    approve = f"/actions/api/actions/{entry.id}/approve"
     try:
         assert (await client.get("/actions/api/actions")).status == 401
-        assert (await client.post(f"/actions/api/actions/{entry.id}/approve", json={"by": "x"})).status == 401
-        ok = await client.get("/actions/api/actions", headers={"Authorization": "Bearer operator-token-123"})
-        assert ok.status == 200
-        approved = await client.post(
-            f"/actions/api/actions/{entry.id}/approve",
-            json={"by": "ops"},
-            headers={"Authorization": "Bearer operator-token-123"},
-        )
-        assert approved.status == 200 and (await approved.json())["state"] == "done"
-        conflict = await client.post(
-            f"/actions/api/actions/{entry.id}/reject",
-            json={"by": "x"},
-            headers={"Authorization": "Bearer operator-token-123"},
-        )
+        assert (await client.post(approve, json={"by": "x"})).status == 401
+        wrong = await client.post(approve, json={"by": "x"}, headers=api_tokens.headers("operator"))
+        assert wrong.status == 403
+        bad = await client.post(approve, json={}, headers={"Authorization": "Bearer not-a-token-at-all-123456"})
+        assert bad.status == 401
+        assert (await service.get(entry.id)).state is LedgerState.AWAITING_APPROVAL
+        approved = await client.post(approve, json={"by": "forged-name"}, headers=api_tokens.headers("approver"))
+        body = await approved.json()
+        assert approved.status == 200 and body["state"] == "done"
+        assert (await service.get(entry.id)).approval.approved_by == "approver-user"  # never the body's name
+        conflict = await client.post(f"/actions/api/actions/{entry.id}/reject", json={"by": "x"},
+                                     headers=api_tokens.headers("admin"))
         assert conflict.status == 409
+        assert [(e.data["event"]["action"], e.data["user"]["name"]) for e in audit.events] == [
+            ("action.approved", "approver-user")]
     finally:
         await client.close()
 
 
-async def test_cli_list_approve_undo(harness):
+async def test_cli_list_approve_undo(harness, api_tokens):
     service, entry = await _awaiting(harness)
-    runner = web.AppRunner(create_actions_app(service))
+    outer = web.Application()
+    outer.add_subapp("/actions", create_actions_app(service))
+    runner = web.AppRunner(api_tokens.secure(outer))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}/actions"
     cli = CliRunner()
     try:
-        listed = await asyncio.to_thread(cli.invoke, actions_cli, ["list", "--url", url])
+        refused = await asyncio.to_thread(cli.invoke, actions_cli, ["list", "--url", url])
+        assert refused.exit_code != 0 and "HTTP 401" in refused.output
+        listed = await asyncio.to_thread(cli.invoke, actions_cli, ["list", "--url", url, "--api-token",
+                                                                   api_tokens.tokens["viewer"]])
         assert listed.exit_code == 0 and entry.id in listed.output and "awaiting_approval" in listed.output
         approved = await asyncio.to_thread(
-            cli.invoke, actions_cli, ["approve", entry.id, "--url", url, "--by", "eve"]
+            cli.invoke, actions_cli, ["approve", entry.id, "--url", url, "--api-token", api_tokens.tokens["approver"]]
         )
         assert approved.exit_code == 0, approved.output
         assert "done" in approved.output and harness.fake.users[f"user1@{DOMAIN}"]["enable"] == 0
-        recent = await asyncio.to_thread(cli.invoke, actions_cli, ["list", "--state", "recent", "--url", url])
+        recent = await asyncio.to_thread(cli.invoke, actions_cli, ["list", "--state", "recent", "--url", url,
+                                                                   "--api-token", api_tokens.tokens["viewer"]])
         assert entry.id in recent.output
         undone = await asyncio.to_thread(
-            cli.invoke, actions_cli, ["undo", entry.id, "--url", url, "-r", "oops"]
+            cli.invoke, actions_cli, ["undo", entry.id, "--url", url, "-r", "oops", "--api-token",
+                                      api_tokens.tokens["operator"]]
         )
         assert undone.exit_code == 0 and "undone" in undone.output
         assert harness.fake.users[f"user1@{DOMAIN}"]["enable"] == 1
-        again = await asyncio.to_thread(cli.invoke, actions_cli, ["approve", "f" * 32, "--url", url])
+        again = await asyncio.to_thread(cli.invoke, actions_cli, ["approve", "f" * 32, "--url", url, "--api-token",
+                                                                  api_tokens.tokens["admin"]])
         assert again.exit_code != 0 and "HTTP 404" in again.output
     finally:
         await runner.cleanup()

@@ -8,11 +8,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
+from pipeline.auth import MemoryOperatorLog
 from pipeline.transforms.routing import (
     Dispatcher,
     RoutingConfig,
@@ -154,6 +156,11 @@ def test_rebuild_from_change_log_and_snapshot() -> None:
         replica.apply(SilenceChange.from_record(change.key(), change.value()))
     assert replica.snapshot() == s.snapshot()
     assert [x["id"] for x in replica.snapshot()] == [a.id]
+    decoded = SilenceStore()  # the worker rebuilds from read_compacted, whose values are already decoded JSON
+    for change in log:
+        value = change.value()
+        decoded.apply(SilenceChange.from_record(change.key(), None if value is None else orjson.loads(value)))
+    assert decoded.snapshot() == s.snapshot()
     reloaded = SilenceStore()
     reloaded.load(s.snapshot())
     assert reloaded.get(a.id) == s.get(a.id)
@@ -206,16 +213,18 @@ def test_silence_created_after_notification_stops_repeats(routing: Routing, make
 # --- HTTP API
 
 
-async def test_http_api_create_list_get_expire() -> None:
+async def test_http_api_create_list_get_expire(api_tokens: Any) -> None:
     s = store()
     published: list[SilenceChange] = []
+    audit = MemoryOperatorLog()
 
     async def publish(changes: Sequence[SilenceChange]) -> None:
         published.extend(changes)
 
     parent = web.Application()
-    parent.add_subapp("/alerting", create_silences_app(s, publish))
-    async with TestClient(TestServer(parent)) as client:
+    parent.add_subapp("/alerting", create_silences_app(s, publish, audit))
+    op = api_tokens.headers("operator")
+    async with TestClient(TestServer(api_tokens.secure(parent)), headers=op) as client:
         resp = await client.post("/alerting/api/silences", json={
             "matchers": ['alertname="login_new_ip"', {"name": "user", "value": "a@acme.com", "isRegex": False,
                                                       "isEqual": True}],
@@ -225,6 +234,7 @@ async def test_http_api_create_list_get_expire() -> None:
         sid = body["silence_id"]
         assert body["silence"]["status"] == {"state": "active"}
         assert [c.id for c in published] == [sid], "the change is published before the answer"
+        assert s.get(sid).created_by == "operator-user", "the principal, not the body's created_by"
 
         listed = await (await client.get("/alerting/api/silences?state=active")).json()
         assert [x["id"] for x in listed] == [sid]
@@ -235,6 +245,8 @@ async def test_http_api_create_list_get_expire() -> None:
         assert await resp.json() == {"silence_id": sid, "state": "expired"}
         assert len(published) == 2
         assert await (await client.get("/alerting/api/silences?state=active")).json() == []
+        assert [(e.data["event"]["action"], e.data["user"]["name"], e.data["target"]["id"]) for e in audit.events] \
+            == [("silence.created", "operator-user", sid), ("silence.expired", "operator-user", sid)]
 
         cases: list[tuple[str, str, Any, int, str]] = [
             ("post", "/alerting/api/silences", {"matchers": []}, 400, "matcher"),
@@ -251,16 +263,48 @@ async def test_http_api_create_list_get_expire() -> None:
             assert message in (await resp.json())["error"]
         resp = await client.post("/alerting/api/silences", data=b"{not json")
         assert resp.status == 400
+        viewer = api_tokens.headers("viewer")
+        assert (await client.post("/alerting/api/silences", json=spec(), headers=viewer)).status == 403
+        assert (await client.get("/alerting/api/silences", headers=viewer)).status == 200
+        assert len(published) == 2 and len(audit.events) == 2
+
+
+async def test_a_failed_publish_leaves_no_silence(api_tokens: Any) -> None:
+    """The store changes only after the write is durable: a refused write answers 503 and mutes nothing."""
+    s = store()
+    fail = {"on": True}
+    audit = MemoryOperatorLog()
+
+    async def publish(changes: Sequence[SilenceChange]) -> None:
+        if fail["on"]:
+            raise RuntimeError("broker down")
+
+    parent = web.Application()
+    parent.add_subapp("/alerting", create_silences_app(s, publish, audit))
+    async with TestClient(TestServer(api_tokens.secure(parent)), headers=api_tokens.headers("operator")) as client:
+        resp = await client.post("/alerting/api/silences", json=spec())
+        assert resp.status == 503 and "nothing changed" in (await resp.json())["error"]
+        assert len(s) == 0 and s.mutes({"alertname": "login_new_ip"}, s.clock()) is None
+        assert audit.events == []
+        fail["on"] = False
+        sid = (await (await client.post("/alerting/api/silences", json=spec())).json())["silence_id"]
+        fail["on"] = True
+        resp = await client.delete("/alerting/api/silences/" + sid)
+        assert resp.status == 503
+        assert s.get(sid).state(s.clock()) == "active", "a failed expire leaves the silence as it was"
 
 
 # --- CLI against a real HTTP server
 
 
 @pytest.fixture
-def silences_server() -> Iterator[tuple[str, SilenceStore]]:
+def silences_server(api_tokens: Any) -> Iterator[tuple[str, SilenceStore, Any]]:
     s = SilenceStore()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(create_silences_app(s))
+    tokens = api_tokens
+    parent = web.Application()
+    parent.add_subapp("/alerting", create_silences_app(s))
+    runner = web.AppRunner(tokens.secure(parent))
     ready = threading.Event()
     port: list[int] = []
 
@@ -277,7 +321,7 @@ def silences_server() -> Iterator[tuple[str, SilenceStore]]:
     thread.start()
     assert ready.wait(10)
     try:
-        yield f"http://127.0.0.1:{port[0]}", s
+        yield f"http://127.0.0.1:{port[0]}/alerting", s, tokens
     finally:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
@@ -285,14 +329,17 @@ def silences_server() -> Iterator[tuple[str, SilenceStore]]:
         loop.close()
 
 
-def test_cli_add_list_expire(silences_server: tuple[str, SilenceStore]) -> None:
-    url, s = silences_server
-    cli = CliRunner()
+def test_cli_add_list_expire(silences_server: tuple[str, SilenceStore, Any]) -> None:
+    url, s, tokens = silences_server
+    cli = CliRunner(env={"EXMAIL_API_TOKEN": tokens.tokens["operator"]})
+    anonymous = CliRunner(env={"EXMAIL_API_TOKEN": ""}).invoke(
+        silence_cli, ["add", 'alertname="x"', "-c", "travel", "--url", url])
+    assert anonymous.exit_code != 0 and "HTTP 401" in anonymous.output and len(s) == 0
     result = cli.invoke(silence_cli, ["add", 'alertname="login_new_ip"', "user=~.*@acme.com", "-c", "travel",
-                                      "-a", "ops", "-d", "2h", "--url", url])
+                                      "-d", "2h", "--url", url])
     assert result.exit_code == 0, result.output
     sid = result.output.strip()
-    assert s.get(sid).created_by == "ops"
+    assert s.get(sid).created_by == "operator-user"
     result = cli.invoke(silence_cli, ["list", "--url", url])
     assert result.exit_code == 0 and sid in result.output and 'user=~".*@acme.com"' in result.output
     result = cli.invoke(silence_cli, ["expire", sid, "--url", url])

@@ -19,7 +19,8 @@ def test_example_config_covers_every_section_and_passes() -> None:
     assert cfg.ingest is not None and cfg.ingest.kafka.bootstrap == cfg.kafka.bootstrap
     kinds = {r["kind"] for r in cfg.alerting.routing["receivers"] if "kind" in r}
     assert kinds == {"wecom_robot", "wecom_app", "webhook", "dingtalk", "feishu"}
-    assert {s["type"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog"}
+    assert {s["type"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
+    assert cfg.worker.console is not None and cfg.worker.console.ingest_url
 
 
 def test_three_deliberate_mistakes_are_all_named(tmp_path: Path) -> None:
@@ -61,3 +62,13 @@ def test_resolve_secrets_reports_each_unresolvable_reference_without_its_value(t
     issues = check_config(cfg, resolve_secrets=True)
     assert [i.path for i in issues] == ["worker.audit.dsn"]
     assert "EXMAIL_NOT_SET_FOR_TEST" in issues[0].message
+
+
+def test_state_changing_apis_without_credentials_are_reported(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("worker:\n  agents: [alerting]\n  http_port: 9102\n"
+                   "alerting:\n  routing:\n    route: {receiver: r}\n    receivers: [{name: r}]\n")
+    issues = check_config(cfg)
+    assert [i.path for i in issues] == ["auth.tokens"] and "refuse to start" in issues[0].message
+    cfg.write_text(cfg.read_text() + "auth:\n  tokens: [{name: ops, roles: [operator], token: 'env:OPS_TOKEN'}]\n")
+    assert check_config(cfg) == []

@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from pipeline.dlq import DLQ_SCHEMA, Origin, dead_letter
-from pipeline.secrets import REDACTED, SecretResolutionError, resolve_secret, scrub, scrub_text
+from pipeline.secrets import REDACTED, SecretResolutionError, is_masked, resolve_secret, scrub, scrub_text
 
 
 def test_scrub_masks_secret_keys_at_any_depth() -> None:
@@ -65,3 +65,27 @@ def test_dead_letter_keeps_unparseable_payload_as_text_and_id_is_stable() -> Non
     a, b = dead_letter(**kw), dead_letter(**kw)  # type: ignore[arg-type]
     assert isinstance(a.data["payload"], str)
     assert a.id == b.id
+
+
+@pytest.mark.parametrize("text,leak", [
+    ("open https://pipeline.example/sso?t=eyJjIjoid20xIiwidSI6ImFAeC5jb20ifQ.q2Vb0mNf7Tn3xYc9LrA1s2D3", "q2Vb0mNf"),
+    ("POST https://open.feishu.cn/open-apis/bot/v2/hook/6f1c2a3b-9d8e-4c7b-a6f5-0e1d2c3b4a59 failed", "6f1c2a3b"),
+    ("https://hooks.slack.com/services/T0001/B0002/AbCdEfGh1234 said 404", "AbCdEfGh1234"),
+    ("X-HR-Signature: sha256=" + "9f" * 32, "9f9f9f9f"),
+    ("approve https://w/actions/api/actions/abc/approve?token=1700000000.deadbeefcafe", "deadbeefcafe"),
+    ("https://oapi.dingtalk.com/robot/send?access_token=abcd1234&timestamp=1&sign=Zm9vYmFy", "Zm9vYmFy"),
+    ('errmsg: echo body={"timestamp": "1700000000", "sign": "q8Zx+1k/2Lm="}', "q8Zx+1k"),
+])
+def test_scrub_text_masks_links_path_tokens_and_signatures(text: str, leak: str) -> None:
+    out = scrub_text(text)
+    assert leak not in out and REDACTED in out
+
+
+def test_scrub_text_keeps_ordinary_text_and_paths() -> None:
+    plain = "GET /cgi-bin/webhook/send?debug=1 took t=5s; see /hooks/readme"
+    assert scrub_text(plain) == plain
+
+
+def test_is_masked_finds_masked_values_at_any_depth() -> None:
+    assert is_masked({"a": [{"url": f"https://x/sso?t={REDACTED}"}]})
+    assert not is_masked({"a": ["fine"], "n": 3})

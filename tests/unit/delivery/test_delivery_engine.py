@@ -12,7 +12,6 @@ from pipeline.metrics import REGISTRY
 from pipeline.sinks.delivery.clock import ManualClock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.notification import Notification
-from pipeline.sinks.delivery.outcome import dead_letter_for
 from pipeline.sinks.delivery.retry import RetryPolicy
 from pipeline.sinks.delivery.sink import DeliverySink, EncodeError
 
@@ -78,9 +77,22 @@ async def test_permanent_error_dead_letters_with_operator_alert(make: Callable[.
     assert "SECRETKEY" not in (outcome.detail or "") and "robot gone" in (outcome.detail or "")
     assert sample("exmail_delivery_failures_total", receiver="scripted", kind="scripted",
                   outcome="dead_lettered", reason="errcode_93000") == before + 1
-    dlq = dead_letter_for(outcome, make(), secrets=frozenset({"SECRETKEY"}))
+    # the call the delivery agent makes (pipeline/worker/delivery.py): the sink supplies its live secrets
+    dlq = sink.dead_letter(outcome, make())
     assert dlq.schema == "exmail.dlq/1" and dlq.data["error_type"] == "permanent"
-    assert "SECRETKEY" not in dlq.encode().decode()
+    assert "SECRETKEY" not in dlq.encode().decode() and "robot gone" in dlq.data["reason"]
+
+
+async def test_dead_letter_masks_a_live_secret_that_matches_no_pattern(make: Callable[..., Notification]) -> None:
+    """A credential echoed in free text (no key=, no path shape) is masked only because the sink knows it:
+    this fails if the production path stops passing the sink's secrets."""
+    echo = AttemptResult(ErrorClass.PERMANENT, "http_400", http_status=400, detail="rejected SECRETKEY verbatim")
+    sink = ScriptedSink([echo])
+    outcome = await sink.deliver(make())
+    text = sink.dead_letter(outcome, make(), source=b'{"schema": "exmail.notification/1", "x": "SECRETKEY"}')
+    assert "SECRETKEY" not in text.encode().decode()
+    assert text.data["payload"] == {"schema": "exmail.notification/1", "x": "***"}
+    await sink.aclose()
     await sink.aclose()
 
 

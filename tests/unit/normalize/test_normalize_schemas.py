@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_every_topic_has_a_schema() -> None:
     expected = {*RAW_SCHEMAS.values(), HR_SCHEMA, EVENT_SCHEMA, "exmail.dlq/1", "envelope/1", "exmail.action/1",
-                "exmail.alert/1", "exmail.notification/1"}
+                "exmail.alert/1", "exmail.notification/1", "exmail.operator/1"}
     assert set(schema_names()) == expected
 
 

@@ -33,7 +33,7 @@ def test_dashboard_identity(dashboard: dict[str, Any]) -> None:
     assert isinstance(dashboard["schemaVersion"], int) and dashboard["schemaVersion"] >= 36
     rows = [panel["title"] for panel in dashboard["panels"] if panel["type"] == "row"]
     assert rows == ["Overview", "Sources", "Exmail API client", "Transforms", "Alerting and delivery",
-                    "Sinks", "Custom clients (SSE)"]
+                    "Sinks", "Custom clients (SSE)", "Operator surfaces (auth, SSO links)"]
 
 
 def test_every_panel_has_a_datasource_and_complete_targets(dashboard: dict[str, Any]) -> None:

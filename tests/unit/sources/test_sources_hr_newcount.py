@@ -56,6 +56,19 @@ async def test_hr_accepts_signed_valid_records(env: Any, hr: TestClient[Any, Any
     assert values[0]["data"]["department_path"] == "R&D/Mail team" and values[0]["data"]["position"] is None
 
 
+async def test_hr_refuses_a_replayed_signed_request(env: Any, hr: TestClient[Any, Any]) -> None:
+    """A captured request (same timestamp, body and signature) sent again within the window is refused, and
+    produces nothing; the same records signed anew are a new request."""
+    body = orjson.dumps(JOINER)
+    headers = signed(body)
+    assert (await hr.post("/hr/lifecycle", data=body, headers=headers)).status == 200
+    replayed = await hr.post("/hr/lifecycle", data=body, headers=headers)
+    assert replayed.status == 409 and (await replayed.json())["error"] == "replayed"
+    assert len(env.broker.values(HR)) == 1
+    again = signed(body, ts=int(time.time()) + 1)
+    assert (await hr.post("/hr/lifecycle", data=body, headers=again)).status == 200
+
+
 @pytest.mark.parametrize("case,status,reason", [
     ("no_signature", 401, "missing_signature"), ("bad_signature", 401, "bad_signature"),
     ("stale", 401, "stale_timestamp"), ("not_json", 400, "not_json"), ("schema", 400, "invalid"),

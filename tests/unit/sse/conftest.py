@@ -14,8 +14,9 @@ import orjson
 import pytest
 from aiohttp import web
 
+from pipeline.auth import AuthConfig, Authenticator, secure_app
 from pipeline.kafka import KafkaSettings, TopicNames
-from pipeline.sinks.sse import SseConfig, _reader, create_sse_app
+from pipeline.sinks.sse import SseConfig, _reader, create_sse_app, sse_credentials
 
 TOKEN = "unit-sse-token-7c1d"
 TOPIC = "exmail.notifications"
@@ -150,9 +151,12 @@ async def serve(sse_token: str) -> AsyncIterator[Serve]:
 
     async def start(**overrides: Any) -> Served:
         fields: dict[str, Any] = {"token": "env:SSE_UNIT_TOKEN", "poll_timeout_seconds": 0.05, **overrides}
-        app = create_sse_app(SseConfig(**fields), KafkaSettings(bootstrap="fake:9092"), TopicNames(""))
+        config = SseConfig(**fields)
+        app = create_sse_app(config, KafkaSettings(bootstrap="fake:9092"), TopicNames(""))
         root = web.Application()
         root.add_subapp("/sse/", app)
+        secure_app(root, Authenticator(AuthConfig(), extra_tokens=sse_credentials(config)), process="sse",
+                   host="127.0.0.1")  # the worker's guard, as `pipeline worker` serves it
         runner = web.AppRunner(root, access_log=None, shutdown_timeout=5)
         await runner.setup()
         runners.append(runner)

@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.secrets import SecretResolutionError
-from pipeline.sinks.sse import SseConfig, create_sse_app
+from pipeline.sinks.sse import SseConfig, create_sse_app, sse_credentials
 from pipeline.sinks.sse.server import HUB_KEY
 
 
@@ -50,8 +50,9 @@ def test_token_is_resolved_when_the_app_is_created(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("SSE_CFG_TOKEN", raising=False)
     cfg = SseConfig(token="env:SSE_CFG_TOKEN")
     with pytest.raises(SecretResolutionError, match="SSE_CFG_TOKEN"):
-        create_sse_app(cfg, KafkaSettings(bootstrap="x:1"), TopicNames("p."))
+        sse_credentials(cfg)  # the worker resolves it while building, before it serves anything
     monkeypatch.setenv("SSE_CFG_TOKEN", "resolved-secret-value")
+    assert [(name, value) for name, _, value in sse_credentials(cfg)] == [("sse-client", "resolved-secret-value")]
     app = create_sse_app(cfg, KafkaSettings(bootstrap="x:1"), TopicNames("p."))
     hub = app[HUB_KEY]
     assert hub.kinds == {"p.exmail.notifications": "notification"}

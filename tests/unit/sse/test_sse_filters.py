@@ -156,3 +156,13 @@ def test_allowed_for_depends_on_the_streamed_kinds() -> None:
     assert "dataset" not in allowed_for(["notification"])
     assert {"receiver", "severity", "corp", ANY_LABEL} <= allowed_for(["notification"])
     assert {"dataset", "user", "corp"} <= allowed_for(["event"])
+
+
+def test_delivery_records_match_receiver_status_and_group_key_and_never_a_label() -> None:
+    delivery = {"data": {"receiver": "cs-robot", "status": "delivered", "group_key": "g1", "notification_id": "n"}}
+    assert _filter(("receiver", "cs-robot"), ("status", "delivered")).matches("delivery", delivery)
+    assert not _filter(("receiver", "ops")).matches("delivery", delivery)
+    assert _filter(("group_key", "g1")).matches("delivery", delivery)
+    assert not _filter(("label.user", "x")).matches("delivery", delivery)  # deliveries carry no labels
+    assert not _filter(("severity", "info")).matches("delivery", delivery)
+    assert {"receiver", "status", "group_key"} <= allowed_for(["delivery"])
