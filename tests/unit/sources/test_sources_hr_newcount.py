@@ -169,6 +169,7 @@ async def test_hr_503_carries_retry_after_and_the_retry_lands_once(env: Any, hr:
     resp = await hr.post("/hr/lifecycle", data=body, headers=signed(body))
     assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
     env.broker.fail = lambda _t, _v: False
-    for _ in range(2):
-        assert (await hr.post("/hr/lifecycle", data=body, headers=signed(body))).status == 200
+    now = int(time.time())
+    for ts in (now, now + 1):  # two retries, each signed anew (an identical signed request would be a replay)
+        assert (await hr.post("/hr/lifecycle", data=body, headers=signed(body, ts))).status == 200
     assert len(env.broker.values(HR)) == 1
