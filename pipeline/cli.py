@@ -2,17 +2,55 @@
 
 from __future__ import annotations
 
+import faulthandler
+import importlib
 import sys
 
 import click
 
 from pipeline import __version__
+from pipeline.logfilter import limit_connection_logs
+
+# Subcommands owned by their packages (each module keeps its own click group/command), imported only when
+# named: `pipeline worker` does not pay for the simulator's, the demo's and the actions' imports at start.
+_LAZY = {
+    "sim": "pipeline.sim.cli:sim_command",
+    "ingest": "pipeline.sources.cli:ingest",
+    "backfill": "pipeline.sources.cli:backfill",
+    "audit": "pipeline.sinks.audit.cli:audit",
+    "silence": "pipeline.transforms.routing.cli:silence",
+    "demo": "pipeline.demo.cli:demo",
+    "actions": "pipeline.transforms.actions.cli:actions",
+    "api": "pipeline.apiconsole.cli:api",
+    "directory": "pipeline.directory.cli:directory",
+    "policy": "pipeline.policy.cli:policy",
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _LAZY and cmd_name not in self.commands:
+            module, attr = _LAZY[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attr)
+            assert isinstance(command, click.Command)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="pipeline")
 def main() -> None:
     """Exmail event pipeline: Tencent Enterprise Email events into Kafka, out to alerts and audit storage."""
+    # A native crash (SIGSEGV/SIGABRT in librdkafka, a compression library, ...) then leaves every thread's
+    # Python stack on stderr instead of a bare exit code -11. Every process (sim, ingest, worker, demo and the
+    # processes the demo starts) runs through this group.
+    if not faulthandler.is_enabled():
+        faulthandler.enable(all_threads=True)
+    # while the broker is away, one line per kind of connection error and a periodic summary, not 100/s
+    limit_connection_logs()
     from pipeline.secrets import install_log_scrubbing
 
     install_log_scrubbing()  # every process: no log line or traceback leaves with a live secret in it
@@ -103,10 +141,13 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
 @click.option("--http-port", type=int, default=None, help="override worker.http_port (0 disables)")
 @click.option("--sqlite", "sqlite_path", default=None, help="override: audit store is this SQLite file")
 @click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
+@click.option("--instance-id", default=None,
+              help="override worker.instance_id (static membership: a restart takes its partitions back at once)")
 @click.option("--loglevel", default="INFO", show_default=True,
               help="our own lines (rebalances, stalls, sinks) at INFO; libraries stay at WARNING")
 def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
-               http_port: int | None, sqlite_path: str | None, app_id: str | None, loglevel: str) -> None:
+               http_port: int | None, sqlite_path: str | None, app_id: str | None, instance_id: str | None,
+               loglevel: str) -> None:
     """Run the faust worker: normalize, audit and SIEM sinks, alerting, delivery, actions."""
     from pipeline.config import ConfigError, PipelineConfig, load_config
     from pipeline.worker.main import run_worker
@@ -129,31 +170,9 @@ def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str 
         cfg.worker.audit = AuditStoreConfig(kind="sqlite", path=Path(sqlite_path), batch=cfg.worker.audit.batch)
     if app_id:
         cfg.worker.app_id = app_id
+    if instance_id:
+        cfg.worker.instance_id = instance_id
     run_worker(cfg, list(agents) or None, loglevel=loglevel)  # type: ignore[arg-type]
-
-
-# --- subcommands owned by their packages (each module keeps its own click group/command)
-from pipeline.apiconsole.cli import api as _api  # noqa: E402
-from pipeline.demo.cli import demo as _demo  # noqa: E402
-from pipeline.directory.cli import directory as _directory  # noqa: E402
-from pipeline.policy.cli import policy as _policy  # noqa: E402
-from pipeline.sim.cli import sim_command  # noqa: E402
-from pipeline.sinks.audit.cli import audit as _audit  # noqa: E402
-from pipeline.sources.cli import backfill as _backfill  # noqa: E402
-from pipeline.sources.cli import ingest as _ingest  # noqa: E402
-from pipeline.transforms.actions.cli import actions as _actions  # noqa: E402
-from pipeline.transforms.routing.cli import silence as _silence  # noqa: E402
-
-main.add_command(sim_command)
-main.add_command(_ingest)
-main.add_command(_backfill)
-main.add_command(_audit)
-main.add_command(_silence)
-main.add_command(_demo)
-main.add_command(_actions)
-main.add_command(_api)
-main.add_command(_directory)
-main.add_command(_policy)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pipeline.observability import HEALTH_PUBLIC, METRICS_PUBLIC, start_server
 from pipeline.secrets import resolve_secret
 from pipeline.sources._clock import Clock, SimClockFollower, SystemClock
 from pipeline.sources._emit import Emitter
+from pipeline.sources._intake import IntakeGate, intake_producer
 from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
@@ -127,6 +128,8 @@ class Ingest:
         self._tasks: list[asyncio.Task[None]] = []
         self._runner: web.AppRunner | None = None
         self._follower: SimClockFollower | None = None
+        self.intake: IntakeGate | None = None
+        self._intake_producer: EventProducer | None = None
         self.claims: ClaimLog | None = None
         self.started_at = time.time()
 
@@ -156,6 +159,10 @@ class Ingest:
             clock = SystemClock()
         self.producer = EventProducer(cfg.kafka)
         emitter = Emitter(self.producer, self.names)
+        # pushed records get their own short-timeout producer: a pusher's answer is due in seconds, a poller's not
+        self._intake_producer = intake_producer(cfg.kafka, cfg.intake.answer_timeout_seconds)
+        self.intake = IntakeGate(Emitter(self._intake_producer, self.names),
+                                 dedup_window_seconds=cfg.intake.dedup_window_seconds, now=self._wall)
         reader = KafkaReader(cfg.kafka.bootstrap)
         cursors = CursorStore(StateTopic(self.producer, reader, self.names.state("cursors")))
         await cursors.load()
@@ -194,13 +201,14 @@ class Ingest:
         app = web.Application()
         routes: list[web.RouteDef] = [web.get("/metrics", public(METRICS_PUBLIC)(self._metrics)),
                                       web.get("/healthz", public(HEALTH_PUBLIC)(self._health))]
+        assert self.intake is not None
         for corp in self.config.corps:
             if corp.callback is None:
                 continue
             crypt = WXBizMsgCrypt(resolve_secret(corp.callback.token), resolve_secret(corp.callback.aes_key),
                                   corp.corp_id)
             endpoint = CallbackEndpoint(
-                corp_id=corp.corp_id, crypt=crypt, emitter=self.rt.emitter, topic=self.names.raw("new_mail"),
+                corp_id=corp.corp_id, crypt=crypt, gate=self.intake, topic=self.names.raw("new_mail"),
                 replay_window_seconds=corp.callback.replay_window_seconds,
                 max_body_bytes=corp.callback.max_body_bytes, now=self._wall,
             )
@@ -210,7 +218,7 @@ class Ingest:
             hr = self.config.hr
             intake = HrIntake(
                 secret=resolve_secret(hr.hmac_secret), corp_ids=[c.corp_id for c in self.config.corps],
-                emitter=self.rt.emitter, topic=self.names.hr_lifecycle, max_body_bytes=hr.max_body_bytes,
+                gate=self.intake, topic=self.names.hr_lifecycle, max_body_bytes=hr.max_body_bytes,
                 replay_window_seconds=hr.replay_window_seconds, now=self._wall,
             )
             routes.extend(declare_routes(intake.routes(hr.path), public(
@@ -287,6 +295,7 @@ class Ingest:
         if self.rt is None:
             await self.open()
         if serve_http:
+            await self._rebuild_intake()
             self._runner = await start_server(self.http_app(), self.config.http.host, self.config.http.port,
                                               self.config.auth, process="ingest", shutdown_timeout=5.0)
             log.info("ingest HTTP on %s", self.http_url)
@@ -295,6 +304,19 @@ class Ingest:
                 for stream, poller in corp.pollers.items():
                     task = asyncio.create_task(poller.run(self.stop_event), name=f"poll:{name}/{stream}")
                     self._tasks.append(task)
+
+    def _push_topics(self) -> list[str]:
+        topics = [self.names.raw("new_mail")] if any(c.callback for c in self.config.corps) else []
+        return topics + ([self.names.hr_lifecycle] if self.config.hr is not None else [])
+
+    async def _rebuild_intake(self) -> None:
+        """Remember the pushed record ids stored in the dedup window, so a retry after a restart is not produced."""
+        assert self.intake is not None
+        topics = self._push_topics()
+        if topics:
+            remembered = await self.intake.rebuild(self.config.kafka.bootstrap, topics)
+            log.info("intake: %d record ids of the last %ds remembered", remembered,
+                     self.config.intake.dedup_window_seconds)
 
     async def wait(self) -> None:
         await self.stop_event.wait()
@@ -314,6 +336,9 @@ class Ingest:
         await self.close()
 
     async def close(self) -> None:
+        if self._intake_producer is not None:
+            await asyncio.to_thread(self._intake_producer.close, 10.0)
+            self._intake_producer = None
         if self.claims is not None:
             await self.claims.stop()
             self.claims = None

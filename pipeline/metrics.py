@@ -79,6 +79,18 @@ DELIVERY_LATENCY = Histogram("exmail_delivery_seconds", "send latency per receiv
                              ["receiver", "kind"], buckets=_LAT, registry=REGISTRY)
 DELIVERY_RETRIES = Counter("exmail_delivery_retries_total", "delivery retries by reason", ["receiver", "reason"],
                            registry=REGISTRY)
+DELIVERY_BACKLOG = Gauge("exmail_delivery_backlog_notifications",
+                         "notifications taken for a receiver and not yet finished (queued + in flight)", ["receiver"],
+                         registry=REGISTRY)
+DELIVERY_BACKLOG_AGE = Gauge("exmail_delivery_backlog_oldest_seconds",
+                             "age of a receiver's oldest unfinished notification (0 when none)", ["receiver"],
+                             registry=REGISTRY)
+DELIVERY_COALESCED = Counter("exmail_delivery_coalesced_total",
+                             "queued notifications replaced by a newer one of the same group (latest state sent)",
+                             ["receiver"], registry=REGISTRY)
+DELIVERY_RESUMED = Counter("exmail_delivery_resumed_total",
+                           "notifications continued at their next undelivered part after a restart", ["receiver"],
+                           registry=REGISTRY)
 TOKEN_BUCKET_WAIT = Histogram("exmail_token_bucket_wait_seconds", "time a send waited for its destination's bucket",
                               ["receiver"], buckets=_LAT, registry=REGISTRY)
 

@@ -8,6 +8,7 @@ Phases (all on 127.0.0.1, each on its own topic prefix; every process started is
   normalize  one `pipeline worker --agent normalize --agent audit` on pre-loaded raw records (SQLite, PG)
   latency    encrypted new-mail callbacks -> ingest -> raw -> normalize -> rules -> dispatch -> delivery
   burst      alerts in distinct groups: receiver capacity, prometheus-alertmanager, our dispatch + delivery
+  startup    `pipeline worker` start to /healthz 200: first start, after SIGTERM, after SIGKILL
 Prints one table (name, value, unit, baseline, ratio, notes), writes it as JSON (--out) and markdown (--md).
 """
 
@@ -33,6 +34,7 @@ from _alerts import Receiver, burst_alertmanager, burst_ours, push_latency, rece
 from _procs import BenchError, Procs
 from _records import raw_records
 from _report import Row, markdown_table, text_table
+from _startup import worker_startup
 from _throughput import (
     Context,
     PhaseResult,
@@ -46,7 +48,7 @@ from _throughput import (
 
 from pipeline.kafka import bootstrap_from_env
 
-PHASES = ("ceiling", "sources", "normalize", "latency", "burst")
+PHASES = ("ceiling", "sources", "normalize", "latency", "burst", "startup")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await result.phase("sources", lambda: poller_path(ctx, sizes.poller_records, kcat_rate))
         if "normalize" in phases:
             await _normalize_phases(result, ctx, records[:sizes.normalize_records], sizes, kcat_rate, args)
+        if "startup" in phases:
+            await result.phase("startup", lambda: worker_startup(ctx))
         if "latency" in phases or "burst" in phases:
             with Procs(tmp, tmp) as procs:
                 receiver = start_receiver(procs)

@@ -186,6 +186,17 @@ ROWS: tuple[Row, ...] = (
         Panel("Delivery retries", "Retries by receiver and reason (5xx, timeouts, -1, 45009, token refresh).",
               (q(f"sum by (receiver, reason) (rate(exmail_delivery_retries_total{{{RECEIVER}}}[{RATE}]))",
                  "{{receiver}} {{reason}}"),), unit="ops"),
+        Panel("Delivery backlog", "Notifications taken for a receiver and not yet finished, and the oldest one's "
+              "age (DeliveryBacklog fires past alerting.backlog_alert_seconds).",
+              (q(f"max by (receiver) (exmail_delivery_backlog_notifications{{{RECEIVER}}})", "{{receiver}} waiting"),
+               q(f"max by (receiver) (exmail_delivery_backlog_oldest_seconds{{{RECEIVER}}})",
+                 "{{receiver}} oldest (s)"))),
+        Panel("Coalesced and resumed", "Queued notifications replaced by their group's newer state (saturated "
+              "receiver), and notifications continued at their next part after a restart.",
+              (q(f"sum by (receiver) (increase(exmail_delivery_coalesced_total{{{RECEIVER}}}[{RATE}]))",
+                 "{{receiver}} coalesced"),
+               q(f"sum by (receiver) (increase(exmail_delivery_resumed_total{{{RECEIVER}}}[{RATE}]))",
+                 "{{receiver}} resumed")), stack=True),
         Panel("Delivery failures by reason", "The last error of each failed or dead-lettered notification.",
               (q(f"sum by (receiver, outcome, reason) (increase(exmail_delivery_failures_total{{{RECEIVER}}}"
                  f"[{RATE}]))", "{{receiver}} {{outcome}} {{reason}}"),), stack=True),

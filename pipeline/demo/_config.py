@@ -117,7 +117,8 @@ def build_config(*, creds_path: Path, creds: dict[str, Any], run_dir: Path, boot
         "auth": _auth_section(secret_dir),
         "ingest": ingest,
         "worker": {
-            "app_id": app_id, "agents": ["normalize", "audit", "siem", "alerting", "delivery"],
+            "app_id": app_id, "instance_id": f"{app_id}-1",
+            "agents": ["normalize", "audit", "siem", "alerting", "delivery"],
             "http_host": "127.0.0.1", "http_port": worker_port,
             "audit": {"kind": "sqlite", "path": str(run_dir / "audit.db")},
             "siem": siem_section(run_dir, syslog_port),

@@ -571,6 +571,11 @@ class DemoRun:
                 p.deliveries.setdefault(receiver, {})[outcome] = n
         if fam := worker.get("exmail_dlq_records_total"):
             p.dlq = fam.total
+        waiting = worker.get("exmail_delivery_backlog_notifications")
+        oldest = worker.get("exmail_delivery_backlog_oldest_seconds")
+        if waiting:
+            ages = oldest.by("receiver") if oldest else {}
+            p.backlog = {r: (n, ages.get((r,), 0.0)) for (r,), n in waiting.by("receiver").items()}
         for name, by in destination_counts(self.received).items():
             if by.get("accepted"):
                 p.destinations[name] = by["accepted"]

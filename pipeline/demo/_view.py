@@ -28,6 +28,7 @@ class Progress:
     deliveries: dict[str, dict[str, float]] = field(default_factory=dict)  # receiver -> outcome -> n
     destinations: dict[str, int] = field(default_factory=dict)    # "wecom robot" -> accepted messages
     dlq: float = 0.0
+    backlog: dict[str, tuple[float, float]] = field(default_factory=dict)  # receiver -> (waiting, oldest s)
     api_errors: dict[str, float] = field(default_factory=dict)    # errcode -> n
     callback_rejections: dict[str, float] = field(default_factory=dict)
     stalled: list[str] = field(default_factory=list)               # "stage topic[p]: N behind, no progress X s"
@@ -37,6 +38,11 @@ class Progress:
 def _join(items: dict[str, float] | dict[str, int], empty: str = "-") -> str:
     parts = [f"{k} {int(v)}" for k, v in sorted(items.items()) if v]
     return " · ".join(parts) if parts else empty
+
+
+def _backlog(p: Progress) -> str:
+    parts = [f"{r} {int(n)} (oldest {age:.0f} s)" for r, (n, age) in sorted(p.backlog.items()) if n]
+    return " · ".join(parts) if parts else "-"
 
 
 def render(p: Progress) -> list[str]:
@@ -59,6 +65,7 @@ def render(p: Progress) -> list[str]:
         f"  notifications  {_join(p.notifications)}",
         f"  deliveries     {_join(deliveries)}",
         f"  received       {_join(p.destinations)}",
+        f"  backlog        {_backlog(p)}",
     ]
     lines += [f"  STALLED        {stall}" for stall in p.stalled]
     lines += [f"  · {note}" for note in p.notes[-3:]]
@@ -70,7 +77,7 @@ def one_line(p: Progress) -> str:
     delivered = sum(by.get("delivered", 0) for by in p.deliveries.values())
     return (f"[{p.elapsed:5.0f} s] {p.phase}: produced {int(produced)} ({_join(p.produced)}) | normalized "
             f"{int(p.normalized)} | audit {p.audit_rows} | alerts {int(sum(p.alerts.values()))} | delivered "
-            f"{int(delivered)} ({_join(p.destinations)}) | DLQ {int(p.dlq)}"
+            f"{int(delivered)} ({_join(p.destinations)}) | backlog {_backlog(p)} | DLQ {int(p.dlq)}"
             + "".join(f" | STALLED {stall}" for stall in p.stalled))
 
 

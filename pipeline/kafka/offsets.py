@@ -1,16 +1,22 @@
 """Where a consumer group stands: committed offsets and watermarks per partition, read from the broker.
 
-One admin client and one never-subscribed consumer (it joins no group) serve a process for its whole life:
-building a librdkafka client per probe leaked admin handles and threads (issue 17), and a broker outage made
-every new client log its own connection errors. Callers use an OffsetProbe from one thread at a time.
+Never-subscribed consumers (they join no group) serve a process for its whole life: building a librdkafka
+client per probe leaked admin handles and threads (issue 17), and a broker outage made every new client log its
+own connection errors. Callers use an OffsetProbe from one thread at a time.
+
+Committed offsets come from `Consumer.committed()` on a consumer whose group.id is the group asked about (an
+OffsetFetch; it never subscribes, so it never joins or disturbs that group), not from
+AdminClient.list_consumer_group_offsets: librdkafka's admin coordinator requests abort the whole process with
+"rd_kafka_enq_once_del_source_return: Assertion `eonce->refcnt > 0' failed" when the connection drops under
+them (librdkafka issues #3663, #4605; fix proposed in PR #5397). That abort was the worker's death right after a
+broker restart (issue 17: exit -11/-6, found with faulthandler and a core dump).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, TopicPartition
 
 TP = tuple[str, int]
 
@@ -36,15 +42,18 @@ class OffsetProbe:
         # log_level 0: the probe's own connection errors surface as exceptions to the caller, which reports
         # them once per state change, instead of librdkafka printing a line per reconnect attempt
         self.timeout = timeout
-        common: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap, "log_level": log_level}
-        self._consumer = Consumer({**common, "group.id": "exmail-offset-probe", "enable.auto.commit": False})
-        self._admin = AdminClient(common)
+        self._common: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap, "log_level": log_level,
+                                                             "enable.auto.commit": False}
+        self._consumer = Consumer({**self._common, "group.id": "exmail-offset-probe"})
+        self._by_group: dict[str, Consumer] = {}
         self._closed = False
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._consumer.close()
+            for consumer in [self._consumer, *self._by_group.values()]:
+                consumer.close()
+            self._by_group.clear()
 
     def partitions(self, topics: list[str]) -> list[TopicPartition]:
         """Every partition of the topics that exist (a missing topic has none)."""
@@ -58,9 +67,11 @@ class OffsetProbe:
     def committed(self, group: str, tps: list[TopicPartition]) -> dict[TP, int]:
         if not tps:
             return {}
-        fut = self._admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, tps)],
-                                                      request_timeout=self.timeout)[group]
-        return {(tp.topic, tp.partition): tp.offset for tp in fut.result(timeout=self.timeout).topic_partitions}
+        reader = self._by_group.get(group)
+        if reader is None:  # one per watched group (a worker has a handful), kept for the process's life
+            reader = self._by_group[group] = Consumer({**self._common, "group.id": group})
+        found = reader.committed([TopicPartition(tp.topic, tp.partition) for tp in tps], timeout=self.timeout)
+        return {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else -1 for tp in found}
 
     def group_offsets(self, group: str, tps: list[TopicPartition]) -> dict[TP, PartitionOffsets]:
         """Committed offset and watermarks of each given partition for `group`."""

@@ -21,6 +21,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from pipeline.envelope import Envelope
 from pipeline.kafka.settings import KafkaSettings
+from pipeline.logfilter import KAFKA_LOGGER
 
 
 class DeliveryError(RuntimeError):
@@ -52,6 +53,7 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
         "batch.size": 131072,
         "message.timeout.ms": 120000,
         "log_level": 3,
+        "logger": KAFKA_LOGGER,  # through the connection-log limiter, not straight to stderr
     }
     conf.update(overrides)
     return conf

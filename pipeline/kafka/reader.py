@@ -15,6 +15,8 @@ from typing import Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
+from pipeline.logfilter import KAFKA_LOGGER
+
 _TIMEOUT = 15.0
 
 
@@ -61,6 +63,7 @@ def _consumer(bootstrap: str) -> Consumer:
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
         "log_level": 3,
+        "logger": KAFKA_LOGGER,  # through the connection-log limiter, not straight to stderr
     })
 
 
@@ -99,6 +102,21 @@ def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     consumer = _consumer(bootstrap)
     try:
         return _marks(consumer, topic)
+    finally:
+        consumer.close()
+
+
+def offsets_after(bootstrap: str, topic: str, timestamp_ms: int) -> dict[int, int]:
+    """partition -> the first offset whose record timestamp is at or after `timestamp_ms` (the high watermark
+    when there is none): where a scan of "the last N seconds" starts."""
+    consumer = _consumer(bootstrap)
+    try:
+        marks = _marks(consumer, topic)
+        if not marks:
+            return {}
+        found = consumer.offsets_for_times([TopicPartition(topic, p, timestamp_ms) for p in marks],
+                                           timeout=_TIMEOUT)
+        return {tp.partition: (tp.offset if tp.offset >= 0 else marks[tp.partition][1]) for tp in found}
     finally:
         consumer.close()
 

@@ -3,12 +3,13 @@
 Everything is verified before Kafka: body size, query parameters, the timestamp's replay window, the signature,
 decryption, the CorpID at the end of the plaintext and inside the XML. Anything unverifiable is answered with a
 4xx and a reason (text body, `exmail_callback_rejections_total{reason}`), and nothing is produced. A valid push
-is answered 200 only after its record's delivery report; if delivery fails the answer is 503 so Exmail retries.
-A push repeated after it was accepted (same timestamp, nonce and signature) is answered 200 again without a
-second record.
+is answered 200 only after its record's delivery report, within the intake's answer bound (`IntakeGate`); if
+the record could not be stored in that time the answer is 503 with Retry-After and the record is not in Kafka,
+so Exmail retries. A push repeated after it was accepted (same timestamp, nonce and signature, or a retry with
+new ones: the record id is the same) is answered 200 again without a second record.
 
 Status codes: 413 body_too_large; 400 missing_parameters, bad_timestamp, malformed_xml, undecryptable;
-403 stale_timestamp, bad_signature, wrong_corp_id; 503 delivery_failed.
+403 stale_timestamp, bad_signature, wrong_corp_id; 503 delivery_failed (with Retry-After).
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ from pipeline.exmail.crypto import (
     parse_event,
 )
 from pipeline.sources import new_mail
-from pipeline.sources._emit import Emitter, Outgoing
+from pipeline.sources._emit import Outgoing
+from pipeline.sources._intake import RETRY_AFTER_SECONDS, IntakeGate, request_open
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +66,7 @@ class CallbackEndpoint:
         *,
         corp_id: str,
         crypt: WXBizMsgCrypt,
-        emitter: Emitter,
+        gate: IntakeGate,
         topic: str,
         replay_window_seconds: int = 300,
         max_body_bytes: int = 64 * 1024,
@@ -72,7 +74,7 @@ class CallbackEndpoint:
     ) -> None:
         self.corp_id = corp_id
         self._crypt = crypt
-        self._emitter = emitter
+        self._gate = gate
         self._topic = topic
         self._window = replay_window_seconds
         self._max_body = max_body_bytes
@@ -159,15 +161,20 @@ class CallbackEndpoint:
             metrics.CALLBACK_REQUESTS.labels(self.corp_id, msg_type, "duplicate").inc()
             return web.Response(text="success")
         key, env = new_mail.from_push(self.corp_id, event, "exmail-ingest/callback")
-        [failure] = await self._emitter.deliver([Outgoing(self._topic, key, env)], corp=self.corp_id,
-                                                stream="callback")
-        if failure is not None:
+        decision = await self._gate.deliver([Outgoing(self._topic, key, env)], corp=self.corp_id, stream="callback",
+                                            still_open=lambda: request_open(request))
+        if decision in ("failed", "abandoned"):
             metrics.CALLBACK_REQUESTS.labels(self.corp_id, msg_type, "delivery_failed").inc()
-            log.warning("callback %s: delivery failed: %s", self.corp_id, failure)
-            return web.Response(status=503, text="delivery_failed: try again later\n")
+            return web.Response(status=503, text="delivery_failed: try again later\n",
+                                headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        if decision == "duplicate":
+            self._remember(replay_key)
+            metrics.CALLBACK_REQUESTS.labels(self.corp_id, msg_type, "duplicate").inc()
+            return web.Response(text="success")
         self._remember(replay_key)
         metrics.CALLBACK_REQUESTS.labels(self.corp_id, msg_type, "accepted").inc()
         return web.Response(text="success")
 
     def routes(self, path: str) -> list[web.RouteDef]:
         return [web.get(path, self.handle_get, allow_head=False), web.post(path, self.handle_post)]
+

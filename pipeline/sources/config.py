@@ -215,6 +215,17 @@ class ClockSettings(_Model):
         return self
 
 
+class IntakeSettings(_Model):
+    """Pushed records (callback, HR): how long a pusher waits for our answer, and how long an id is remembered."""
+
+    answer_timeout_seconds: float = Field(
+        3.0, ge=1.5, le=60,
+        description="a push is answered within this many seconds: 200 once stored, else 503 + Retry-After (keep "
+                    "it well under the sender's own timeout; Exmail's simulator waits 5 s)")
+    dedup_window_seconds: int = Field(
+        900, ge=60, description="a record id stored in this many seconds is not produced again (retried pushes)")
+
+
 class IngestConfig(_Model):
     """Everything `pipeline ingest` needs."""
 
@@ -228,6 +239,7 @@ class IngestConfig(_Model):
         None, description="employees' login to their own or a shared mailbox via OIDC or LDAP (pipeline/sso_gateway)"
     )
     clock: ClockSettings = Field(default_factory=ClockSettings)
+    intake: IntakeSettings = Field(default_factory=IntakeSettings)
     auth: AuthConfig = Field(default_factory=AuthConfig, description="who may call the HTTP routes")
     shutdown_grace_seconds: float = Field(20.0, ge=0)
 

@@ -9,8 +9,9 @@ never has to work out which half went through.
 Answers: 200 {"accepted": n, "ids": [...]} after every delivery report; 400 not JSON / schema errors (each
 with its record index and JSON path); 401 missing or bad signature, or timestamp outside the window;
 409 replayed (this exact signed request was already taken within the window: a captured request cannot be
-sent again; a retry after a 503 is accepted); 413 body too large; 503 delivery failed (retry; ids are
-fingerprint("hr", corp_id, request_id), so a retry is stored once downstream).
+sent again; a retry after a 503 is accepted); 413 body too large; 503 delivery failed, with Retry-After, within the
+intake's answer bound (retry: ids are fingerprint("hr", corp_id, request_id) and the intake produces each id once
+in its dedup window, so a retry, or a batch of which some records were stored, ends with every record stored once).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from jsonschema import Draft202012Validator
 from pipeline import metrics
 from pipeline.envelope import Envelope, fingerprint, record_key, utc_iso
 from pipeline.records import HR_SCHEMA
-from pipeline.sources._emit import Emitter, Outgoing
+from pipeline.sources._emit import Outgoing
+from pipeline.sources._intake import RETRY_AFTER_SECONDS, IntakeGate, request_open
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class HrIntake:
         *,
         secret: str,
         corp_ids: list[str],
-        emitter: Emitter,
+        gate: IntakeGate,
         topic: str,
         max_body_bytes: int = 1024 * 1024,
         replay_window_seconds: int = 300,
@@ -80,7 +82,7 @@ class HrIntake:
     ) -> None:
         self._secret = secret.encode()
         self._corp_ids = list(corp_ids)
-        self._emitter = emitter
+        self._gate = gate
         self._topic = topic
         self._max_body = max_body_bytes
         self._window = replay_window_seconds
@@ -178,10 +180,13 @@ class HrIntake:
         if problems:
             return self._reply(400, "invalid", details=problems[:50])
         items = [self.envelope(r) for r in records]
-        results = await self._emitter.deliver(items, corp="hr", stream="hr_lifecycle")
-        if any(r is not None for r in results):
+        decision = await self._gate.deliver(items, corp="hr", stream="hr_lifecycle",
+                                            still_open=lambda: request_open(request))
+        if decision in ("failed", "abandoned"):
             self._seen.pop(signature, None)  # nothing was taken: the sender may retry this very request
-            return self._reply(503, "delivery_failed")
+            reply = self._reply(503, "delivery_failed")
+            reply.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return reply
         return self._reply(200, "ok", accepted=len(items), ids=[i.envelope.id for i in items])
 
     def routes(self, path: str) -> list[web.RouteDef]:

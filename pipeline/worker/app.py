@@ -37,6 +37,8 @@ class WorkerContext:
     config: Any
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
+    # run by the worker before faust stops its consumer (which waits for every taken message to be acked)
+    before_stop: list[Callable[[], Any]] = field(default_factory=list)
     http_mounts: list[tuple[str, Any]] = field(default_factory=list)  # (prefix, aiohttp sub-app)
     # live objects agents expose to read-only views (the console): "silences", "dispatcher", "actions"
     views: dict[str, Any] = field(default_factory=dict)

@@ -48,12 +48,22 @@ class AlertingSection(BaseModel):
     routing: dict[str, Any] = Field(default_factory=dict, description="route, receivers, inhibit_rules, ...")
     sso: SsoLinksSection | None = None
     operator_alerts: bool = Field(True, description="raise a DeliveryFailed alert when a notification fails")
+    backlog_alert_seconds: float = Field(
+        300.0, gt=0, description="raise a DeliveryBacklog alert while a receiver's oldest waiting notification is "
+                                 "older than this")
+    stop_grace_seconds: float = Field(
+        6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
+                               "resumes at the next start (keep the worker's whole stop under 10 s)")
 
 
 class WorkerSection(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     app_id: str = Field("exmail-pipeline", description="faust app id = consumer group and changelog prefix")
+    instance_id: str | None = Field(
+        None, description="static group membership (KIP-345): a worker restarted with the same id takes its "
+                          "partitions back at once instead of waiting out the session timeout of the member it "
+                          "replaces; give each worker of a group its own id, or leave empty for dynamic membership")
     agents: list[AgentName] = Field(default_factory=lambda: list(DEFAULT_AGENTS))
     http_host: str = "127.0.0.1"
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics and /healthz; 0 disables")

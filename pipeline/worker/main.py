@@ -48,8 +48,9 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
     unknown = [a for a in selected if a not in installers]
     if unknown:
         raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
+    extra = {"consumer_group_instance_id": config.worker.instance_id} if config.worker.instance_id else {}
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
-                    agents=[installers[a] for a in selected])
+                    agents=[installers[a] for a in selected], **extra)
     extra_tokens: list[Any] = []
     if config.worker.sse is not None:
         from pipeline.sinks.sse import create_sse_app, sse_credentials
@@ -216,12 +217,23 @@ class QuietWorker(faust.Worker):
     debug call in aiokafka/httpcore/faust builds a record (measured: ~15% of a core under load) and the logs
     fill with cursor escapes. No spinner, no root-level override."""
 
+    before_stop: list[Callable[[], Any]]
+
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
         super().on_setup_root_logger(logger, level)
         # our own INFO lines (rebalances, stalls, sinks) stay; the libraries' per-request chatter does not
         for name in _CHATTY_LIBRARIES:
             logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+    async def on_stop(self) -> None:
+        """Runs before the app (a child service) stops: stages holding taken-but-unfinished work (delivery)
+        release it here, or faust's consumer stop would wait for their acks."""
+        for fn in getattr(self, "before_stop", ()):
+            res = fn()
+            if hasattr(res, "__await__"):
+                await res
+        await super().on_stop()
 
 
 _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
@@ -237,4 +249,5 @@ def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, lo
     for fn in ctx.tasks:
         ctx.app.task(fn)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
+    worker.before_stop = ctx.before_stop
     worker.execute_from_commandline()

@@ -11,7 +11,7 @@ from pipeline.envelope import Envelope, fingerprint
 from pipeline.sinks.delivery.notification import Notification
 
 DELIVERY_SCHEMA = "exmail.delivery/1"
-DeliveryStatus = Literal["delivered", "failed", "dead_lettered"]
+DeliveryStatus = Literal["delivered", "failed", "dead_lettered", "interrupted"]
 
 
 @dataclass(slots=True, frozen=True)

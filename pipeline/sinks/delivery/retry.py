@@ -22,6 +22,7 @@ class RetryPolicy:
     max_delay: float = 30.0
     max_elapsed: float = 300.0
     rate_limited_min_delay: float = 3.0
+    rate_limited_max_elapsed: float = 3600.0
     token_refreshes: int = 2
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
 
@@ -44,6 +45,17 @@ class RetryPolicy:
             return None
         return delay
 
+    def throttled_delay(self, result: AttemptResult, *, attempts: int, throttled: float) -> float | None:
+        """Delay after a rate-limit answer: not bounded by max_attempts/max_elapsed (a destination at its limit
+        accepts again shortly; its backlog waits), only by `rate_limited_max_elapsed` seconds of nothing but
+        rate-limit answers for this part."""
+        delay = max(self.backoff(attempts), self.rate_limited_min_delay)
+        if result.retry_after is not None:
+            delay = max(delay, min(result.retry_after, self.max_delay))
+        if throttled + delay > self.rate_limited_max_elapsed:
+            return None
+        return delay
+
 
 class RetrySettings(BaseModel):
     """Config form of `RetryPolicy`."""
@@ -55,9 +67,13 @@ class RetrySettings(BaseModel):
     max_delay: float = Field(30.0, gt=0, description="cap on one backoff, seconds")
     max_elapsed: float = Field(300.0, gt=0, description="give up when the next wait would pass this, seconds")
     rate_limited_min_delay: float = Field(3.0, ge=0, description="floor after a rate-limit answer, seconds")
+    rate_limited_max_elapsed: float = Field(
+        3600.0, gt=0, description="a part answered only 'too fast' (45009, 429, ...) for this long fails; until "
+                                  "then rate-limit answers do not count against max_attempts/max_elapsed")
     token_refreshes: int = Field(2, ge=0, le=10, description="token refetches per part on 40014/42001")
 
     def policy(self, rng: random.Random | None = None) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.max_attempts, base_delay=self.base_delay, max_delay=self.max_delay,
                            max_elapsed=self.max_elapsed, rate_limited_min_delay=self.rate_limited_min_delay,
+                           rate_limited_max_elapsed=self.rate_limited_max_elapsed,
                            token_refreshes=self.token_refreshes, rng=rng or random.Random())

@@ -1,14 +1,20 @@
 """The shape every delivery sink shares: encode a notification into parts, then for each part wait on the
 destination's bucket, send, and act on the error class (retry with backoff, refresh the token, or stop),
-ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does."""
+ending in one DeliveryOutcome. `deliver` never raises for anything the destination or the network does.
+
+Resuming: `deliver(n, resume_at=k)` skips the first k parts (already accepted before a restart), `on_part` is
+awaited after each accepted part (the worker records it durably there), and once `stop` is set the send ends as
+"interrupted" at once if it is waiting (for the bucket or a retry backoff: nothing is in flight then, and no
+token is taken) or right after the request under way, so a stopping worker never starts what it cannot finish."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import ClassVar, Generic, Protocol, Self, TypeVar
@@ -28,6 +34,8 @@ from pipeline.sinks.delivery.outcome import DeliveryOutcome, DeliveryStatus, dea
 from pipeline.sinks.delivery.retry import RetryPolicy
 
 PartT = TypeVar("PartT")
+# (parts accepted so far, parts in all, attempts so far) after each accepted part
+OnPart = Callable[[int, int, int], Awaitable[None]]
 
 
 class EncodeError(ValueError):
@@ -40,7 +48,8 @@ class Sink(Protocol):
     @property
     def kind(self) -> str: ...
 
-    async def deliver(self, notification: Notification) -> DeliveryOutcome: ...
+    async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
+                      stop: asyncio.Event | None = None) -> DeliveryOutcome: ...
 
     async def aclose(self) -> None: ...
 
@@ -105,7 +114,8 @@ class DeliverySink(ABC, Generic[PartT]):
 
     # --- the shared loop
 
-    async def deliver(self, notification: Notification) -> DeliveryOutcome:
+    async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
+                      stop: asyncio.Event | None = None) -> DeliveryOutcome:
         start_wall, start = self.clock.time(), self.clock.monotonic()
         progress = _Progress()
         try:
@@ -113,8 +123,9 @@ class DeliverySink(ABC, Generic[PartT]):
         except ValueError as exc:  # EncodeError, TemplateError, NotificationError
             return self._finish(notification, progress, 0, start_wall, start, "dead_lettered",
                                 AttemptResult(ErrorClass.PERMANENT, "encode_error", detail=str(exc)))
+        progress.parts_delivered = min(max(0, resume_at), len(parts))
         try:
-            status = await self._send_parts(parts, progress, start)
+            status = await self._send_parts(parts, progress, start, on_part, stop or asyncio.Event())
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -125,11 +136,17 @@ class DeliverySink(ABC, Generic[PartT]):
             status = "failed"
         return self._finish(notification, progress, len(parts), start_wall, start, status, progress.last)
 
-    async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float) -> DeliveryStatus:
-        for part in parts:
+    async def _send_parts(self, parts: Sequence[PartT], progress: _Progress, start: float,
+                          on_part: OnPart | None, stop: asyncio.Event) -> DeliveryStatus:
+        for part in parts[progress.parts_delivered:]:
             tries = refreshes = 0
+            throttled_since: float | None = None
             while True:
-                waited = await self.acquire(part)
+                if stop.is_set():
+                    return "interrupted"
+                waited = await _unless(stop, self.acquire(part))
+                if waited is None:
+                    return "interrupted"
                 TOKEN_BUCKET_WAIT.labels(self.name).observe(waited)
                 tries += 1
                 progress.attempts += 1
@@ -138,6 +155,8 @@ class DeliverySink(ABC, Generic[PartT]):
                 progress.invalid.extend(r for r in result.invalid_recipients if r not in progress.invalid)
                 if result.ok:
                     progress.parts_delivered += 1
+                    if on_part is not None:
+                        await on_part(progress.parts_delivered, len(parts), progress.attempts)
                     break
                 if result.error_class is ErrorClass.TOKEN_REFRESH and self.uses_token:
                     if refreshes >= self.policy.token_refreshes:
@@ -147,18 +166,28 @@ class DeliverySink(ABC, Generic[PartT]):
                     DELIVERY_RETRIES.labels(self.name, result.reason).inc()
                     await self.refresh_token()
                     continue
-                delay = self.policy.next_delay(result, attempts=tries, elapsed=self.clock.monotonic() - start)
+                now = self.clock.monotonic()
+                if result.rate_limited:
+                    # the destination is full, not broken: wait for it (the backlog waits) instead of spending
+                    # the retry budget, up to rate_limited_max_elapsed of answers that are all "too fast"
+                    throttled_since = now if throttled_since is None else throttled_since
+                    delay = self.policy.throttled_delay(result, attempts=tries, throttled=now - throttled_since)
+                else:
+                    throttled_since = None
+                    delay = self.policy.next_delay(result, attempts=tries, elapsed=now - start)
                 if delay is None:
                     return "failed" if result.error_class is ErrorClass.TRANSIENT else "dead_lettered"
                 DELIVERY_RETRIES.labels(self.name, result.reason).inc()
                 self.log.info("sink %s: %s, retry %d in %.2fs", self.name, result.reason, tries, delay)
-                await self.clock.sleep(delay)
+                await _unless(stop, self.clock.sleep(delay))
+                if stop.is_set():
+                    return "interrupted"
         return "delivered"
 
     def _finish(self, n: Notification, progress: _Progress, parts: int, start_wall: float, start: float,
                 status: DeliveryStatus, last: AttemptResult | None) -> DeliveryOutcome:
         latency = self.clock.monotonic() - start
-        failed = status != "delivered"
+        failed = status not in ("delivered", "interrupted")
         secrets = self.live_secrets()
         outcome = DeliveryOutcome(
             receiver=n.receiver, sink=self.name, kind=self.kind, notification_id=n.idempotency_key,
@@ -177,6 +206,9 @@ class DeliverySink(ABC, Generic[PartT]):
             DELIVERY_FAILURES.labels(self.name, self.kind, status, outcome.reason or "unknown").inc()
             self.log.warning("sink %s: notification %s %s after %d attempts: %s (%s)", self.name,
                              n.idempotency_key, status, progress.attempts, outcome.reason, outcome.detail)
+        elif status == "interrupted":
+            self.log.info("sink %s: notification %s interrupted by a stop after %d of %d parts", self.name,
+                          n.idempotency_key, progress.parts_delivered, parts)
         else:
             self.log.debug("sink %s: notification %s delivered in %d parts, %d attempts", self.name,
                            n.idempotency_key, parts, progress.attempts)
@@ -196,3 +228,25 @@ class DeliverySink(ABC, Generic[PartT]):
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.aclose()
+
+
+_T = TypeVar("_T")
+
+
+async def _unless(stop: asyncio.Event, wait: Awaitable[_T]) -> _T | None:
+    """`wait`'s result, or None if `stop` is set first (the wait is then cancelled)."""
+    task = asyncio.ensure_future(wait)
+    if stop.is_set():
+        task.cancel()
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return None
+    return task.result()

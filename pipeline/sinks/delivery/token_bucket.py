@@ -6,6 +6,11 @@ uses r = (N - b) / W: no window of W seconds (sliding or calendar-aligned) ever 
 the first b sends go out without waiting. Several limits at once (Feishu: 5/s and 100/min) are a
 `BucketGroup`; per-recipient limits (WeCom app: 30/min and 1000/h per member) are `KeyedBuckets`.
 
+After a restart the process cannot know what the previous one sent in the last window, so the worker marks
+the registry `cold`: every bucket it hands out starts empty (per-key buckets too, for the longest window after
+the start). An empty bucket is the state of a sender that used its whole allowance just before the restart, so
+the limit holds across any number of restarts; the cost is one refill interval before the first send.
+
 Waiting never holds a lock: a check-and-take has no await in between, so it is atomic on the event loop,
 and a sender for one member never queues behind a sender waiting for another.
 """
@@ -64,6 +69,11 @@ class TokenBucket:
     def take(self, n: float = 1.0) -> None:
         self._tokens -= n
 
+    def drain(self) -> None:
+        """Start from no tokens (a cold start: the allowance may have been used just before)."""
+        self._refill()
+        self._tokens = 0.0
+
     @property
     def full(self) -> bool:
         self._refill()
@@ -95,6 +105,10 @@ class BucketGroup:
         self.buckets = tuple(buckets)
         self.clock = clock
 
+    def drain(self) -> None:
+        for b in self.buckets:
+            b.drain()
+
     async def acquire(self, n: float = 1.0) -> float:
         return await acquire_all(self.buckets, self.clock, n)
 
@@ -109,6 +123,14 @@ class KeyedBuckets:
         self._clock = clock
         self._prune_above = prune_above
         self._by_key: dict[Hashable, Sequence[TokenBucket]] = {}
+        self._drain_new_until = float("-inf")
+
+    def drain(self, for_seconds: float) -> None:
+        """Empty every key's buckets now, and those of keys first seen in the next `for_seconds`."""
+        for bs in self._by_key.values():
+            for b in bs:
+                b.drain()
+        self._drain_new_until = self._clock.monotonic() + for_seconds
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -119,6 +141,9 @@ class KeyedBuckets:
             if len(self._by_key) >= self._prune_above:
                 self._prune()
             found = self._by_key[key] = tuple(self._factory())
+            if self._clock.monotonic() < self._drain_new_until:
+                for b in found:
+                    b.drain()
         return found
 
     def _prune(self) -> None:
@@ -145,17 +170,29 @@ def _burst(count: int, fraction: float) -> int | None:
     return None if count == 1 else min(count - 1, max(1, math.floor(count * fraction)))
 
 
+# Per-key buckets created this long after a cold start begin empty too: the longest documented window (WeCom
+# app: 1000 messages per member per hour).
+COLD_WINDOW_S = 3600.0
+
+
 class BucketRegistry:
     """Buckets shared by every sink instance that sends to the same destination (two receivers pointing
-    at one robot must share its 20/min). Keys are destination fingerprints, never the credentials."""
+    at one robot must share its 20/min). Keys are destination fingerprints, never the credentials.
+    With `cold` set (the worker sets it), every bucket handed out starts empty (module docstring)."""
 
     def __init__(self) -> None:
         self._buckets: dict[tuple[object, ...], object] = {}
+        self.cold = False
 
     def get(self, key: tuple[object, ...], factory: Callable[[], _B]) -> _B:
         found = self._buckets.get(key)
         if found is None:
             found = self._buckets[key] = factory()
+            if self.cold:
+                if isinstance(found, KeyedBuckets):
+                    found.drain(COLD_WINDOW_S)
+                elif isinstance(found, TokenBucket | BucketGroup):
+                    found.drain()
         return found  # type: ignore[return-value]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Sequence
 
@@ -163,4 +164,66 @@ async def test_outcome_record_and_envelope(make: Callable[..., Notification]) ->
     assert data["notification_id"] == "nk-1" and data["status"] == "delivered" and data["attempts"] == 2
     assert data["latency_s"] == round(clock.slept[0], 6) > 0
     assert repr(sink) == "ScriptedSink(name='scripted')"
+    await sink.aclose()
+
+
+async def test_resume_at_skips_the_parts_already_accepted(make: Callable[..., Notification]) -> None:
+    sink = ScriptedSink([], parts=5)
+    recorded: list[tuple[int, int, int]] = []
+
+    async def on_part(done: int, total: int, attempts: int) -> None:
+        recorded.append((done, total, attempts))
+
+    outcome = await sink.deliver(make(), resume_at=2, on_part=on_part)
+    assert sink.sent == ["part3", "part4", "part5"]
+    assert outcome.status == "delivered" and outcome.parts == 5 and outcome.parts_delivered == 5
+    assert recorded == [(3, 5, 1), (4, 5, 2), (5, 5, 3)]
+    await sink.aclose()
+
+
+async def test_a_stop_interrupts_between_parts_and_during_a_retry_wait(make: Callable[..., Notification]) -> None:
+    stop = asyncio.Event()
+    sink = ScriptedSink([], parts=3)
+
+    async def on_part(done: int, total: int, attempts: int) -> None:
+        if done == 1:
+            stop.set()
+
+    outcome = await sink.deliver(make(), on_part=on_part, stop=stop)
+    assert outcome.status == "interrupted" and outcome.parts_delivered == 1 and sink.sent == ["part1"]
+    assert not outcome.operator_alert
+
+    class Sleeping(ManualClock):
+        async def sleep(self, seconds: float) -> None:
+            await asyncio.Event().wait()  # a long backoff: only a stop ends it
+
+    waiting = ScriptedSink([BUSY], clock=Sleeping())
+    stop2 = asyncio.Event()
+    task = asyncio.create_task(waiting.deliver(make(), stop=stop2))
+    await asyncio.sleep(0.01)
+    stop2.set()
+    outcome = await asyncio.wait_for(task, 5)
+    assert outcome.status == "interrupted" and waiting.sent == ["part1"]
+    await sink.aclose()
+    await waiting.aclose()
+
+
+async def test_rate_limit_answers_wait_instead_of_spending_the_retry_budget(
+        make: Callable[..., Notification]) -> None:
+    clock = ManualClock()
+    sink = ScriptedSink([FREQ] * 20 + [OK], clock=clock, max_attempts=3)  # 20 x 45009, budget of 3 attempts
+    outcome = await sink.deliver(make())
+    assert outcome.status == "delivered" and outcome.attempts == 21
+    assert all(s >= 3.0 for s in clock.slept)
+    await sink.aclose()
+
+
+async def test_a_destination_that_never_accepts_fails_after_rate_limited_max_elapsed(
+        make: Callable[..., Notification]) -> None:
+    clock = ManualClock()
+    sink = ScriptedSink([FREQ] * 10_000, clock=clock)
+    sink.policy = RetryPolicy(rate_limited_max_elapsed=120.0, rng=random.Random(1))
+    outcome = await sink.deliver(make())
+    assert outcome.status == "failed" and outcome.reason == "errcode_45009"
+    assert sum(clock.slept) <= 120.0
     await sink.aclose()

@@ -10,6 +10,7 @@ import pytest
 from pipeline.sinks.delivery.clock import ManualClock
 from pipeline.sinks.delivery.token_bucket import (
     BucketGroup,
+    BucketRegistry,
     KeyedBuckets,
     TokenBucket,
     window_bucket_factory,
@@ -110,3 +111,29 @@ def test_keyed_buckets_forget_idle_members() -> None:
 def test_bad_limits_are_refused(count: int, burst: int | None) -> None:
     with pytest.raises(ValueError):
         TokenBucket.per_window(count, 60.0, burst=burst)
+
+
+async def test_restarts_with_cold_buckets_never_pass_the_limit() -> None:
+    """Each 'process' sends as fast as its bucket allows, then dies; the next one starts from a cold registry.
+    Across four restarts in two minutes no 60 s window sees more than 20 sends."""
+    clock = ManualClock()
+    times: list[float] = []
+    for life in range(5):
+        registry = BucketRegistry()
+        registry.cold = life > 0  # the very first start may use the burst
+        bucket = registry.get(("robot",), lambda: TokenBucket.per_window(20, 60.0, burst=5, clock=clock))
+        start = clock.monotonic()
+        while clock.monotonic() - start < 25.0:
+            await bucket.acquire()
+            times.append(clock.monotonic())
+    assert max_in_window(times, 60.0) <= 20
+    assert len(times) > 20  # and sending went on at the destination's pace
+
+
+async def test_cold_keyed_buckets_start_empty_for_keys_first_seen_after_the_start() -> None:
+    clock = ManualClock()
+    registry = BucketRegistry()
+    registry.cold = True
+    keyed = registry.get(("app",), lambda: KeyedBuckets(window_bucket_factory([(30, 60.0)], clock), clock=clock))
+    waited = await keyed.acquire(["member-1"])
+    assert waited > 0  # no burst right after a restart

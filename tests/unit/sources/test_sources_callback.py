@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from pipeline import metrics
 from pipeline.envelope import fingerprint
 from pipeline.exmail.crypto import MailEvent, UnReadEvent, WXBizMsgCrypt, generate_aes_key
+from pipeline.sources._intake import IntakeGate
 from pipeline.sources.callback import CallbackEndpoint
 
 TOKEN = "callbacktoken123"
@@ -24,7 +25,8 @@ PATH = "/exmail/callback/acme"
 @pytest.fixture
 async def client(env: Any) -> AsyncIterator[TestClient[Any, Any]]:
     crypt = WXBizMsgCrypt(TOKEN, AES, env.corp.corp_id)
-    endpoint = CallbackEndpoint(corp_id=env.corp.corp_id, crypt=crypt, emitter=env.rt.emitter, topic=TOPIC,
+    gate = IntakeGate(env.rt.emitter, dedup_window_seconds=900)
+    endpoint = CallbackEndpoint(corp_id=env.corp.corp_id, crypt=crypt, gate=gate, topic=TOPIC,
                                 replay_window_seconds=300, max_body_bytes=4096)
     app = web.Application()
     app.add_routes(endpoint.routes(PATH))
@@ -132,7 +134,8 @@ async def test_secrets_stay_out_of_logs_and_reprs(env: Any, client: TestClient[A
     await client.post(PATH, params={**params, "msg_signature": "0" * 40}, data=body)
     await client.post(PATH, params=params, data=body)
     crypt = WXBizMsgCrypt(TOKEN, AES, env.corp.corp_id)
-    endpoint = CallbackEndpoint(corp_id=env.corp.corp_id, crypt=crypt, emitter=env.rt.emitter, topic=TOPIC)
+    gate = IntakeGate(env.rt.emitter, dedup_window_seconds=900)
+    endpoint = CallbackEndpoint(corp_id=env.corp.corp_id, crypt=crypt, gate=gate, topic=TOPIC)
     text = caplog.text + repr(endpoint) + repr(crypt) + repr(env.rt.emitter)
     assert TOKEN not in text and AES not in text
 
@@ -143,4 +146,18 @@ async def test_delivery_failure_answers_503(env: Any, client: TestClient[Any, An
     assert (await client.post(PATH, params=params, data=body)).status == 503
     env.broker.fail = lambda _t, _v: False
     assert (await client.post(PATH, params=params, data=body)).status == 200  # the retry goes through
+    assert len(env.broker.values(TOPIC)) == 1
+
+
+async def test_callback_retry_with_new_signature_is_stored_once(env: Any, client: TestClient[Any, Any]) -> None:
+    xml = mail_event(env.corp.corp_id).to_xml()
+    env.broker.fail = lambda topic, _v: topic == TOPIC
+    params, body = push(env.corp.corp_id, xml)
+    resp = await client.post(PATH, params=params, data=body)
+    assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+    assert env.broker.values(TOPIC) == []
+    env.broker.fail = lambda _t, _v: False
+    for _ in range(4):  # each retry is a new encryption: new timestamp/nonce/signature, same record id
+        params, body = push(env.corp.corp_id, xml)
+        assert (await client.post(PATH, params=params, data=body)).status == 200
     assert len(env.broker.values(TOPIC)) == 1

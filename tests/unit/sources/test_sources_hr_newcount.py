@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from pipeline.envelope import fingerprint
+from pipeline.sources._intake import IntakeGate
 from pipeline.sources.hr import HrIntake, sign
 from pipeline.sources.mail_status import MailStatusPoller
 from pipeline.sources.newcount import NewcountPoller
@@ -23,8 +24,8 @@ HR = "t.hr.lifecycle"
 
 @pytest.fixture
 async def hr(env: Any) -> AsyncIterator[TestClient[Any, Any]]:
-    intake = HrIntake(secret=SECRET, corp_ids=[env.corp.corp_id], emitter=env.rt.emitter, topic=HR,
-                      max_body_bytes=2048)
+    gate = IntakeGate(env.rt.emitter, dedup_window_seconds=900)
+    intake = HrIntake(secret=SECRET, corp_ids=[env.corp.corp_id], gate=gate, topic=HR, max_body_bytes=2048)
     app = web.Application()
     app.add_routes(intake.routes("/hr/lifecycle"))
     async with TestClient(TestServer(app)) as c:
@@ -160,3 +161,15 @@ async def test_mail_status_summarises_closed_dates_once(env: Any, local: Any, va
     assert values[0]["id"] == fingerprint("exmail.raw", env.corp.corp_id, "mail_status", "acme.com",
                                           "2026-03-08", 3, 0)
     assert poller.cursor.closed_through == date(2026, 3, 9)
+
+
+async def test_hr_503_carries_retry_after_and_the_retry_lands_once(env: Any, hr: TestClient[Any, Any]) -> None:
+    body = orjson.dumps(JOINER)
+    env.broker.fail = lambda _t, _v: True
+    resp = await hr.post("/hr/lifecycle", data=body, headers=signed(body))
+    assert resp.status == 503 and resp.headers["Retry-After"].isdigit()
+    env.broker.fail = lambda _t, _v: False
+    now = int(time.time())
+    for ts in (now, now + 1):  # two retries, each signed anew (an identical signed request would be a replay)
+        assert (await hr.post("/hr/lifecycle", data=body, headers=signed(body, ts))).status == 200
+    assert len(env.broker.values(HR)) == 1
