@@ -175,6 +175,9 @@ async def test_feishu_two_limits_and_11232_retry(sims: Sims) -> None:
 
 async def test_no_secret_reaches_logs(sims: Sims, secrets: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    # a CLI run in-process earlier in the session may have left these loggers at WARNING (as a CLI should)
+    for name in ("httpx", "httpcore", "aiohttp.access", "aiohttp.client"):
+        caplog.set_level(logging.DEBUG, logger=name)
     sims.fault(sims.wecom, kind="errcode", endpoint="robot_send", errcode=45009)
     for sink in (WeComRobotSink(sims.robot_config(), clock=sims.clock),
                  DingTalkSink(sims.dingtalk_config(), clock=sims.clock),

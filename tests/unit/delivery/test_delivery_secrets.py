@@ -63,6 +63,9 @@ def sinks(handler: Callable[[httpx.Request], httpx.Response]) -> list[Any]:
 async def test_no_secret_in_logs_reprs_or_outcomes(make: Callable[..., Notification], script: list[Any],
                                                    caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
+    # a CLI run in-process earlier in the session may have left these loggers at WARNING (as a CLI should)
+    for name in ("httpx", "httpcore", "aiohttp.access", "aiohttp.client"):
+        caplog.set_level(logging.DEBUG, logger=name)
     shown: list[str] = []
     for sink in sinks(answering(list(script))):
         outcome = await sink.deliver(make())
