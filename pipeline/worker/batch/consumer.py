@@ -52,8 +52,8 @@ class ConsumeConfig(BaseModel):
 
     max_records: int = Field(2000, ge=1, le=100_000, description="records per batch (one consume() call)")
     max_wait_seconds: float = Field(0.25, gt=0, le=10,
-                                    description="how long consume() waits to fill a batch before handing on "
-                                                "what it has (the latency floor of an idle stream)")
+                                    description="how long one call waits for a first record when nothing is "
+                                                "fetched yet (records already fetched are handed on at once)")
     session_timeout_seconds: float = Field(10.0, ge=3, le=300,
                                            description="a process that stops heartbeating loses its partitions "
                                                        "to the others after this long")
@@ -258,8 +258,16 @@ class BatchConsumer:
         self._consumer = consumer
 
     def _consume(self) -> list[Message]:
+        """What is already fetched, at once; only when nothing is, wait up to max_wait for the first record and
+        take what arrived with it. consume(N, timeout) would hold every batch of an idle stream for the whole
+        timeout (measured: +130 ms p50 on the raw -> event hop); a busy stream still gets full batches."""
         assert self._consumer is not None
-        msgs = self._consumer.consume(self.config.max_records, self.config.max_wait_seconds)
+        limit = self.config.max_records
+        msgs = self._consumer.consume(limit, 0)
+        if not msgs:
+            first = self._consumer.poll(self.config.max_wait_seconds)
+            if first is not None:
+                msgs = [first, *(self._consumer.consume(limit - 1, 0) if limit > 1 else [])]
         if time.monotonic() - self._last_marks > 2.0:
             self._refresh_marks()
         return msgs
