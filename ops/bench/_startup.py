@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -24,7 +25,13 @@ AGENTS = ("normalize", "alerting", "delivery")
 
 
 def _config(path: Path) -> Path:
-    path.write_text(yaml.safe_dump({"alerting": {"routing": {
+    # a worker serving the silences API over HTTP refuses to start without credentials (docs/operations.md)
+    token = path.with_suffix(".token")
+    token.write_text(secrets.token_urlsafe(32))
+    token.chmod(0o600)
+    path.write_text(yaml.safe_dump({
+        "auth": {"tokens": [{"name": "bench", "roles": ["admin"], "token": f"file:{token}"}]},
+        "alerting": {"routing": {
         "route": {"receiver": "bench-hook", "group_by": ["alertname"], "group_wait": "0s"},
         "receivers": [{"name": "bench-hook", "kind": "webhook", "url": "http://127.0.0.1:9/unused",
                        "allow_unsigned": True}]}}}))
