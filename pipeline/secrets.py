@@ -6,6 +6,7 @@ metrics or DLQ records.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import re
@@ -14,6 +15,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
+
+
+def b64url(data: bytes) -> str:
+    """URL-safe base64 without padding: signed links, states and cookies."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    """The inverse of b64url; raises binascii.Error (a ValueError) on malformed input."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 REDACTED = "***"
 

@@ -9,7 +9,6 @@ claim log (pipeline/kafka/claims.py), so a used link stays used across restarts 
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import html
@@ -27,6 +26,7 @@ from aiohttp import web
 from pipeline.auth import OperatorLog, Role, operator_event, principal_of, public, requires
 from pipeline.kafka.claims import ClaimUnavailable
 from pipeline.metrics import SSO_LINKS
+from pipeline.secrets import b64url, unb64url
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,6 @@ class SsoLinkError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +67,12 @@ class SsoLinkSigner:
         return f"SsoLinkSigner(base_url={self.base_url!r}, ttl={self.ttl})"
 
     def _sign(self, payload: bytes) -> str:
-        return _b64(hmac.new(self._key, payload, hashlib.sha256).digest())
+        return b64url(hmac.new(self._key, payload, hashlib.sha256).digest())
 
     def token(self, corp_id: str, userid: str) -> str:
         payload = orjson.dumps({"c": corp_id, "u": userid, "e": int(self._clock()) + self.ttl,
                                 "n": secrets.token_urlsafe(9)})
-        return f"{_b64(payload)}.{self._sign(payload)}"
+        return f"{b64url(payload)}.{self._sign(payload)}"
 
     def link(self, corp_id: str, userid: str) -> str:
         return f"{self.base_url}?t={quote(self.token(corp_id, userid))}"
@@ -88,7 +80,7 @@ class SsoLinkSigner:
     def verify(self, token: str, *, allow_expired: bool = False) -> SsoClaim:
         try:
             body, sig = token.split(".", 1)
-            payload = _unb64(body)
+            payload = unb64url(body)
         except (ValueError, TypeError) as exc:
             raise SsoLinkError("malformed", "this login link is malformed") from exc
         if not hmac.compare_digest(sig, self._sign(payload)):

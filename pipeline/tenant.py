@@ -90,3 +90,11 @@ def kafka_options(fn: Any) -> Any:
 def kafka_settings(tenant: Tenant, bootstrap: str | None, topic_prefix: str | None) -> KafkaSettings:
     update = {k: v for k, v in {"bootstrap": bootstrap, "topic_prefix": topic_prefix}.items() if v is not None}
     return tenant.kafka.model_copy(update=update)
+
+
+def cli_tenant(config_path: str | None, sim_credentials: str | None, corp: str | None) -> Tenant:
+    """load_tenant for a click command: a bad choice of tenant is a usage error, with the reason."""
+    try:
+        return load_tenant(config_path, sim_credentials, corp)
+    except TenantError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -20,18 +20,12 @@ from pipeline.directory.apply import ApplyReport, Interrupted, apply_plan
 from pipeline.directory.model import Rejected
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.secrets import SecretResolutionError
-from pipeline.tenant import Tenant, TenantError, kafka_options, kafka_settings, load_tenant, tenant_options
+from pipeline.tenant import Tenant, cli_tenant, kafka_options, kafka_settings, tenant_options
 from pipeline.transforms.actions import KafkaActionOutput
 
 EXIT_REJECTED = 1
 EXIT_INTERRUPTED = 3
 
-
-def _tenant(config_path: str | None, sim_credentials: str | None, corp: str | None) -> Tenant:
-    try:
-        return load_tenant(config_path, sim_credentials, corp)
-    except TenantError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def _groups(tenant: Tenant, extra: tuple[str, ...]) -> set[str]:
@@ -61,7 +55,7 @@ def export_cmd(output: str, fmt: str | None, lang: str, encoding: str, groups: t
                log_days: int | None, config_path: str | None, sim_credentials: str | None,
                corp: str | None) -> None:
     """Write the live directory: departments by path, users with every field, groups with members."""
-    tenant = _tenant(config_path, sim_credentials, corp)
+    tenant = cli_tenant(config_path, sim_credentials, corp)
     try:
         kind = fmt or (detect_format(Path(output)) if output != "-" and Path(output).suffix else "csv")
     except ValueError as exc:
@@ -135,7 +129,7 @@ def import_cmd(file: Path, fmt: str | None, encoding: str | None, dry_run: bool,
 
     Applying is resumable: after an interruption the same command finishes the plan without repeating a
     change. Every change is recorded on exmail.actions; rejected rows are listed with their line numbers."""
-    tenant = _tenant(config_path, sim_credentials, corp)
+    tenant = cli_tenant(config_path, sim_credentials, corp)
     kafka = kafka_settings(tenant, bootstrap, topic_prefix)
 
     earlier: list[Rejected] = []

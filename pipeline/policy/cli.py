@@ -19,18 +19,12 @@ from pipeline.policy._run import (
     make_policy_plan,
 )
 from pipeline.secrets import SecretResolutionError
-from pipeline.tenant import Tenant, TenantError, kafka_options, kafka_settings, load_tenant, tenant_options
+from pipeline.tenant import cli_tenant, kafka_options, kafka_settings, tenant_options
 from pipeline.transforms.actions import KafkaActionOutput
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 3
 
-
-def _tenant(config_path: str | None, sim_credentials: str | None, corp: str | None) -> Tenant:
-    try:
-        return load_tenant(config_path, sim_credentials, corp)
-    except TenantError as exc:
-        raise click.UsageError(str(exc)) from None
 
 
 def _print_plan(plan: PolicyPlan, as_json: bool) -> None:
@@ -62,7 +56,7 @@ def policy() -> None:
 def plan_cmd(department: str | None, as_json: bool, config_path: str | None, sim_credentials: str | None,
              corp: str | None) -> None:
     """Show who differs from the policy, in which setting, and which rule wants it."""
-    tenant = _tenant(config_path, sim_credentials, corp)
+    tenant = cli_tenant(config_path, sim_credentials, corp)
 
     async def run() -> PolicyPlan:
         async with tenant.client() as client:
@@ -89,7 +83,7 @@ def apply_cmd(department: str | None, dry_run: bool, limit: int | None, as_json:
               sim_credentials: str | None, corp: str | None, bootstrap: str | None,
               topic_prefix: str | None) -> None:
     """Set what differs (useroption/update, paced by the client's rate limits); each change on exmail.actions."""
-    tenant = _tenant(config_path, sim_credentials, corp)
+    tenant = cli_tenant(config_path, sim_credentials, corp)
     kafka = kafka_settings(tenant, bootstrap, topic_prefix)
 
     async def run() -> tuple[PolicyPlan, ApplyReport | None]:

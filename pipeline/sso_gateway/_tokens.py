@@ -24,6 +24,8 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from pipeline.secrets import b64url, unb64url
+
 MIN_SECRET_CHARS = 32
 
 
@@ -35,21 +37,13 @@ class StateError(ValueError):
         self.reason = reason
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _derive(secret: bytes, label: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"exmail-sso-gateway/1", info=label).derive(secret)
 
 
 def code_challenge(verifier: str) -> str:
     """The S256 PKCE challenge of a verifier (RFC 7636 §4.2)."""
-    return _b64(hashlib.sha256(verifier.encode()).digest())
+    return b64url(hashlib.sha256(verifier.encode()).digest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,14 +110,14 @@ class TokenKit:
 
     def _sign_state(self, tx: Transaction) -> str:
         payload = orjson.dumps({"i": tx.id, "m": tx.method, "e": tx.expires_at})
-        return f"{_b64(payload)}.{_b64(hmac.new(self._state_key, payload, hashlib.sha256).digest())}"
+        return f"{b64url(payload)}.{b64url(hmac.new(self._state_key, payload, hashlib.sha256).digest())}"
 
     def finish(self, state: str, cookie: str | None, method: str) -> Transaction:
         """The transaction `state` names, if everything holds; it can never be finished again."""
         try:
             body, sig = state.split(".", 1)
-            payload = _unb64(body)
-            good = hmac.compare_digest(_unb64(sig), hmac.new(self._state_key, payload, hashlib.sha256).digest())
+            payload = unb64url(body)
+            good = hmac.compare_digest(unb64url(sig), hmac.new(self._state_key, payload, hashlib.sha256).digest())
         except (ValueError, TypeError):
             good = False
         if not good:
