@@ -169,6 +169,19 @@ class FakeExmail:
             raise NotFound(60111, "userid not found", "log/login")
         return [LoginLogRecord.model_validate(r) for r in self._select("login_log", a, b, userid)]
 
+    # the pollers read the validated JSON objects (ExmailClient.log_*_rows): the models' raw records
+    async def log_mail_rows(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_mail(a, b, mailtype=mailtype)]
+
+    async def log_operation_rows(self, a: date, b: date, *, category: Any = 1) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_operation(a, b, category=category)]
+
+    async def log_batchjob_rows(self, a: date, b: date) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_batchjob(a, b)]
+
+    async def log_login_rows(self, userid: str, a: date, b: date) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_login(userid, a, b)]
+
     async def log_mailstatus(self, domain: str, a: date, b: date) -> MailStatusSummary:
         self.calls.append(("log/mailstatus", (domain, a, b)))
         recs = self._select("mail_log", a, b)
