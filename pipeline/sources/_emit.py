@@ -59,7 +59,7 @@ class Emitter:
             return []
         results = await self.producer.send_batch(zip(repeat(topic), keys, values))
         failed = len(results) - results.count(None)
-        outcome: list[BaseException | None] = results if not failed else [
+        outcome: list[BaseException | None] = list(results) if not failed else [
             r if isinstance(r, BaseException) else None for r in results]
         failed = len(outcome) - outcome.count(None)
         if failed < len(outcome):

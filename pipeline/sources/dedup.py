@@ -17,12 +17,13 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date
 from typing import Literal
 
 DIGEST_BYTES = 16
 _MIN_MERGE = 1024
+_RUN = 32
 _HEAD: Literal["H"] = "H"  # unsigned 16-bit
 _SWAP = sys.byteorder == "little"  # heads are compared as big-endian numbers, i.e. in the blob's byte order
 
@@ -67,7 +68,12 @@ class DigestSet:
             return False
         head = digest[0] << 8 | digest[1]
         first = bisect_left(heads, head)
-        end = bisect_right(heads, head, first) * DIGEST_BYTES  # about len(self) / 65536 digests share a head
+        n = len(heads)
+        if first == n or heads[first] != head:
+            return False
+        last = first + _RUN  # about len(self) / 65536 digests share a head: look a bounded run ahead first
+        last = bisect_right(heads, head, first) if last >= n or heads[last] == head else last
+        end = last * DIGEST_BYTES
         blob = self._blob
         at = blob.find(digest, first * DIGEST_BYTES, end)
         while at > 0 and at % DIGEST_BYTES:  # a match straddling two digests is not one
@@ -91,6 +97,14 @@ class DigestSet:
     def insert(self, digest: bytes) -> None:
         """Add a digest known to be absent (the caller checked)."""
         self._recent.add(bytes(digest))
+        if len(self._recent) >= max(_MIN_MERGE, len(self._heads) // 8):
+            self.compact()
+
+    def insert_many(self, digests: Collection[bytes]) -> None:
+        """Add digests known to be absent, merging once at the end (not per digest) when the recent set is due."""
+        if any(n != DIGEST_BYTES for n in set(map(len, digests))):
+            raise ValueError(f"digests must be {DIGEST_BYTES} bytes")
+        self._recent.update(map(bytes, digests))
         if len(self._recent) >= max(_MIN_MERGE, len(self._heads) // 8):
             self.compact()
 
@@ -138,17 +152,13 @@ class SeenSet:
         self._dates.setdefault(day, DigestSet()).insert(digest)
         return True
 
-    def insert_new(self, day: date, digests: Iterable[bytes]) -> None:
+    def insert_new(self, day: date, digests: Collection[bytes]) -> None:
         """Add digests the caller looked up as absent before it delivered their records (a poll run's ids
         are distinct: identical records get distinct occurrences), without looking each up again."""
         target = self._dates.get(day)
         if target is None:
             target = self._dates[day] = DigestSet()
-        insert = target.insert
-        for digest in digests:
-            if len(digest) != DIGEST_BYTES:
-                raise ValueError(f"digest must be {DIGEST_BYTES} bytes")
-            insert(digest)
+        target.insert_many(digests)
 
     def dates(self) -> list[date]:
         return sorted(self._dates)
