@@ -266,7 +266,8 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
         Row("poller: dedup state per record", packed, "bytes", plain, "set[bytes]",
             notes="packed DigestSet (tracemalloc)"),
     ]
-    return rows, {"records": n, "parse_s": parse_s, "models_parse_s": models_s, "build_s": build_s, "produce_s": produce_s, "repoll_s": repoll_s,
+    return rows, {"records": n, "parse_s": parse_s, "models_parse_s": models_s, "build_s": build_s,
+                  "produce_s": produce_s, "repoll_s": repoll_s,
                   "dedup_bytes_packed": packed, "dedup_bytes_set": plain}
 
 
