@@ -32,7 +32,7 @@ from pipeline import metrics
 from pipeline.envelope import EnvelopeBytes, UtcSeconds, utc_iso
 from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory
 from pipeline.exmail.models import ExmailRecord, as_int
-from pipeline.records import RAW_SCHEMAS, with_digests
+from pipeline.records import RAW_SCHEMAS, digests_of
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 from pipeline.sources._window import each_date, query_range, split_span
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
@@ -264,7 +264,8 @@ class LogPoller(Poller):
                                        b',"context":' + dumps(context) + b"}")
                 encode = writer.encode
                 latest: dict[str, int] = {}
-                for digest, record in with_digests(corp_id, kind, day_records, context):
+                digests = digests_of(corp_id, kind, day_records, context)
+                for digest, record in zip(digests, day_records, strict=True):
                     if digest in seen:
                         hits += 1
                         continue
