@@ -131,15 +131,22 @@ def _day_of(calendar_date_of: Callable[[float], date], record: Mapping[str, Any]
 @dataclass(slots=True, eq=False)
 class NewRecords:
     """Records of a run that are not in the seen-set yet, ready to produce: parallel lists of bytes (no
-    object per record for the GC to walk), with the date each digest goes under once delivered."""
+    object per record for the GC to walk), and the date the digests from each start index on go under."""
 
-    days: list[date] = field(default_factory=list)
+    runs: list[tuple[date, int]] = field(default_factory=list)  # (date, first index), in index order
     digests: list[bytes] = field(default_factory=list)
     keys: list[bytes] = field(default_factory=list)
     values: list[bytes] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def by_day(self) -> Iterator[tuple[date, slice]]:
+        """(date, index range) of each run of records of one date."""
+        bounds = [start for _, start in self.runs] + [len(self.values)]
+        for (day, start), end in zip(self.runs, bounds[1:], strict=True):
+            if end > start:
+                yield day, slice(start, end)
 
 
 class LogPoller(Poller):
@@ -197,13 +204,7 @@ class LogPoller(Poller):
 
     def build(self, first: date, last: date, groups: list[tuple[str | None, list[Any]]]) -> NewRecords:
         """Envelopes (with their date) of every record not yet seen."""
-        out = NewRecords()
-        for batch in self.iter_new(first, last, groups, size=None):
-            out.days += batch.days
-            out.digests += batch.digests
-            out.keys += batch.keys
-            out.values += batch.values
-        return out
+        return next(self.iter_new(first, last, groups, size=None), NewRecords())
 
     def _days(self, first: date, last: date) -> Callable[[Any], date]:
         """time -> the record's date in the corp's calendar, clamped to first..last (unreadable times: last).
@@ -246,6 +247,9 @@ class LogPoller(Poller):
         dumps = orjson.dumps
         hits = 0
         batch = NewRecords()
+        # a run's own records never share an id (identical ones get distinct occurrences, other dates another
+        # context), so only what the seen-set held when this chunk started can be a hit: nothing, on a first run
+        look_up = len(seen) > 0
         for userid, records in groups:
             by_day: dict[date, list[dict[str, Any]]] = {}
             for rec in records:
@@ -264,9 +268,11 @@ class LogPoller(Poller):
                                        b',"context":' + dumps(context) + b"}")
                 encode = writer.encode
                 latest: dict[str, int] = {}
+                batch.runs.append((day, len(batch)))
+                add_digest, add_key, add_value = batch.digests.append, batch.keys.append, batch.values.append
                 digests = digests_of(corp_id, kind, day_records, context)
                 for digest, record in zip(digests, day_records, strict=True):
-                    if digest in seen:
+                    if look_up and digest in seen:
                         hits += 1
                         continue
                     subject = userid if userid is not None else subject_of(record)
@@ -275,13 +281,14 @@ class LogPoller(Poller):
                         t = as_int(t)
                     if note_activity and t > latest.get(subject, -1 << 63):
                         latest[subject] = t
-                    batch.days.append(day)
-                    batch.digests.append(digest)
-                    batch.keys.append((key_head + subject).encode())
-                    batch.values.append(encode(hexlify(digest), occurred_of(t), dumps(record)))
+                    add_digest(digest)
+                    add_key((key_head + subject).encode())
+                    add_value(encode(hexlify(digest), occurred_of(t), dumps(record)))
                     if size is not None and len(batch.values) >= size:
                         yield batch
                         batch = NewRecords()
+                        batch.runs.append((day, 0))
+                        add_digest, add_key, add_value = batch.digests.append, batch.keys.append, batch.values.append
                 self._note_activity(latest)
         if batch.values:
             yield batch
@@ -294,22 +301,13 @@ class LogPoller(Poller):
         results = await self.rt.emitter.deliver_values(self.topic, batch.keys, batch.values, corp=self.corp_id,
                                                        stream=self.stream)
         seen = self.seen
-        failed: BaseException | None = None
-        missing = 0
-        day: date | None = None
-        run: list[bytes] = []
-        for d, digest, failure in zip(batch.days, batch.digests, results, strict=True):
-            if failure is not None:
-                missing += 1
-                failed = failed or failure
-                continue
-            if d != day:
-                if run and day is not None:
-                    seen.insert_new(day, run)
-                day, run = d, []
-            run.append(digest)
-        if run and day is not None:
-            seen.insert_new(day, run)
+        missing = len(results) - results.count(None)
+        failed = next((r for r in results if r is not None), None) if missing else None
+        for day, where in batch.by_day():
+            delivered = batch.digests[where]
+            if failed is not None:
+                delivered = [d for d, r in zip(delivered, results[where], strict=True) if r is None]
+            seen.insert_new(day, delivered)
         self._gauge()
         if failed is not None:
             raise RunFailed(f"{missing} of {len(batch)} records not delivered: {failed}") from failed
