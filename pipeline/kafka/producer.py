@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from pipeline.envelope import Envelope
 from pipeline.kafka.settings import KafkaSettings
@@ -125,6 +125,33 @@ class _BulkProducer:
             pass
 
 
+def _produce_when_room(producer: Producer, topic: str, value: bytes | None, key: bytes | None) -> None:
+    """Produce once the local queue has room: poll serves error reports only (an error-only producer's poll
+    would otherwise sleep its whole timeout), so wait in short steps while the broker catches up."""
+    while True:
+        producer.poll(0.001)
+        try:
+            producer.produce(topic, value, key)
+            return
+        except BufferError:
+            continue
+
+
+def _outcomes(topics: Sequence[str], values: Sequence[bytes | None],
+              errors: list[tuple[str, bytes | None, KafkaError]]) -> list[DeliveryError | None]:
+    """Per record None or its DeliveryError, from a drained bulk producer's error reports (matched by topic
+    and value: the reports carry no index)."""
+    out: list[DeliveryError | None] = [None] * len(values)
+    if errors:
+        where: dict[tuple[str, bytes], list[int]] = {}
+        for i, item in enumerate(zip(topics, values, strict=True)):
+            where.setdefault((item[0], item[1] or b""), []).append(i)
+        for failed_topic, failed_value, err in errors:
+            for i in where.get((failed_topic, failed_value or b""), []):
+                out[i] = DeliveryError(failed_topic, err)
+    return out
+
+
 class EventProducer:
     """Async facade over one confluent-kafka Producer.
 
@@ -210,29 +237,58 @@ class EventProducer:
         async with self._bulk_lock:
             bulk = self._bulk
             bulk.errors.clear()
-            topics, values = self._produce_bulk(bulk, records)
+            topics, values, refused = self._produce_bulk(bulk, records)
             await asyncio.to_thread(bulk.drain)
             errors = list(bulk.errors)
-        out: list[DeliveryError | None] = [None] * len(values)
-        if errors:
-            where: dict[tuple[str, bytes], list[int]] = {}
-            for i, item in enumerate(zip(topics, values, strict=True)):
-                where.setdefault(item, []).append(i)
-            for failed_topic, failed_value, err in errors:
-                for i in where.get((failed_topic, failed_value or b""), []):
-                    out[i] = DeliveryError(failed_topic, err)
+        out = _outcomes(topics, values, errors)
+        for i, failure in refused.items():
+            out[i] = failure
+        return out
+
+    async def send_values(self, topic: str, keys: Sequence[bytes | None], values: Sequence[bytes]
+                          ) -> list[DeliveryError | None]:
+        """send_batch for records already encoded to one topic (the log pollers' hot path): parallel keys and
+        values, so the per-record loop is one produce() call and nothing else."""
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        if len(keys) != len(values):
+            raise ValueError(f"{len(keys)} keys for {len(values)} values")
+        if self._bulk_lock is None:
+            self._bulk_lock = asyncio.Lock()
+        async with self._bulk_lock:
+            bulk = self._bulk
+            bulk.errors.clear()
+            producer = bulk.producer
+            produce = producer.produce
+            refused: dict[int, DeliveryError] = {}
+            for i, (key, value) in enumerate(zip(keys, values, strict=True)):
+                try:
+                    produce(topic, value, key)
+                except BufferError:
+                    _produce_when_room(producer, topic, value, key)
+                except KafkaException as exc:  # refused before it was queued (e.g. larger than message.max.bytes)
+                    refused[i] = DeliveryError(topic, exc.args[0])
+            await asyncio.to_thread(bulk.drain)
+            errors = list(bulk.errors)
+        if not errors and not refused:
+            return [None] * len(values)
+        out = _outcomes([topic] * len(values), values, errors)
+        for i, failure in refused.items():
+            out[i] = failure
         return out
 
     @staticmethod
     def _produce_bulk(
         bulk: _BulkProducer, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
-    ) -> tuple[list[str], list[bytes]]:
+    ) -> tuple[list[str], list[bytes], dict[int, DeliveryError]]:
         """The per-record loop of send_batch, kept to one produce() call and two list appends per record (the
-        topics and values name a failed record's index if the broker refuses one)."""
+        topics and values name a failed record's index if the broker refuses one); records librdkafka refuses
+        before queueing them come back by index."""
         producer = bulk.producer
         produce = producer.produce
         topics: list[str] = []
         values: list[bytes] = []
+        refused: dict[int, DeliveryError] = {}
         add_topic = topics.append
         add_value = values.append
         for topic, key, value in records:
@@ -243,16 +299,10 @@ class EventProducer:
             try:
                 produce(topic, payload, k)
             except BufferError:
-                # local queue full: wait for the broker to make room (poll serves error reports only, so it
-                # would sleep its whole timeout: keep it short)
-                while True:
-                    producer.poll(0.001)
-                    try:
-                        produce(topic, payload, k)
-                        break
-                    except BufferError:
-                        continue
-        return topics, values
+                _produce_when_room(producer, topic, payload, k)
+            except KafkaException as exc:  # refused before it was queued (e.g. larger than message.max.bytes)
+                refused[len(values) - 1] = DeliveryError(topic, exc.args[0])
+        return topics, values, refused
 
     async def _send_all(self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]) -> _Batch:
         batch, n = self._produce_all(records)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from itertools import repeat
 from typing import Any
 
 from pipeline import metrics
@@ -57,7 +56,7 @@ class Emitter:
             raise ValueError(f"{len(keys)} keys for {len(values)} values")
         if not values:
             return []
-        results = await self.producer.send_batch(zip(repeat(topic), keys, values))
+        results = await self.producer.send_values(topic, keys, values)
         failed = len(results) - results.count(None)
         outcome: list[BaseException | None] = list(results) if not failed else [
             r if isinstance(r, BaseException) else None for r in results]

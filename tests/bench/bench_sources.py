@@ -82,6 +82,9 @@ class NullProducer:
     async def send_many(self, recs: Any) -> list[Any]:
         return []
 
+    async def send_values(self, topic: str, keys: Any, values: Any) -> list[Any]:
+        return [None] * len(values)
+
 
 def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:>12,.0f} rec/s  ({seconds:.2f} s for {n:,})"

@@ -82,6 +82,9 @@ class FakeBroker:
                 out.append(exc)
         return out
 
+    async def send_values(self, topic: str, keys: Any, values: Any) -> list[Any]:
+        return await self.send_batch((topic, k, v) for k, v in zip(keys, values, strict=True))
+
     def close(self, timeout: float = 30.0) -> int:
         return 0
 
