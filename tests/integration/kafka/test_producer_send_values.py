@@ -9,7 +9,7 @@ import time
 
 from confluent_kafka import Consumer
 
-from pipeline.kafka import EventProducer, KafkaSettings, ensure_topics
+from pipeline.kafka import DeliveryError, EventProducer, KafkaSettings, ensure_topics
 from pipeline.kafka.topics import TopicSpec
 
 MAX_BYTES = 5000
@@ -36,7 +36,7 @@ def test_send_values_and_send_batch_report_refused_records_in_place(kafka_bootst
     values = [f"v{i}".encode() for i in range(3000)]
     values[1234] = b"x" * (MAX_BYTES * 2)  # larger than message.max.bytes: librdkafka refuses it in produce()
 
-    async def produce() -> tuple[list[object], list[object]]:
+    async def produce() -> tuple[list[DeliveryError | None], list[DeliveryError | None]]:
         producer = EventProducer(KafkaSettings(bootstrap=kafka_bootstrap), **{"message.max.bytes": MAX_BYTES})
         try:
             by_values = list(await producer.send_values(topic, keys, values))
