@@ -17,6 +17,7 @@ A run:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -295,6 +296,32 @@ class LogPoller(Poller):
         if hits:
             metrics.DEDUP_HITS.labels(corp_id, self.stream).inc(hits)
 
+    async def _deliver_rounds(self, rounds: Iterator[NewRecords]) -> int:
+        """Deliver round after round, building the next round while the broker acknowledges the last one (the
+        producer drains in a worker thread). A round is produced only after the one before it was delivered in
+        full, so a failed round stops the chunk before anything after it is sent."""
+        produced = 0
+        pending: asyncio.Task[int] | None = None
+        try:
+            for batch in rounds:
+                if pending is not None:
+                    produced += await pending
+                pending = asyncio.create_task(self.deliver_new(batch))
+                await asyncio.sleep(0)  # let it enqueue its records before the next round is built
+        except Exception:
+            # building the next round failed: the round in flight still records what it delivered
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
+            raise
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            produced += await pending
+        return produced
+
     async def deliver_new(self, batch: NewRecords) -> int:
         """Produce one round; add each delivered digest to the seen-set under its date; raise RunFailed if any
         record was not delivered (the delivered ones stay in the seen-set, so a retry sends only the rest)."""
@@ -333,8 +360,7 @@ class LogPoller(Poller):
         for chunk_first, chunk_last in split_span(first, today, self.rt.poll.span_days):
             self.window = (chunk_first, chunk_last)
             groups = await self.fetch(chunk_first, chunk_last)
-            for batch in self.iter_new(chunk_first, chunk_last, groups):
-                produced += await self.deliver_new(batch)
+            produced += await self._deliver_rounds(self.iter_new(chunk_first, chunk_last, groups, DELIVERY_BATCH))
             self._raise_pending()
             closing = self._closing_now(now)
             closed = None if closing is None else self.corp.calendar.last_closable(
