@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import os
 import shutil
 import signal
 import sqlite3
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -96,6 +98,22 @@ class Watermarks:
 
 # ------------------------------------------------------------------------------------------ ingest ceiling
 
+@contextlib.contextmanager
+def _profiled(ctx: Context, name: str) -> Iterator[None]:
+    """With --profile: py-spy samples this (the bench) process while the block runs, into DIR/<name>.txt.
+    py-spy reads the process's memory without pausing it, but a profiled run's rates are not the ones to
+    report: profile in a run of its own."""
+    spy = _spy(os.getpid(), ctx.profile / f"{name}.txt") if ctx.profile is not None else None
+    if spy is not None:
+        time.sleep(1.0)  # attach before the timed part starts
+    try:
+        yield
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+
+
 async def _produce_ours(bootstrap: str, names: TopicNames, records: list[RawRecord]) -> float:
     started = time.perf_counter()
     producer = EventProducer(KafkaSettings(bootstrap=bootstrap))
@@ -157,11 +175,13 @@ async def ingest_ceiling(ctx: Context, records: list[RawRecord], rounds: int) ->
         "bare": lambda: _produce_bare(ctx.bootstrap, names, records),
     }
     try:
-        for _ in range(rounds):
+        for round_no in range(rounds):
             for name, run in runners.items():
                 before = sum(wm.total(t) for t in topics)
-                result = run()
-                seconds = await result if asyncio.iscoroutine(result) else result
+                profiled = name == "ours" and round_no == 0
+                with _profiled(ctx, "producer-send-batch") if profiled else contextlib.nullcontext():
+                    result = run()
+                    seconds = await result if asyncio.iscoroutine(result) else result
                 delivered = sum(wm.total(t) for t in topics) - before
                 if delivered != n:
                     raise BenchError(f"{name} delivered {delivered} of {n} records")
@@ -240,9 +260,10 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
         await rt.cursors.load()
         poller = LogPoller(rt, corp, "mail_log")
         await poller.prepare()
-        started = time.perf_counter()
-        produced = await poller.run_window()
-        produce_s = time.perf_counter() - started
+        with _profiled(ctx, "poller-full-run"):
+            started = time.perf_counter()
+            produced = await poller.run_window()
+            produce_s = time.perf_counter() - started
         started = time.perf_counter()
         again = await poller.run_window()
         repoll_s = time.perf_counter() - started
@@ -275,8 +296,6 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
 
 def postgres_dsn() -> str | None:
     """EXMAIL_POSTGRES_DSN, else the cluster of ops/postgres/postgres.sh when it is running."""
-    import os
-
     if os.environ.get("EXMAIL_POSTGRES_DSN"):
         return os.environ["EXMAIL_POSTGRES_DSN"]
     script = ROOT / "ops" / "postgres" / "postgres.sh"
