@@ -9,6 +9,7 @@ import time
 
 from confluent_kafka import Consumer
 
+from pipeline.envelope import Envelope, utc_iso
 from pipeline.kafka import DeliveryError, EventProducer, KafkaSettings, ensure_topics
 from pipeline.kafka.topics import TopicSpec
 
@@ -55,3 +56,27 @@ def test_send_values_and_send_batch_report_refused_records_in_place(kafka_bootst
     assert {g for g in got if not g[0].startswith(b"b")} == expected
     assert {(k[1:], v) for k, v in got if k.startswith(b"b")} == expected
     assert len(got) == 2 * 2999  # each record once per call
+
+
+def test_send_batch_names_a_refused_envelope_by_its_index(kafka_bootstrap: str, topic_prefix: str) -> None:
+    """Envelopes encoded inside send_batch (and copied out of orjson's block): a report still names the refused
+    one at its index (its twin on the good topic is delivered), and the rest are delivered."""
+    topic = topic_prefix + "envelopes"
+    ensure_topics(kafka_bootstrap, specs=(TopicSpec(topic, "k", partitions=3),))
+    envelopes = [Envelope(schema="exmail.raw.mail_log/1", id=f"{i:032x}", corp_id="wwcorp", source="test",
+                          occurred_at=utc_iso(1_700_000_000 + i), data={"record": {"n": i}}) for i in range(300)]
+
+    async def produce() -> list[DeliveryError | None]:
+        producer = EventProducer(KafkaSettings(bootstrap=kafka_bootstrap), **{"message.timeout.ms": 3000})
+        try:
+            records: list[tuple[str, bytes | str | None, bytes | Envelope]] = [
+                (topic, f"k{i}".encode(), e) for i, e in enumerate(envelopes)]
+            records.insert(77, ("bad topic name with spaces", b"k", envelopes[5]))
+            return list(await producer.send_batch(records))
+        finally:
+            assert producer.close(timeout=5) == 0
+
+    out = asyncio.run(produce())
+    assert [i for i, o in enumerate(out) if o is not None] == [77]
+    got = _read_all(kafka_bootstrap, topic, topic_prefix + "envelopes-check", 300)
+    assert {v for _, v in got} == {e.encode() for e in envelopes}
