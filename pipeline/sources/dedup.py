@@ -3,10 +3,10 @@
 Each record id is a 128-bit fingerprint (32 hex chars); it is held as its 16 raw bytes. A `DigestSet` keeps
 most digests packed in one sorted `bytes` blob (16 bytes per record) with a sorted `array` of each digest's
 first 2 bytes beside it (2 bytes per record), and only the newest ones in a small Python set, merged into the
-blob when that set grows past an eighth of the blob (and past 16384 digests). A lookup is a C-level binary
-search of the 2-byte heads (`bisect` over an `array` never calls back into Python) and one `bytes.find` over
-the digests sharing that head, a fraction of the cost of bisecting the blob through a Python sequence view;
-the state stays near 18 bytes per record instead of the ~90 a `set[bytes]` costs.
+blob when that set grows past an eighth of the blob (a poll run's own digests: once, after the run). A lookup
+is a C-level binary search of the 2-byte heads (`bisect` over an `array` never calls back into Python) and
+one `bytes.find` over the digests sharing that head, a fraction of the cost of bisecting the blob through a
+Python sequence view; the state stays near 18 bytes per record instead of the ~90 a `set[bytes]` costs.
 
 The seen-set is never the source of truth: on start it is rebuilt from the poller's own output topic (see
 `rebuild_seen` in `pipeline.sources.cursor`), so it only has to hold the dates that are still open.
@@ -22,7 +22,7 @@ from datetime import date
 from typing import Literal
 
 DIGEST_BYTES = 16
-_MIN_MERGE = 16384  # recent digests held unpacked (~1.5 MB) before a merge: merges re-slice the whole blob
+_MIN_MERGE = 1024
 _RUN = 32
 _HEAD: Literal["H"] = "H"  # unsigned 16-bit
 _SWAP = sys.byteorder == "little"  # heads are compared as big-endian numbers, i.e. in the blob's byte order
@@ -101,10 +101,15 @@ class DigestSet:
             self.compact()
 
     def insert_many(self, digests: Collection[bytes]) -> None:
-        """Add digests known to be absent, merging once at the end (not per digest) when the recent set is due."""
+        """Add digests known to be absent without merging: a poll run adds its rounds' digests here and calls
+        `settle()` once at its end (a merge re-slices the whole blob; merging after every round of a large run
+        was a sixth of the run's CPU)."""
         if any(n != DIGEST_BYTES for n in set(map(len, digests))):
             raise ValueError(f"digests must be {DIGEST_BYTES} bytes")
         self._recent.update(map(bytes, digests))
+
+    def settle(self) -> None:
+        """Merge the recent additions if they have grown past the merge threshold."""
         if len(self._recent) >= max(_MIN_MERGE, len(self._heads) // 8):
             self.compact()
 
@@ -159,6 +164,11 @@ class SeenSet:
         if target is None:
             target = self._dates[day] = DigestSet()
         target.insert_many(digests)
+
+    def settle(self) -> None:
+        """Merge each date's recent additions where they are due (after a poll run's `insert_new`s)."""
+        for s in self._dates.values():
+            s.settle()
 
     def dates(self) -> list[date]:
         return sorted(self._dates)

@@ -360,7 +360,10 @@ class LogPoller(Poller):
         for chunk_first, chunk_last in split_span(first, today, self.rt.poll.span_days):
             self.window = (chunk_first, chunk_last)
             groups = await self.fetch(chunk_first, chunk_last)
-            produced += await self._deliver_rounds(self.iter_new(chunk_first, chunk_last, groups, DELIVERY_BATCH))
+            try:
+                produced += await self._deliver_rounds(self.iter_new(chunk_first, chunk_last, groups, DELIVERY_BATCH))
+            finally:
+                self.seen.settle()
             self._raise_pending()
             closing = self._closing_now(now)
             closed = None if closing is None else self.corp.calendar.last_closable(
