@@ -37,12 +37,13 @@ _OPERATOR = subject_field("operator")
 
 def _mail_subject(record: Mapping[str, Any]) -> str:
     """A sent mail is about its sender, any other about its receiver (mailtype 1 = sent; ints or decimal strings,
-    as pipeline.exmail.models.as_int reads them)."""
+    as pipeline.exmail.models.as_int reads them). Per record on the pollers' hot path: ints first."""
     mailtype = record.get("mailtype")
-    if isinstance(mailtype, str) and _DECIMAL.fullmatch(mailtype.strip()):
+    if type(mailtype) is not int and isinstance(mailtype, str) and _DECIMAL.fullmatch(mailtype.strip()):
         mailtype = int(mailtype.strip())
     sent = type(mailtype) is int and mailtype == 1
-    return str(record.get("sender" if sent else "receiver") or "")
+    subject = record.get("sender" if sent else "receiver")
+    return subject if type(subject) is str else str(subject or "")
 
 
 @dataclass(frozen=True, slots=True)
