@@ -59,7 +59,7 @@ def test_send_values_and_send_batch_report_refused_records_in_place(kafka_bootst
 
 
 def test_send_batch_names_a_refused_envelope_by_its_index(kafka_bootstrap: str, topic_prefix: str) -> None:
-    """Envelopes encoded inside send_batch (and copied out of orjson's block): a report still names the refused
+    """Envelopes encoded inside send_batch (kept as envelopes, not bytes): a report still names the refused
     one at its index (its twin on the good topic is delivered), and the rest are delivered."""
     topic = topic_prefix + "envelopes"
     ensure_topics(kafka_bootstrap, specs=(TopicSpec(topic, "k", partitions=3),))
