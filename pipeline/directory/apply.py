@@ -40,8 +40,8 @@ from pipeline.exmail.models import (
     UserUpdate,
     as_int,
 )
-from pipeline.transforms.actions import ActionKind, ActionOutput, CallRecord
-from pipeline.transforms.actions.model import operator_record, redact
+from pipeline.actions import ActionKind, ActionOutput, CallRecord
+from pipeline.actions.model import operator_record, redact
 
 SOURCE = "pipeline.directory"
 T = TypeVar("T")

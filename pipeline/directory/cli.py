@@ -21,7 +21,7 @@ from pipeline.directory.model import Rejected
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.secrets import SecretResolutionError
 from pipeline.tenant import Tenant, cli_tenant, kafka_options, kafka_settings, tenant_options
-from pipeline.transforms.actions import KafkaActionOutput
+from pipeline.actions import KafkaActionOutput
 
 EXIT_REJECTED = 1
 EXIT_INTERRUPTED = 3

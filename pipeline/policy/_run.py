@@ -20,8 +20,8 @@ from pipeline.exmail import AuthError, ExmailClient, ExmailError, NotFound, User
 from pipeline.policy.config import OPTION_LABELS, SETTABLE
 from pipeline.policy.resolve import PolicyResolver
 from pipeline.sources.config import CorpConfig
-from pipeline.transforms.actions import ActionKind, ActionOutput, CallRecord
-from pipeline.transforms.actions.model import operator_record
+from pipeline.actions import ActionKind, ActionOutput, CallRecord
+from pipeline.actions.model import operator_record
 
 SOURCE = "pipeline.policy"
 ROOT_ID = 1

@@ -20,7 +20,7 @@ from pipeline.policy._run import (
 )
 from pipeline.secrets import SecretResolutionError
 from pipeline.tenant import cli_tenant, kafka_options, kafka_settings, tenant_options
-from pipeline.transforms.actions import KafkaActionOutput
+from pipeline.actions import KafkaActionOutput
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 3

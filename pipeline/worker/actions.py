@@ -2,7 +2,7 @@
 useroption calls, with the ledger (crash-safe, idempotent) in the compacted topic exmail.state.actions.
 
 Run it in one worker only: the ledger's indexes and hourly limits are shared state (see
-pipeline/transforms/actions/README.md). Approval links and the operator API are served at /actions/api/...
+pipeline/actions/README.md). Approval links and the operator API are served at /actions/api/...
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ RUN_DUE_EVERY_SECONDS = 15.0
 def install_actions(ctx: WorkerContext) -> None:
     from pipeline.exmail import ExmailClient
     from pipeline.ingest import client_settings
-    from pipeline.transforms.actions import (
+    from pipeline.actions import (
         ActionInputError,
         ActionsConfig,
         ActionService,

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from pipeline.schema_registry import validate
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionsConfig,
     ActionService,
     KafkaActionOutput,

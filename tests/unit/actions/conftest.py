@@ -27,7 +27,7 @@ from pipeline.exmail.models import (
     UserOptionType,
     UserUpdate,
 )
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionsConfig,
     ActionService,
     FileDropChannel,

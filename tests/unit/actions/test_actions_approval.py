@@ -12,14 +12,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
 from pipeline.auth import MemoryOperatorLog
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionStateError,
     ApprovalError,
     ApprovalSigner,
     LedgerState,
     create_actions_app,
 )
-from pipeline.transforms.actions.cli import actions as actions_cli
+from pipeline.actions.cli import actions as actions_cli
 
 DOMAIN = "corp.example.com"
 SECRET = "approval-secret-0123456789abcdef"

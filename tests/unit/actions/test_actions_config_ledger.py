@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionKind,
     ActionRequest,
     ActionsConfig,
@@ -16,7 +16,7 @@ from pipeline.transforms.actions import (
     MemoryLedgerStore,
     Trigger,
 )
-from pipeline.transforms.actions.config import parse_duration
+from pipeline.actions.config import parse_duration
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_readme_example_config_is_valid():
 
     import yaml
 
-    import pipeline.transforms.actions as package
+    import pipeline.actions as package
 
     text = (Path(package.__file__).parent / "README.md").read_text()
     example = yaml.safe_load(text.split("```yaml")[1].split("```")[0])

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from pipeline.exmail import TransportError
-from pipeline.transforms.actions import ActionInputError, LedgerState, RecordStatus
+from pipeline.actions import ActionInputError, LedgerState, RecordStatus
 
 DOMAIN = "corp.example.com"
 NEW = f"new.hire@{DOMAIN}"

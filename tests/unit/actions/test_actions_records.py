@@ -12,8 +12,8 @@ from pipeline.schema_registry import validate
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit._rows import prepare
 from pipeline.sinks.audit_sqlite import SqliteAuditStore
-from pipeline.transforms.actions import ACTION_SCHEMA, KafkaActionOutput
-from pipeline.transforms.actions.outputs import build_alert
+from pipeline.actions import ACTION_SCHEMA, KafkaActionOutput
+from pipeline.actions.outputs import build_alert
 from pipeline.transforms.routing import parse_routing_config
 
 DOMAIN = "corp.example.com"

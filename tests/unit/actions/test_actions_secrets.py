@@ -12,13 +12,13 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     Credential,
     DeliveryFailed,
     PasswordPolicy,
     WebhookChannel,
 )
-from pipeline.transforms.actions.passwords import generate_password, satisfies_exmail_rule
+from pipeline.actions.passwords import generate_password, satisfies_exmail_rule
 
 DOMAIN = "corp.example.com"
 NEW = f"new.hire@{DOMAIN}"
@@ -164,8 +164,8 @@ async def test_failed_delivery_retries_then_fails_with_alert(harness):
 
 
 def test_build_channel_from_config(tmp_path):
-    from pipeline.transforms.actions import FileDropChannel, build_channel
-    from pipeline.transforms.actions.config import FileDropChannelConfig, WebhookChannelConfig
+    from pipeline.actions import FileDropChannel, build_channel
+    from pipeline.actions.config import FileDropChannelConfig, WebhookChannelConfig
 
     assert build_channel(None) is None
     assert isinstance(build_channel(FileDropChannelConfig(dir=str(tmp_path))), FileDropChannel)

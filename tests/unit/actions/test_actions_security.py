@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.transforms.actions import ActionInputError, ActionStateError, LedgerState
+from pipeline.actions import ActionInputError, ActionStateError, LedgerState
 
 DOMAIN = "corp.example.com"
 
@@ -27,7 +27,7 @@ async def test_dry_run_is_the_default_and_changes_nothing(harness):
 
 
 async def test_config_default_is_dry_run():
-    from pipeline.transforms.actions import ActionsConfig
+    from pipeline.actions import ActionsConfig
 
     assert ActionsConfig().dry_run is True and ActionsConfig().drift.remediate is False
 

@@ -16,7 +16,7 @@ from pipeline.directory.apply import apply_plan
 from pipeline.directory.model import DirectoryFile, build_row
 from pipeline.directory.plan import make_plan
 from pipeline.exmail import ValidationError
-from pipeline.transforms.actions import MemoryActionOutput
+from pipeline.actions import MemoryActionOutput
 
 D = "corp.example.com"
 

@@ -22,7 +22,7 @@ from pipeline.exmail.models import (
     UserOptionType,
     UserUpdate,
 )
-from pipeline.transforms.actions.model import ActionRequest, CallKind, CallRecord, LedgerEntry, redact
+from pipeline.actions.model import ActionRequest, CallKind, CallRecord, LedgerEntry, redact
 
 T = TypeVar("T")
 

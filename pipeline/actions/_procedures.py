@@ -11,11 +11,11 @@ from typing import Any
 
 from pipeline.exmail import NotFound, ValidationError
 from pipeline.exmail.models import Group, GroupUpdate, User, UserCreate, UserOptionType, UserUpdate
-from pipeline.transforms.actions._departments import DepartmentResolver
-from pipeline.transforms.actions._run import ActionFailed, ActionSkipped, Outcome, Run
-from pipeline.transforms.actions.channels import Credential, SecretChannel
-from pipeline.transforms.actions.config import ActionKind, ActionsConfig
-from pipeline.transforms.actions.passwords import generate_password
+from pipeline.actions._departments import DepartmentResolver
+from pipeline.actions._run import ActionFailed, ActionSkipped, Outcome, Run
+from pipeline.actions.channels import Credential, SecretChannel
+from pipeline.actions.config import ActionKind, ActionsConfig
+from pipeline.actions.passwords import generate_password
 
 GroupSource = Callable[[str], Awaitable[Iterable[str]]]
 

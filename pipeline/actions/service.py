@@ -21,14 +21,14 @@ from pipeline import metrics
 from pipeline.envelope import Envelope, EnvelopeError, parse_iso, utc_iso
 from pipeline.exmail import AuthError, ExmailError
 from pipeline.secrets import resolve_secret
-from pipeline.transforms.actions._departments import DepartmentResolver
-from pipeline.transforms.actions._procedures import GroupSource, Procedures
-from pipeline.transforms.actions._run import ActionFailed, ActionSkipped, ExmailApi, Outcome, Run
-from pipeline.transforms.actions.approval import ApprovalError, ApprovalSigner, approval_url
-from pipeline.transforms.actions.channels import DeliveryFailed, SecretChannel, build_channel
-from pipeline.transforms.actions.config import SECURITY_KINDS, ActionKind, ActionsConfig, SecurityRoute
-from pipeline.transforms.actions.ledger import Ledger, LedgerStore, distinct_accounts
-from pipeline.transforms.actions.model import (
+from pipeline.actions._departments import DepartmentResolver
+from pipeline.actions._procedures import GroupSource, Procedures
+from pipeline.actions._run import ActionFailed, ActionSkipped, ExmailApi, Outcome, Run
+from pipeline.actions.approval import ApprovalError, ApprovalSigner, approval_url
+from pipeline.actions.channels import DeliveryFailed, SecretChannel, build_channel
+from pipeline.actions.config import SECURITY_KINDS, ActionKind, ActionsConfig, SecurityRoute
+from pipeline.actions.ledger import Ledger, LedgerStore, distinct_accounts
+from pipeline.actions.model import (
     ActionRequest,
     Approval,
     CallRecord,
@@ -39,7 +39,7 @@ from pipeline.transforms.actions.model import (
     Trigger,
     UndoInfo,
 )
-from pipeline.transforms.actions.outputs import ActionOutput, build_alert
+from pipeline.actions.outputs import ActionOutput, build_alert
 
 log = logging.getLogger("pipeline.actions")
 

@@ -25,9 +25,9 @@ import orjson
 from aiohttp import web
 
 from pipeline.auth import OperatorLog, Principal, Role, operator_event, principal_of, public, require, requires
-from pipeline.transforms.actions.approval import ApprovalError
-from pipeline.transforms.actions.model import LedgerEntry
-from pipeline.transforms.actions.service import (
+from pipeline.actions.approval import ApprovalError
+from pipeline.actions.model import LedgerEntry
+from pipeline.actions.service import (
     ActionInputError,
     ActionNotFound,
     ActionService,

@@ -22,7 +22,7 @@ from pydantic import SecretStr
 
 from pipeline.envelope import utc_iso
 from pipeline.secrets import resolve_secret
-from pipeline.transforms.actions.config import FileDropChannelConfig, WebhookChannelConfig
+from pipeline.actions.config import FileDropChannelConfig, WebhookChannelConfig
 
 CREDENTIAL_SCHEMA = "exmail.initial_password/1"
 SIGNATURE_HEADER = "X-Exmail-Signature"
