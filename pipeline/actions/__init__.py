@@ -12,6 +12,7 @@ from pipeline.actions.channels import (
     build_channel,
 )
 from pipeline.actions.config import ActionKind, ActionsConfig, PasswordPolicy, SecurityRoute
+from pipeline.actions.errors import ActionInputError, ActionNotFound, ActionStateError
 from pipeline.actions.http import create_actions_app
 from pipeline.actions.kafka_store import KafkaLedgerStore
 from pipeline.actions.ledger import Ledger, LedgerStore, MappingLedgerStore, MemoryLedgerStore
@@ -25,12 +26,7 @@ from pipeline.actions.model import (
     Trigger,
 )
 from pipeline.actions.outputs import ActionOutput, KafkaActionOutput, MemoryActionOutput
-from pipeline.actions.service import (
-    ActionInputError,
-    ActionNotFound,
-    ActionService,
-    ActionStateError,
-)
+from pipeline.actions.service import ActionService
 
 __all__ = [
     "ACTION_SCHEMA",

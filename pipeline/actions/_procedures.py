@@ -9,13 +9,13 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from pipeline.exmail import NotFound, ValidationError
-from pipeline.exmail.models import Group, GroupUpdate, User, UserCreate, UserOptionType, UserUpdate
 from pipeline.actions._departments import DepartmentResolver
 from pipeline.actions._run import ActionFailed, ActionSkipped, Outcome, Run
 from pipeline.actions.channels import Credential, SecretChannel
 from pipeline.actions.config import ActionKind, ActionsConfig
 from pipeline.actions.passwords import generate_password
+from pipeline.exmail import NotFound, ValidationError
+from pipeline.exmail.models import Group, GroupUpdate, User, UserCreate, UserOptionType, UserUpdate
 
 GroupSource = Callable[[str], Awaitable[Iterable[str]]]
 

@@ -12,6 +12,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.actions import (
+    ActionsConfig,
+    ActionService,
+    FileDropChannel,
+    MemoryActionOutput,
+    MemoryLedgerStore,
+)
 from pipeline.envelope import Envelope, fingerprint, utc_iso
 from pipeline.exmail import ExmailError, error_for
 from pipeline.exmail.models import (
@@ -26,13 +33,6 @@ from pipeline.exmail.models import (
     UserOptionSetting,
     UserOptionType,
     UserUpdate,
-)
-from pipeline.actions import (
-    ActionsConfig,
-    ActionService,
-    FileDropChannel,
-    MemoryActionOutput,
-    MemoryLedgerStore,
 )
 
 CORP = "wm0123456789abcdef"

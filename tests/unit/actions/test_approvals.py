@@ -11,7 +11,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from click.testing import CliRunner
 
-from pipeline.auth import MemoryOperatorLog
 from pipeline.actions import (
     ActionStateError,
     ApprovalError,
@@ -20,6 +19,7 @@ from pipeline.actions import (
     create_actions_app,
 )
 from pipeline.actions.cli import actions as actions_cli
+from pipeline.auth import MemoryOperatorLog
 
 DOMAIN = "corp.example.com"
 SECRET = "approval-secret-0123456789abcdef"

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.actions import ACTION_SCHEMA, KafkaActionOutput
+from pipeline.actions.outputs import build_alert
 from pipeline.kafka import TopicNames
 from pipeline.schema_registry import validate
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit._rows import prepare
 from pipeline.sinks.audit_sqlite import SqliteAuditStore
-from pipeline.actions import ACTION_SCHEMA, KafkaActionOutput
-from pipeline.actions.outputs import build_alert
 from pipeline.transforms.routing import parse_routing_config
 
 DOMAIN = "corp.example.com"

@@ -8,8 +8,8 @@ import stat
 import orjson
 import pytest
 
-from pipeline.exmail import TransportError
 from pipeline.actions import ActionInputError, LedgerState, RecordStatus
+from pipeline.exmail import TransportError
 
 DOMAIN = "corp.example.com"
 NEW = f"new.hire@{DOMAIN}"

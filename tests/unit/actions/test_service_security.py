@@ -218,4 +218,4 @@ async def test_concurrent_deliveries_of_one_alert_act_once(harness):
     first, second = await asyncio.gather(service.handle_alert(env), service.handle_alert(env))
     assert first.id == second.id and harness.fake.write_endpoints() == ["user/update"]
     assert harness.statuses() == ["requested", "executed"]
-    assert service._locks == {}
+    assert len(service._locks) == 0
