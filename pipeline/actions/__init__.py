@@ -26,6 +26,7 @@ from pipeline.actions.model import (
     Trigger,
 )
 from pipeline.actions.outputs import ActionOutput, KafkaActionOutput, MemoryActionOutput
+from pipeline.actions.runner import ActionsRunner
 from pipeline.actions.service import ActionService
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "ActionService",
     "ActionStateError",
     "ActionsConfig",
+    "ActionsRunner",
     "ApprovalError",
     "ApprovalSigner",
     "CallRecord",
