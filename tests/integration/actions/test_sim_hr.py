@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.schema_registry import validate
 from pipeline.actions import (
     ActionsConfig,
     ActionService,
@@ -19,6 +18,7 @@ from pipeline.actions import (
     KafkaLedgerStore,
     LedgerState,
 )
+from pipeline.schema_registry import validate
 
 pytestmark = pytest.mark.integration
 
