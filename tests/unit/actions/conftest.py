@@ -330,6 +330,12 @@ class Harness:
         _merge(base, overrides)
         return ActionsConfig.model_validate(base)
 
+    async def awaiting_approval(self, target: str = f"user1@{DOMAIN}") -> tuple[ActionService, Any]:
+        """A service and an action of it that waits for an approval (rule needs_approval)."""
+        service = self.service()
+        entry = await service.handle_alert(self.alert("needs_approval", target))
+        return service, entry
+
     def service(self, **overrides: Any) -> ActionService:
         secrets = {
             "env:ACTIONS_TEST_APPROVAL_SECRET": APPROVAL_SECRET,

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from pipeline.actions import ActionInputError, LedgerState, RecordStatus
+from pipeline.envelope import utc_iso
 from pipeline.exmail import TransportError
 
 DOMAIN = "corp.example.com"
@@ -209,8 +210,6 @@ async def test_hr_dry_run_plans_without_changing(harness):
 
 async def test_future_effective_date_is_scheduled(harness):
     service = harness.service()
-    from pipeline.envelope import utc_iso
-
     entry = await service.handle_hr(
         harness.hr(
             "mover",
