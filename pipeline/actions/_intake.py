@@ -13,7 +13,7 @@ from pipeline.actions._approvals import Approvals
 from pipeline.actions._execution import Executor
 from pipeline.actions._journal import Journal
 from pipeline.actions._locks import KeyedLocks
-from pipeline.actions._rails import limit_reason, protected_reason
+from pipeline.actions._rails import Rails, limit_reason, protected_reason
 from pipeline.actions.config import SECURITY_KINDS, ActionKind, ActionsConfig, SecurityRoute
 from pipeline.actions.errors import ActionInputError
 from pipeline.actions.model import ActionRequest, Approval, LedgerEntry, LedgerState, RecordStatus, Trigger
@@ -211,13 +211,9 @@ class Intake:
             return None
         request = hr_request(env, self._journal.now())
         hr = self._config.hr
-        return await self.submit(
-            request,
-            dry_run=self._config.dry_run_for(hr.dry_run),
-            approval=hr.approval,
-            allow_list=False,
-            protect_admins=request.kind in ADMIN_PROTECTED_HR,
-        )
+        rails = Rails(dry_run=self._config.dry_run_for(hr.dry_run), approval=hr.approval, allow_list=False,
+                      protect_admins=request.kind in ADMIN_PROTECTED_HR)
+        return await self.submit(request, rails)
 
     async def handle_alert(self, record: Record) -> LedgerEntry | None:
         env = as_envelope(record, ALERT_SCHEMA)
@@ -232,13 +228,7 @@ class Intake:
             return await self._refuse(
                 request, f"no actions.security route allows {request.kind.value} for rule {intake.rule!r}"
             )
-        return await self.submit(
-            request,
-            dry_run=self._config.dry_run_for(route.dry_run),
-            approval=route.approval,
-            allow_list=True,
-            protect_admins=True,
-        )
+        return await self.submit(request, Rails(self._config.dry_run_for(route.dry_run), route.approval))
 
     async def handle_options(self, record: Record) -> LedgerEntry | None:
         env = as_envelope(record, OPTIONS_SCHEMA)
@@ -248,23 +238,9 @@ class Intake:
         request = drift_request(self._config, env, self._journal.now())
         if request is None:
             return None
-        return await self.submit(
-            request,
-            dry_run=self._config.dry_run_for(drift_cfg.dry_run),
-            approval=drift_cfg.approval,
-            allow_list=True,
-            protect_admins=True,
-        )
+        return await self.submit(request, Rails(self._config.dry_run_for(drift_cfg.dry_run), drift_cfg.approval))
 
-    async def submit(
-        self,
-        request: ActionRequest,
-        *,
-        dry_run: bool,
-        approval: bool = False,
-        allow_list: bool = True,
-        protect_admins: bool = True,
-    ) -> LedgerEntry:
+    async def submit(self, request: ActionRequest, rails: Rails) -> LedgerEntry:
         """Accept a request through the rails; returns its ledger entry. A request whose id is already in
         the ledger returns that entry and does nothing (replays are no-ops)."""
         journal, executor = self._journal, self._executor
@@ -278,21 +254,21 @@ class Intake:
             entry = LedgerEntry(
                 request=request,
                 state=LedgerState.PLANNED,
-                dry_run=dry_run,
-                approval=Approval(required=approval and not dry_run),
+                dry_run=rails.dry_run,
+                approval=Approval(required=rails.approval and not rails.dry_run),
                 created_at=now,
                 updated_at=now,
                 due_at=request.not_before if request.not_before and request.not_before > now else None,
             )
             journal.emit(entry, RecordStatus.REQUESTED, now)
-            reason = protected_reason(self._config, request.target, allow_list=allow_list,
-                                      protect_admins=protect_admins)
+            reason = protected_reason(self._config, request.target, allow_list=rails.allow_list,
+                                      protect_admins=rails.protect_admins)
             if reason is not None:
                 return await journal.skip(entry, reason, now, alert=request.trigger.type == "hr")
             client = executor.client(request.corp_id)
             if client is None:
                 return await journal.no_client(entry, now)
-            if dry_run:
+            if rails.dry_run:
                 return await executor.dry_run(entry, client, now)
             limited = await limit_reason(self._config, journal.ledger, entry, now, reserve=False)
             if limited is not None:

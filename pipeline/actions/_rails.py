@@ -3,9 +3,22 @@ allow-list) and the hourly limit of distinct accounts per kind and corp."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pipeline.actions.config import ActionsConfig
 from pipeline.actions.ledger import Ledger, distinct_accounts
 from pipeline.actions.model import LedgerEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Rails:
+    """How one request is guarded: a dry run (plan only), an approval first, the allow-list (security and
+    drift), administrators protected (all but joiners and movers)."""
+
+    dry_run: bool
+    approval: bool = False
+    allow_list: bool = True
+    protect_admins: bool = True
 
 
 def protected_reason(config: ActionsConfig, target: str, *, allow_list: bool, protect_admins: bool) -> str | None:

@@ -26,6 +26,7 @@ from pipeline.actions._journal import Journal
 from pipeline.actions._locks import KeyedLocks
 from pipeline.actions._operator import Operator
 from pipeline.actions._procedures import GroupSource, Procedures
+from pipeline.actions._rails import Rails
 from pipeline.actions._run import ExmailApi
 from pipeline.actions._schedule import Scheduler
 from pipeline.actions.approval import ApprovalSigner
@@ -108,9 +109,8 @@ class ActionService:
         protect_admins: bool = True,
     ) -> LedgerEntry:
         """Accept a request through the rails; returns its ledger entry (replays return the known entry)."""
-        return await self._intake.submit(
-            request, dry_run=dry_run, approval=approval, allow_list=allow_list, protect_admins=protect_admins
-        )
+        rails = Rails(dry_run=dry_run, approval=approval, allow_list=allow_list, protect_admins=protect_admins)
+        return await self._intake.submit(request, rails)
 
     # due work (scheduling)
 
