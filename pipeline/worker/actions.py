@@ -23,8 +23,8 @@ from pipeline.actions import (
 from pipeline.auth import KafkaOperatorLog
 from pipeline.dlq import Origin, dead_letter
 from pipeline.exmail import ExmailClient
-from pipeline.ingest import client_settings
 from pipeline.metrics import DLQ_RECORDS
+from pipeline.sources.config import client_settings
 from pipeline.worker.alerting import load_routing
 from pipeline.worker.app import WorkerContext
 
