@@ -24,6 +24,7 @@ from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
 SILENCE_WRITE_TIMEOUT_MS = 10_000
@@ -150,6 +151,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
                               silences=silences, producer=producer)
     ctx.views["dispatcher"] = service  # the console's groups: this process's partitions
+    ctx.watched.append(Watched("dispatch", service.group_id, lambda: [(names.alerts, p) for p in service.dispatchers]))
     running: dict[str, asyncio.Task[None]] = {}
 
     @app.task

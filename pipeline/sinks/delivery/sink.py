@@ -53,6 +53,9 @@ class Sink(Protocol):
 
     async def aclose(self) -> None: ...
 
+    def dead_letter(self, outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,
+                    source: bytes | None = None) -> Envelope: ...
+
 
 @dataclass(slots=True)
 class _Progress:
