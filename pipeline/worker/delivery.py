@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +37,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.producer import Delivered, DeliveryError
+from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
 from pipeline.metrics import (
     DELIVERY_BACKLOG,
@@ -68,9 +67,10 @@ SENDS_IN_FLIGHT = {"webhook": 10}
 BACKLOG_TICK_SECONDS = 2.0
 BACKLOG_REALERT_SECONDS = 300.0
 BATCH_SIZE = 1000
+COMMIT_SECONDS = 0.2
 IDLE_POLL_SECONDS = 0.005
 
-Record = tuple[str, bytes | None, bytes | None]
+Record = tuple[str, bytes | None, bytes]
 
 
 def receiver_sink_configs(routing: Any) -> dict[str, Any]:
@@ -154,7 +154,8 @@ class DeliveryService:
         self._loads: set[asyncio.Task[None]] = set()
         self._out: list[Record] = []
         self._finish: list[Taken] = []
-        self._inflight: deque[tuple[asyncio.Future[list[Delivered | DeliveryError]], list[Taken]]] = deque()
+        self._shipping: asyncio.Future[None] | None = None
+        self._committed_at = 0.0
         self._in_flight_ids: set[str] = set()
         self._paused = False
         self._stopping = asyncio.Event()
@@ -171,7 +172,7 @@ class DeliveryService:
 
     def describe(self) -> dict[str, Any]:
         return {"backlogs": {r: len(b) for r, b in self.backlogs.items()}, "paused": self._paused,
-                "uncommitted": len(self._line), "batches_unacknowledged": len(self._inflight)}
+                "uncommitted": len(self._line), "shipping": self._shipping is not None}
 
     # --- the loop
 
@@ -231,13 +232,17 @@ class DeliveryService:
                 await task
         self._workers = []
         left = sum(1 for backlog in self.backlogs.values() for _ in backlog.drain())
-        self._ship()
-        remaining = await asyncio.to_thread(self.producer.flush, 5.0)
-        await asyncio.sleep(0)  # let the delivery reports scheduled by the flush resolve their futures
+        for _ in range(2):  # the batch on its way, then what finished meanwhile
+            if self._shipping is not None:
+                try:
+                    await self._shipping
+                except DeliveryError as exc:
+                    log.error("delivery: records unacknowledged at stop (%s); their notifications are redone at "
+                              "the next start", exc)
+                    return
+                self._shipping = None
+            self._ship()
         self._settle(final=True)
-        if remaining:
-            log.error("delivery: %d records unacknowledged at stop; their notifications are retried at the next "
-                      "start", remaining)
         if left:
             log.warning("delivery: stopping with %d notification(s) unfinished; the next start continues them", left)
 
@@ -299,26 +304,35 @@ class DeliveryService:
         self._out.append((self.names.state("delivered"), key.encode(), _json(value)))
 
     def _ship(self) -> None:
-        """Enqueue this turn's records; the offsets they finish are finished once the broker acknowledged them."""
+        """Send the records finished sends produced, one batch at a time (error-only delivery reports: an
+        acknowledged record costs one produce() and no Python callback); what comes meanwhile goes with the
+        next batch. An offset is finished once its records are acknowledged."""
+        if self._shipping is not None:
+            if not self._shipping.done():
+                return
+            self._shipping.result()  # a batch the broker did not take stops delivery (nothing of it committed)
+            self._shipping = None
         out, self._out = self._out, []
         finish, self._finish = self._finish, []
         if out:
-            self._inflight.append((self.producer.enqueue_batch(out), finish))
-        elif finish and self._inflight:
-            self._inflight[-1][1].extend(finish)  # finished with the batch still in flight
+            self._shipping = asyncio.ensure_future(self._send(out, finish))
         else:
             for taken in finish:
                 self._line.finished(taken.partition, taken.offset)
 
+    async def _send(self, out: list[Record], finish: list[Taken]) -> None:
+        failed = [e for e in await self.producer.send_batch(out) if e is not None]
+        if failed:
+            raise failed[0]
+        for taken in finish:
+            self._line.finished(taken.partition, taken.offset)
+
     def _settle(self, *, final: bool = False) -> None:
-        """Finish the offsets of every leading batch the broker acknowledged; commit what became committable."""
-        while self._inflight and self._inflight[0][0].done():
-            future, finished = self._inflight.popleft()
-            failed = [o for o in future.result() if isinstance(o, DeliveryError)]
-            if failed:
-                raise failed[0]  # nothing of this batch is committed: the next start redoes it
-            for taken in finished:
-                self._line.finished(taken.partition, taken.offset)
+        """Commit what became committable, at most every COMMIT_SECONDS (a commit costs more than a batch)."""
+        now = time.monotonic()
+        if not final and now - self._committed_at < COMMIT_SECONDS:
+            return
+        self._committed_at = now
         offsets = self._line.committable()
         if offsets:
             self._commit(offsets, asynchronous=not final)
@@ -459,28 +473,25 @@ class DeliveryService:
         revoked = sorted(tp.partition for tp in partitions)
         if not revoked:
             return
-        # What finished so far is made durable and committed before the partitions move; waiting
-        # notifications of them are dropped here (uncommitted: the next owner sends them). A send under way
-        # finishes and writes its delivered mark, which the next owner may not have read yet: at-least-once.
-        self._ship()
+        # Everything produced so far is made durable before the partitions move, so the next owner's read of
+        # the delivery log sees it; what finished is committed. Waiting notifications of these partitions are
+        # dropped here (uncommitted: the next owner sends them). A send under way finishes and writes its
+        # delivered mark, which the next owner may not have read yet: at-least-once.
+        out, self._out = self._out, []
+        finish, self._finish = self._finish, []
+        if out:
+            self.producer.enqueue_batch(out)
         left = self.producer.flush(10.0)
         if left:
             log.error("delivery: %d records unacknowledged at revocation of %s", left, revoked)
         else:
-            self._settle_sync()
+            for taken in finish:
+                self._line.finished(taken.partition, taken.offset)
+            offsets = self._line.committable()
+            if offsets:
+                self._commit(offsets, asynchronous=False)
         self._forget(revoked)
         log.info("delivery: revoked %s[%s]", self.names.notifications, ",".join(map(str, revoked)))
-
-    def _settle_sync(self) -> None:
-        """Like _settle, from inside a callback after a flush that left nothing unacknowledged: the reports are
-        in, but their futures only resolve on the next loop turn."""
-        while self._inflight:
-            _, finished = self._inflight.popleft()
-            for taken in finished:
-                self._line.finished(taken.partition, taken.offset)
-        offsets = self._line.committable()
-        if offsets:
-            self._commit(offsets, asynchronous=False)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = sorted(tp.partition for tp in partitions)
