@@ -192,10 +192,10 @@ class EventProducer:
         return await self._enqueue(asyncio.get_running_loop(), topic, k, payload, headers)
 
     async def send_batch(
-        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
     ) -> list[DeliveryError | None]:
         """(topic, key, value) triples -> per record None (acknowledged) or its DeliveryError, in input order,
-        once every record has its outcome.
+        once every record has its outcome (a None value is a tombstone).
 
         Produced on a second librdkafka producer with error-only delivery reports and drained once per batch,
         so an acknowledged record costs one produce() and nothing else in Python (per-record reports cost more
@@ -212,7 +212,7 @@ class EventProducer:
             for topic, key, value in records:
                 payload = value.encode() if isinstance(value, Envelope) else value
                 k = key.encode() if isinstance(key, str) else key
-                sent.append((topic, payload))
+                sent.append((topic, payload or b""))  # (an error report gives a tombstone's value as None)
                 while True:
                     try:
                         produce(topic, payload, k)
