@@ -56,6 +56,7 @@ from pipeline.transforms.rules.alert import Alert
 from pipeline.worker._backlog import Backlog, Entry, OffsetLine
 from pipeline.worker.alerting import alert_key_for, load_routing
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.batch.consumer import legacy_positions
 from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
@@ -138,12 +139,14 @@ class DeliveryService:
     def __init__(self, *, kafka: KafkaSettings, names: TopicNames, group_id: str, sinks: dict[str, Sink],
                  languages: dict[str, str], kinds: dict[str, str], producer: EventProducer,
                  alert_key: Callable[[Alert], bytes], signer: SsoLinkSigner | None = None,
-                 settings: DeliverySettings | None = None, batch_size: int = BATCH_SIZE) -> None:
+                 settings: DeliverySettings | None = None, batch_size: int = BATCH_SIZE,
+                 legacy_group: str = "") -> None:
         self.kafka, self.names, self.group = kafka, names, group_id
         self.sinks, self.languages, self.kinds = sinks, languages, kinds
         self.producer, self.alert_key, self.signer = producer, alert_key, signer
         self.settings = settings or DeliverySettings()
         self.batch_size = batch_size
+        self.legacy_group = legacy_group  # where delivery committed as a faust agent (upgrades)
         self.name = "delivery"
         self.delivered: dict[str, Any] = {}  # the delivery log as this process knows it
         self.backlogs: dict[str, Backlog] = {}
@@ -448,6 +451,9 @@ class DeliveryService:
         have finished or started notifications of them since this one started)."""
         if not partitions:
             return
+        # a partition this group never committed starts where the faust agent's group got to (upgrades)
+        if self.legacy_group:
+            legacy_positions(self.name, self.kafka.bootstrap, consumer, partitions, self.legacy_group)
         consumer.incremental_assign(partitions)
         consumer.pause(partitions)
         mine = {tp.partition for tp in partitions}
@@ -526,7 +532,7 @@ def install_delivery(ctx: WorkerContext) -> None:
         sinks={name: build_sink(cfg) for name, cfg in configs.items()},
         languages={name: getattr(cfg, "language", "zh") for name, cfg in configs.items()},
         kinds={name: cfg.kind for name, cfg in configs.items()}, producer=producer,
-        alert_key=alert_key_for(ctx), signer=signer,
+        alert_key=alert_key_for(ctx), signer=signer, legacy_group=ctx.app.conf.id,
         settings=DeliverySettings(operator_alerts=alerting.operator_alerts,
                                   backlog_alert_seconds=alerting.backlog_alert_seconds,
                                   stop_grace_seconds=alerting.stop_grace_seconds))
