@@ -70,10 +70,12 @@ class DispatchService:
 
     def __init__(self, *, kafka: KafkaSettings, names: TopicNames, group_id: str, routing: RoutingConfig,
                  silences: SilenceStore, producer: EventProducer, batch_size: int = 1000,
-                 poll_interval: float = 0.005, clock: Callable[[], float] = time.time) -> None:
+                 poll_interval: float = 0.005, clock: Callable[[], float] = time.time,
+                 spread: frozenset[str] = frozenset()) -> None:
         self.kafka, self.names, self.group_id = kafka, names, group_id
         self.routing, self.silences, self.producer = routing, silences, producer
         self.batch_size, self.poll_interval, self.clock = batch_size, poll_interval, clock
+        self.spread = spread  # receivers whose notifications are keyed by group (alerting.spread_notifications)
         self.dispatchers: dict[int, Dispatcher] = {}
         self._writes: dict[int, dict[str, bytes | None]] = {}
         self._legacy: list[Record] = []
@@ -174,9 +176,10 @@ class DispatchService:
                 self._emit(dispatcher.tick(now))
 
     def _emit(self, notes: list[Any]) -> None:
-        topic = self.names.notifications
+        topic, spread = self.names.notifications, self.spread
         for note in notes:
-            self._out.append((topic, note.kafka_key(), note.to_envelope().encode()))
+            key = f"{note.receiver}/{note.group_id}".encode() if note.receiver in spread else note.kafka_key()
+            self._out.append((topic, key, note.to_envelope().encode()))
 
     def _ship(self) -> None:
         """Send this round's notifications, then its merged state writes, as one batch with error-only delivery

@@ -138,8 +138,10 @@ def install_dispatch(ctx: WorkerContext) -> None:
     # Its own producer with a 1 ms linger: a notification waits on the push -> delivery path for at most that
     # long, and records produced while a request is in flight still share the next one.
     producer = EventProducer(ctx.kafka, **{"linger.ms": 1})
+    spread = frozenset(r.name for r in routing.receivers if ctx.config.alerting.spread_notifications
+                       and (r.model_extra or {}).get("kind") == "webhook")
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
-                              silences=silences, producer=producer)
+                              silences=silences, producer=producer, spread=spread)
     ctx.views["dispatcher"] = service  # the console's groups: this process's partitions
     ctx.watched.append(Watched("dispatch", service.group_id, lambda: [(names.alerts, p) for p in service.dispatchers]))
     running: dict[str, asyncio.Task[None]] = {}
