@@ -546,7 +546,9 @@ def install_delivery(ctx: WorkerContext) -> None:
             await service.run()
         except Exception as exc:
             log.exception("delivery stopped: %s", exc)
-            raise  # a delivery loop that cannot make its output durable must not idle silently
+            if ctx.app.agents:  # under faust; alone, the failed task stops the process (plain.py)
+                await ctx.app.crash(exc)  # a delivery loop that cannot make its output durable must not idle
+            raise
 
     async def _stop() -> None:
         service.stop()
