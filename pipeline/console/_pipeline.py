@@ -26,8 +26,9 @@ class StageLag:
 
 def lag_by_stage(group: str, agents: dict[str, list[str]]) -> list[StageLag]:
     """Per consumed topic: the faust agents reading it, and each batch unit (group "<group>.<unit>": audit,
-    siem-<name>; "<group>-dispatch", "<group>-delivery") on its own row, with the lag the LagMonitor last measured (it probes on its own thread every
-    lag_probe_seconds; the page never opens a Kafka client for this)."""
+    siem-<name>; "<group>-dispatch", "<group>-delivery") on its own row, with the lag the LagMonitor last
+    measured (it probes on its own thread every lag_probe_seconds; the page never opens a Kafka client for
+    this)."""
     faust_lag: dict[str, int] = {}
     units: dict[tuple[str, str], int] = {}
     for family in REGISTRY.collect():
