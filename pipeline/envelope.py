@@ -34,6 +34,9 @@ def fingerprint(*fields: Any) -> str:
     return h.hexdigest()[:32]
 
 
+_SECOND_TEXT: dict[int, str] = {}  # unix second -> "YYYY-MM-DDTHH:MM:SS." (strftime is most of utc_iso's cost)
+
+
 def utc_iso(ts: float | datetime | None = None) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-29T18:04:36.123Z; `None` means now."""
     if ts is None:
@@ -42,7 +45,13 @@ def utc_iso(ts: float | datetime | None = None) -> str:
         dt = ts.astimezone(UTC)
     else:
         dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    second = (dt.toordinal() - 719163) * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second
+    head = _SECOND_TEXT.get(second)
+    if head is None:
+        if len(_SECOND_TEXT) > 4096:  # timestamps of a burst share a few seconds; old ones are not needed
+            _SECOND_TEXT.clear()
+        head = _SECOND_TEXT[second] = dt.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{head}{dt.microsecond // 1000:03d}Z"
 
 
 _DAY_SECONDS = 86400

@@ -223,10 +223,10 @@ class EventProducer:
         return await self._enqueue(asyncio.get_running_loop(), topic, k, payload, headers)
 
     async def send_batch(
-        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
     ) -> list[DeliveryError | None]:
         """(topic, key, value) triples -> per record None (acknowledged) or its DeliveryError, in input order,
-        once every record has its outcome.
+        once every record has its outcome (a None value is a tombstone).
 
         Produced on a second librdkafka producer with error-only delivery reports and drained once per batch,
         so an acknowledged record costs one produce() and nothing else in Python (per-record reports cost more
@@ -280,15 +280,15 @@ class EventProducer:
 
     @staticmethod
     def _produce_bulk(
-        bulk: _BulkProducer, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope]]
-    ) -> tuple[list[str], list[bytes | Envelope], dict[int, DeliveryError]]:
+        bulk: _BulkProducer, records: Iterable[tuple[str, bytes | str | None, bytes | Envelope | None]]
+    ) -> tuple[list[str], list[bytes | Envelope | None], dict[int, DeliveryError]]:
         """The per-record loop of send_batch, kept to one produce() call and two list appends per record (the
         topics and values name a failed record's index if the broker refuses one); records librdkafka refuses
         before queueing them come back by index."""
         producer = bulk.producer
         produce = producer.produce
         topics: list[str] = []
-        values: list[bytes | Envelope] = []
+        values: list[bytes | Envelope | None] = []
         refused: dict[int, DeliveryError] = {}
         add_topic = topics.append
         add_value = values.append
