@@ -46,9 +46,9 @@ from pipeline.metrics import (
     DELIVERY_RESUMED,
     DLQ_RECORDS,
 )
+from pipeline.notification import Notification, NotificationError
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.delivery.factory import SINK_CONFIG, build_sink
-from pipeline.sinks.delivery.notification import AlertItem, Notification, NotificationError, SsoLink
 from pipeline.sinks.delivery.sink import Sink
 from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
 from pipeline.sso import SsoLinkSigner
@@ -83,32 +83,6 @@ def receiver_sink_configs(routing: Any) -> dict[str, Any]:
             continue
         out[receiver.name] = SINK_CONFIG.validate_python({**extra, "name": receiver.name})
     return out
-
-
-def to_delivery_notification(data: dict[str, Any], corp_id: str, language: str, signer: Any | None) -> Notification:
-    """exmail.notification/1 (routing) -> the delivery sinks' Notification."""
-    zh = language == "zh"
-    items, links, users = [], [], []
-    for a in data.get("alerts") or []:
-        labels = {str(k): str(v) for k, v in (a.get("labels") or {}).items()}
-        ann = {str(k): str(v) for k, v in (a.get("annotations") or {}).items()}
-        summary = (ann.get("summary_zh") if zh else None) or ann.get("summary") or labels.get("alertname", "")
-        items.append(AlertItem(labels=labels, annotations=ann, status=a.get("status", "firing"),
-                               severity=labels.get("severity", "warning"), summary=summary,
-                               starts_at=a.get("starts_at"), ends_at=a.get("ends_at"),
-                               fingerprint=a.get("fingerprint")))
-        if labels.get("user"):
-            users.append(labels["user"])
-        sso_user = a.get("sso_user")
-        if signer is not None and sso_user and a.get("status", "firing") == "firing":
-            corp = labels.get("corp") or corp_id
-            links.append(SsoLink(label=("登录邮箱 " if zh else "Open mailbox ") + sso_user,
-                                 url=signer.link(corp, sso_user)))
-    return Notification(
-        receiver=data["receiver"], group_key=data["group_key"], idempotency_key=data.get("id") or data["group_key"],
-        alerts=tuple(items), title=(data.get("title_zh") if zh else None) or data.get("title", ""),
-        sso_links=tuple(dict.fromkeys(links)), recipients=tuple(dict.fromkeys(users)), corp_id=corp_id,
-        reason=data.get("reason", ""))
 
 
 def _live(value: Any, now: float) -> bool:
@@ -265,8 +239,7 @@ class DeliveryService:
             receiver = env.data.get("receiver")
             if receiver not in self.sinks:
                 raise ValueError(f"receiver {receiver!r} has no delivery sink configured")
-            note = to_delivery_notification({**env.data, "id": env.id}, env.corp_id, self.languages[receiver],
-                                            self.signer)
+            note = Notification.from_envelope(env, self.languages[receiver], self.signer)
         except (EnvelopeError, NotificationError, ValueError, KeyError, TypeError) as exc:
             letter = dead_letter(stage="delivery", reason=str(exc), error_type=type(exc).__name__,
                                  origin=Origin(self.names.notifications, partition, offset, None), payload=taken.value)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, fingerprint
-from pipeline.sinks.delivery.notification import Notification
+from pipeline.notification import Notification
 
 DELIVERY_SCHEMA = "exmail.delivery/1"
 DeliveryStatus = Literal["delivered", "failed", "dead_lettered", "interrupted"]

@@ -25,7 +25,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.sinks.delivery.notification import Notification
+from pipeline.notification import Notification
 
 Language = Literal["zh", "en"]
 Flavor = Literal["wecom", "dingtalk", "feishu", "plain"]

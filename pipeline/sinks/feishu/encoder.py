@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.http import json_bytes
-from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.splitting import Part, split_to_fit
 from pipeline.sinks.delivery.templates import MessageRenderer
 from pipeline.sinks.feishu.config import FeishuConfig

@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 
 from pipeline.envelope import fingerprint
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult
-from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
 from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, BucketGroup, TokenBucket
 from pipeline.sinks.feishu.config import FeishuConfig

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.http import json_bytes
-from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import EncodeError
 from pipeline.sinks.delivery.splitting import truncate_utf8, utf8_len
 from pipeline.sinks.delivery.templates import MessageRenderer

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.envelope import fingerprint
-from pipeline.sinks.delivery.notification import Notification
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.sink import EncodeError
 from pipeline.sinks.delivery.splitting import split_utf8, truncate_utf8, utf8_len
 from pipeline.sinks.delivery.templates import MessageRenderer, safe

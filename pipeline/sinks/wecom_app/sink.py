@@ -6,9 +6,9 @@ import random
 
 import httpx
 
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult
-from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
 from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, KeyedBuckets, window_bucket_factory
 from pipeline.sinks.wecom_app.config import WeComAppConfig

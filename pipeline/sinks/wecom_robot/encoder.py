@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.sinks.delivery.notification import Notification
+from pipeline.notification import Notification
 from pipeline.sinks.delivery.splitting import split_utf8
 from pipeline.sinks.delivery.templates import MessageRenderer
 from pipeline.sinks.wecom_robot.config import WeComRobotConfig

@@ -12,6 +12,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pipeline.notification import NOTIFICATION_SCHEMA, Notification
     from pipeline.transforms.routing.config import (
         InhibitRuleConfig,
         ReceiverConfig,
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from pipeline.transforms.routing.dispatcher import Dispatcher, GroupInfo
     from pipeline.transforms.routing.http import create_silences_app
     from pipeline.transforms.routing.matchers import Matcher, MatcherError, parse_matchers
-    from pipeline.transforms.routing.notification import NOTIFICATION_SCHEMA, REASONS, Notification
+    from pipeline.transforms.routing.notification import REASONS, build_notification
     from pipeline.transforms.routing.silences import (
         Silence,
         SilenceChange,
@@ -40,7 +41,7 @@ _WHERE = {
     "dispatcher": ["Dispatcher", "GroupInfo"],
     "http": ["create_silences_app"],
     "matchers": ["Matcher", "MatcherError", "parse_matchers"],
-    "notification": ["NOTIFICATION_SCHEMA", "REASONS", "Notification"],
+    "notification": ["NOTIFICATION_SCHEMA", "REASONS", "Notification", "build_notification"],
     "silences": ["Silence", "SilenceChange", "SilenceError", "SilenceNotFound", "SilenceStore"],
     "timer": ["TickLoop"],
 }
@@ -65,6 +66,7 @@ __all__ = [
     "SilenceNotFound",
     "SilenceStore",
     "TickLoop",
+    "build_notification",
     "create_silences_app",
     "load_routing_config",
     "parse_matchers",

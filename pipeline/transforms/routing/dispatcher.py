@@ -40,12 +40,18 @@ from typing import Any
 
 from pipeline.envelope import fingerprint
 from pipeline.metrics import ALERTS_SUPPRESSED, NOTIFICATIONS
+from pipeline.notification import Notification
 from pipeline.transforms.routing._inhibit import Inhibitor
 from pipeline.transforms.routing._nflog import Entry, NotificationLog, needs_update
 from pipeline.transforms.routing._timeintervals import is_active
 from pipeline.transforms.routing._tree import Route, build_tree
 from pipeline.transforms.routing.config import RoutingConfig
-from pipeline.transforms.routing.notification import REASON_FIRST, Notification, alert_set_hash, notification_id
+from pipeline.transforms.routing.notification import (
+    REASON_FIRST,
+    alert_set_hash,
+    build_notification,
+    notification_id,
+)
 from pipeline.transforms.routing.silences import SilenceStore
 from pipeline.transforms.rules.alert import MAX_EVENT_IDS, Alert
 from pipeline.transforms.rules.state import MemoryRuleState, RuleState
@@ -289,7 +295,7 @@ class Dispatcher:
             visible = [a for a in visible if a.fingerprint in firing]
             resolved = frozenset()
         self._count(receiver, reason)
-        return [Notification(
+        return [build_notification(
             id=notification_id(receiver, group.key, set_hash, sequence_start, sequence),
             receiver=receiver, group_key=group.key, group_id=group.gid, group_labels=dict(group.labels),
             route_id=route.id, reason=reason, sequence=sequence, sequence_start=sequence_start, created_at=now,

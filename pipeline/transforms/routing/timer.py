@@ -11,8 +11,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from pipeline.notification import Notification
 from pipeline.transforms.routing.dispatcher import Dispatcher
-from pipeline.transforms.routing.notification import Notification
 
 Emit = Callable[[list[Notification]], Awaitable[None]]
 

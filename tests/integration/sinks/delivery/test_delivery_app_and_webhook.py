@@ -11,7 +11,7 @@ import jsonschema
 import orjson
 import pytest
 
-from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
+from pipeline.notification import AlertItem, Notification, SsoLink
 from pipeline.sinks.webhook import WebhookSink
 from pipeline.sinks.webhook.encoder import SCHEMA_PATH
 from pipeline.sinks.wecom_app import WeComAppSink

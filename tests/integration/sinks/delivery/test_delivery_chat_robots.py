@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.sinks.delivery.notification import AlertItem, Notification
+from pipeline.notification import AlertItem, Notification
 from pipeline.sinks.delivery.splitting import utf8_len
 from pipeline.sinks.dingtalk import DingTalkSink
 from pipeline.sinks.feishu import FeishuSink

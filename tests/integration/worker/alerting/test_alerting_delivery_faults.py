@@ -31,7 +31,8 @@ from pipeline.envelope import fingerprint
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.reader import scan
 from pipeline.kafka.state import read_compacted
-from pipeline.transforms.routing.notification import Notification
+from pipeline.notification import Notification
+from pipeline.transforms.routing.notification import build_notification
 from pipeline.transforms.rules.alert import Alert
 
 pytestmark = pytest.mark.integration
@@ -123,10 +124,11 @@ def _notification(group: str, version: int, alerts: int) -> Notification:
                    annotations={"summary": f"{group} v{version} alert {i}: " + "details " * 8},
                    starts_at=now, ends_at=now + 3600, rule=group, fingerprint=f"{group}-{i}")
              for i in range(alerts)]
-    return Notification(id=fingerprint("test-notification", group, version, time.time_ns()), receiver=RECEIVER,
-                        group_key=f"{{}}:{{alertname=\"{group}\"}}", group_id=group,
-                        group_labels={"alertname": group}, route_id="{}", reason="first notification",
-                        sequence=version, sequence_start=now, created_at=now, alerts=items, resolved=frozenset())
+    return build_notification(id=fingerprint("test-notification", group, version, time.time_ns()),
+                              receiver=RECEIVER, group_key=f"{{}}:{{alertname=\"{group}\"}}", group_id=group,
+                              group_labels={"alertname": group}, route_id="{}", reason="first notification",
+                              sequence=version, sequence_start=now, created_at=now, alerts=items,
+                              resolved=frozenset())
 
 
 def _produce(bootstrap: str, prefix: str, notes: list[Notification]) -> None:

@@ -11,12 +11,13 @@ import httpx
 import pytest
 from aiohttp.test_utils import TestServer
 
+from pipeline.envelope import Envelope, utc_iso
 from pipeline.ingest import Ingest
 from pipeline.kafka import KafkaSettings
+from pipeline.notification import NOTIFICATION_SCHEMA, Notification
 from pipeline.sim import SimConfig, run_simulator
 from pipeline.sources.config import config_from_sim_credentials
 from pipeline.sso import SsoLinkSigner
-from pipeline.worker.delivery import to_delivery_notification
 
 pytestmark = pytest.mark.integration
 SECRET = "sso-link-secret-for-tests-0001"
@@ -38,11 +39,13 @@ async def test_alert_sso_link_redirects_to_the_simulators_login_url_and_refuses_
                 base = str(server.make_url("/sso"))
                 signer = SsoLinkSigner(SECRET, base)
                 mailbox = sim.credentials["service_mailbox"]
-                note = to_delivery_notification(
-                    {"receiver": "cs", "group_key": "g", "id": "n1", "title": "t",
-                     "alerts": [{"labels": {"alertname": "cs_external_mail", "user": mailbox},
-                                 "annotations": {"summary": "s"}, "status": "firing", "sso_user": mailbox}]},
-                    sim.credentials["corp_id"], "en", signer)
+                note = Notification.from_envelope(Envelope(
+                    schema=NOTIFICATION_SCHEMA, id="n1", corp_id=sim.credentials["corp_id"], source="test",
+                    occurred_at=utc_iso(),
+                    data={"receiver": "cs", "group_key": "g", "title": "t",
+                          "alerts": [{"labels": {"alertname": "cs_external_mail", "user": mailbox},
+                                      "annotations": {"summary": "s"}, "status": "firing", "sso_user": mailbox}]}),
+                    "en", signer)
                 assert len(note.sso_links) == 1
                 link = note.sso_links[0].url
                 async with httpx.AsyncClient() as http:

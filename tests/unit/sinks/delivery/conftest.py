@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
+from pipeline.notification import AlertItem, Notification, SsoLink
 
 
 def make_notification(n_alerts: int = 2, key: str = "nk-1", **overrides: object) -> Notification:

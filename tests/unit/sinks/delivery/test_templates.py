@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
+from pipeline.notification import AlertItem, Notification, SsoLink
 from pipeline.sinks.delivery.templates import Flavor, Language, MessageRenderer, TemplateError, TemplateSettings
 
 
