@@ -7,7 +7,7 @@ from typing import Annotated
 import httpx
 from pydantic import Field, TypeAdapter
 
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.sink import Sink
 from pipeline.sinks.dingtalk import DingTalkConfig, DingTalkSink
 from pipeline.sinks.feishu import FeishuConfig, FeishuSink

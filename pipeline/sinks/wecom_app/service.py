@@ -11,7 +11,7 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from pipeline.sinks.delivery.clock import Clock
+from pipeline.clock import Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass, malformed_response, wecom_reply
 from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.wecom_app.encoder import AppMessage

@@ -15,7 +15,7 @@ import jsonschema
 import orjson
 import pytest
 
-from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.clock import ManualClock
 from pipeline.sinks.delivery.notification import AlertItem, Notification
 from pipeline.sinks.delivery.splitting import utf8_len
 from pipeline.sinks.dingtalk import DingTalkConfig, DingTalkSink, dingtalk_sign

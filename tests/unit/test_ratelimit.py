@@ -1,14 +1,16 @@
-"""Token buckets on a manual clock: destination limits hold in every window, waits are reported."""
+"""The one token bucket on a manual clock: destination limits hold in every window, waits are reported; `reserve`
+(the Exmail client's pacing) serves callers in arrival order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import pytest
 
-from pipeline.sinks.delivery.clock import ManualClock
-from pipeline.sinks.delivery.token_bucket import (
+from pipeline.clock import FunctionClock, ManualClock
+from pipeline.ratelimit import (
     BucketGroup,
     BucketRegistry,
     KeyedBuckets,
@@ -137,3 +139,76 @@ async def test_cold_keyed_buckets_start_empty_for_keys_first_seen_after_the_star
     keyed = registry.get(("app",), lambda: KeyedBuckets(window_bucket_factory([(30, 60.0)], clock), clock=clock))
     waited = await keyed.acquire(["member-1"])
     assert waited > 0  # no burst right after a restart
+
+
+@dataclass
+class CallableClock:
+    """Monotonic time as a function plus a sleep that moves it (how the Exmail client is handed its time)."""
+
+    now: float = 1000.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+async def test_bucket_serves_the_burst_at_once_then_one_token_per_interval() -> None:
+    clock = CallableClock()
+    bucket = TokenBucket(rate=2, burst=3, clock=FunctionClock(clock, clock.sleep))
+    waits = [await bucket.reserve() for _ in range(5)]
+    assert waits == [0, 0, 0, 0.5, 0.5]
+
+
+async def test_bucket_queues_concurrent_callers_in_arrival_order() -> None:
+    clock = CallableClock()
+
+    async def frozen_time_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    bucket = TokenBucket(rate=1, burst=2, clock=FunctionClock(clock, frozen_time_sleep))
+    waits = await asyncio.gather(*(bucket.reserve() for _ in range(5)))
+    assert waits == [0, 0, 1, 2, 3]
+
+
+async def test_bucket_refills_while_idle_but_never_above_the_burst() -> None:
+    clock = CallableClock()
+    bucket = TokenBucket(rate=1, burst=2, clock=FunctionClock(clock, clock.sleep))
+    await bucket.reserve()
+    await bucket.reserve()
+    clock.advance(100)
+    assert bucket.available == 2
+    waits = [await bucket.reserve() for _ in range(3)]
+    assert waits == [0, 0, 1]
+
+
+async def test_cancelled_waiter_gives_its_reserved_token_back() -> None:
+    clock = CallableClock()
+
+    async def never_wakes(seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    bucket = TokenBucket(rate=1, burst=1, clock=FunctionClock(clock, never_wakes))
+    await bucket.reserve()
+    waiter = asyncio.ensure_future(bucket.reserve())
+    await asyncio.sleep(0)
+    assert bucket.available == -1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert bucket.available == 0
+
+
+def test_bucket_rejects_nonsense_parameters() -> None:
+    clock = CallableClock()
+    with pytest.raises(ValueError):
+        TokenBucket(rate=0, burst=1, clock=FunctionClock(clock, clock.sleep))
+    with pytest.raises(ValueError):
+        TokenBucket(rate=1, burst=0, clock=FunctionClock(clock, clock.sleep))
