@@ -105,6 +105,23 @@ def malformed_response(http_status: int, what: str) -> AttemptResult:
     return AttemptResult(_T, "bad_response", http_status=http_status, detail=what)
 
 
+class CodeTable(dict[int, CodeRule]):
+    """A destination's errcode table, and where its answers put the code and the message."""
+
+    def __init__(self, rules: Mapping[int, CodeRule], *, code_field: str = "errcode",
+                 msg_field: str = "errmsg") -> None:
+        super().__init__(rules)
+        self.code_field = code_field
+        self.msg_field = msg_field
+
+    def classify(self, code: int, message: str = "", http_status: int = 200) -> AttemptResult:
+        return classify_code(self, code, message, http_status)
+
+    def reply(self, status: int, body: object) -> AttemptResult:
+        """Classify a 2xx answer {code_field: int, msg_field: str}; any other shape is a malformed answer."""
+        return code_reply(self, self.code_field, self.msg_field, status, body)
+
+
 def code_reply(table: Mapping[int, CodeRule], code_field: str, msg_field: str, status: int,
                body: object) -> AttemptResult:
     """Classify a 2xx answer {code_field: int, msg_field: str} against a destination's table."""

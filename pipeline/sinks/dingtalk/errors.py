@@ -3,11 +3,11 @@ final (token gone, signature or keyword mismatch, robot disabled)."""
 
 from __future__ import annotations
 
-from pipeline.sinks.delivery.errors import AttemptResult, CodeRule, ErrorClass, classify_code, code_reply
+from pipeline.sinks.delivery.errors import CodeRule, CodeTable, ErrorClass
 
 _T, _P = ErrorClass.TRANSIENT, ErrorClass.PERMANENT
 
-DINGTALK_ERRCODES: dict[int, CodeRule] = {
+DINGTALK_ERRCODES = CodeTable({
     -1: CodeRule(_T, "system busy"),
     130101: CodeRule(_T, "sending too fast (20/min per robot)", rate_limited=True),
     410100: CodeRule(_T, "sending too fast", rate_limited=True),
@@ -15,12 +15,7 @@ DINGTALK_ERRCODES: dict[int, CodeRule] = {
     310000: CodeRule(_P, "sign not match, keyword missing or IP not allowed"),
     400013: CodeRule(_P, "robot disabled"),
     460101: CodeRule(_P, "message too long"),
-}
+})  # answers are {"errcode": .., "errmsg": ..}
 
-
-def classify_dingtalk(errcode: int, errmsg: str = "", http_status: int = 200) -> AttemptResult:
-    return classify_code(DINGTALK_ERRCODES, errcode, errmsg, http_status)
-
-
-def dingtalk_reply(status: int, body: object) -> AttemptResult:
-    return code_reply(DINGTALK_ERRCODES, "errcode", "errmsg", status, body)
+classify_dingtalk = DINGTALK_ERRCODES.classify
+dingtalk_reply = DINGTALK_ERRCODES.reply

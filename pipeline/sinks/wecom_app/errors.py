@@ -3,11 +3,11 @@ which mean "refetch the access token", which are final."""
 
 from __future__ import annotations
 
-from pipeline.sinks.delivery.errors import AttemptResult, CodeRule, ErrorClass, classify_code, code_reply
+from pipeline.sinks.delivery.errors import CodeRule, CodeTable, ErrorClass
 
 _T, _R, _P = ErrorClass.TRANSIENT, ErrorClass.TOKEN_REFRESH, ErrorClass.PERMANENT
 
-WECOM_ERRCODES: dict[int, CodeRule] = {
+WECOM_ERRCODES = CodeTable({
     -1: CodeRule(_T, "system busy"),
     45009: CodeRule(_T, "api frequency out of limit", rate_limited=True),
     45033: CodeRule(_T, "concurrent call limit exceeded", rate_limited=True),
@@ -24,13 +24,7 @@ WECOM_ERRCODES: dict[int, CodeRule] = {
     60020: CodeRule(_P, "caller IP not on the app's trusted list"),
     81013: CodeRule(_P, "all recipients invalid"),
     93000: CodeRule(_P, "robot webhook invalid or robot removed"),
-}
+})  # answers are {"errcode": .., "errmsg": ..}
 
-
-def classify_wecom(errcode: int, errmsg: str = "", http_status: int = 200) -> AttemptResult:
-    return classify_code(WECOM_ERRCODES, errcode, errmsg, http_status)
-
-
-def wecom_reply(status: int, body: object) -> AttemptResult:
-    """Classify a 2xx WeCom answer {"errcode": .., "errmsg": ..}."""
-    return code_reply(WECOM_ERRCODES, "errcode", "errmsg", status, body)
+classify_wecom = WECOM_ERRCODES.classify
+wecom_reply = WECOM_ERRCODES.reply
