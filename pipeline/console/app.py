@@ -55,7 +55,6 @@ from pipeline.console._pipeline import (
 )
 from pipeline.console.config import ConsoleConfig
 from pipeline.exmail import ExmailClient
-from pipeline.ingest import client_settings
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import AUTH_FAILURES
 from pipeline.sinks.audit.config import AuditStoreConfig
@@ -63,7 +62,7 @@ from pipeline.sinks.audit.store import AuditRow, AuditStore
 from pipeline.sinks.registry import open_audit_store
 from pipeline.sinks.sse import SseConfig
 from pipeline.sinks.sse.server import SseHub
-from pipeline.sources.config import CorpConfig
+from pipeline.sources.config import CorpConfig, client_settings
 from pipeline.worker.lag import LagMonitor
 
 log = logging.getLogger(__name__)
