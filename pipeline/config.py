@@ -155,7 +155,7 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
     if isinstance(worker.get("siem"), list):
         issues.extend(_check_siem(worker["siem"]))
     if isinstance(data.get("actions"), dict) and data["actions"]:
-        from pipeline.transforms.actions import ActionsConfig
+        from pipeline.actions import ActionsConfig
 
         try:
             ActionsConfig.model_validate(data["actions"])

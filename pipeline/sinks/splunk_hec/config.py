@@ -6,8 +6,9 @@ import ssl
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.secrets import SecretRef
 from pipeline.sinks._batching import BatchConfig
 
 
@@ -20,7 +21,7 @@ class SplunkHecSinkConfig(BaseModel):
     kind: Literal["splunk_hec"] = "splunk_hec"
 
     url: str = Field(..., pattern=r"^https?://", description="HEC base URL, e.g. https://splunk.internal:8088")
-    token: str = Field(..., description="secret reference to the HEC token")
+    token: SecretRef = Field(..., description="secret reference to the HEC token")
     index: str | None = None
     sourcetype: str = "exmail:event"
     source: str = "exmail-pipeline"
@@ -33,13 +34,6 @@ class SplunkHecSinkConfig(BaseModel):
     verify_tls: bool = True
     timeout_seconds: float = Field(30.0, gt=0)
     batch: BatchConfig = Field(default_factory=lambda: BatchConfig(max_records=500, max_bytes=1024 * 1024))
-
-    @field_validator("token")
-    @classmethod
-    def _token_reference(cls, value: str) -> str:
-        if not value.startswith(("env:", "file:")):
-            raise ValueError("token must be a secret reference 'env:NAME' or 'file:/path', not the token itself")
-        return value
 
     def tls(self) -> ssl.SSLContext | bool:
         if not self.verify_tls:
