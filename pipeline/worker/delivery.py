@@ -47,10 +47,10 @@ from pipeline.metrics import (
     DLQ_RECORDS,
 )
 from pipeline.notification import Notification, NotificationError
+from pipeline.ratelimit import SHARED_BUCKETS
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.delivery.factory import SINK_CONFIG, build_sink
 from pipeline.sinks.delivery.sink import Sink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
 from pipeline.sso import SsoLinkSigner
 from pipeline.transforms.rules.alert import Alert
 from pipeline.worker._backlog import Backlog, Entry, OffsetLine

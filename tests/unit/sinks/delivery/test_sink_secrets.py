@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.clock import ManualClock
 from pipeline.notification import Notification
-from pipeline.sinks.delivery.clock import ManualClock
 from pipeline.sinks.dingtalk import DingTalkConfig, DingTalkSink
 from pipeline.sinks.feishu import FeishuConfig, FeishuSink
 from pipeline.sinks.webhook import WebhookConfig, WebhookSink
