@@ -93,5 +93,3 @@ async def test_an_unwritable_claim_grants_nothing_and_names_no_detail(mock_kafka
         assert not log.claimed("sso/x")
     finally:
         await log.stop()
-
-
