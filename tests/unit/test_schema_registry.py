@@ -14,7 +14,16 @@ from pipeline.dlq import Origin, dead_letter
 from pipeline.records import EVENT_SCHEMA, HR_SCHEMA, RAW_SCHEMAS
 from pipeline.schema_registry import UnknownSchemaError, schema, schema_names, validate, validator
 
-REPO = Path(__file__).resolve().parents[4]
+from .transforms.normalize.conftest import Samples
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def samples() -> Samples:
+    """The normalize tests' sample records (tests/unit/transforms/normalize/conftest.py): the envelopes every
+    stage produces, validated here against their schemas."""
+    return Samples()
 
 
 def test_every_topic_has_a_schema() -> None:

@@ -1,0 +1,74 @@
+"""Unit tests mirror the source tree, so a module's tests are found by its path: the tests of
+pipeline/<package>/<module>.py live in tests/unit/<package>/test_<module>[_<aspect>].py (a private module
+`_<module>.py` drops its underscore; a subpackage counts as a module of its parent). This test fails for a test
+file whose directory is not a package of pipeline/ or whose name starts with no module of that package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+UNIT = Path(__file__).resolve().parent
+PIPELINE = UNIT.parents[1] / "pipeline"
+
+# Suites that test something other than one pipeline module; keep this list short and say why.
+EXEMPT = {
+    "test_layout.py",  # this test: the layout of the tests themselves
+    "ops",  # ops/ scripts and files (compose, Dockerfile, Grafana, Prometheus): not pipeline modules
+    "bench",  # ops/bench helpers
+}
+
+# Target paths of moves announced in plan-s3.md whose source has not landed yet: test dir -> current package.
+# Remove an entry once its package sits at the target path.
+PENDING_MOVES = {
+    "actions": "transforms/actions",  # pipeline/transforms/actions -> pipeline/actions (part actions)
+    "sinks/audit/sqlite": "sinks/audit_sqlite",  # -> pipeline/sinks/audit/sqlite (part sinks)
+    "sinks/audit/postgres": "sinks/audit_postgres",  # -> pipeline/sinks/audit/postgres (part sinks)
+}
+
+
+def _package(rel: Path) -> Path | None:
+    """The pipeline package a test directory mirrors (tests/unit itself mirrors pipeline/)."""
+    key = rel.as_posix()
+    for candidate in (key, PENDING_MOVES.get(key)):
+        if candidate is None:
+            continue
+        path = PIPELINE / candidate if candidate != "." else PIPELINE
+        if (path / "__init__.py").is_file():
+            return path
+    return None
+
+
+def _modules(package: Path) -> set[str]:
+    """Names a test file may start with: modules and subpackages, private ones without their underscore."""
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    names |= {p.name for p in package.iterdir() if (p / "__init__.py").is_file()}
+    return {n.lstrip("_") for n in names}
+
+
+def misplaced() -> list[str]:
+    out = []
+    for test in sorted(UNIT.rglob("test_*.py")):
+        rel = test.relative_to(UNIT)
+        if rel.parts[0] in EXEMPT or rel.as_posix() in EXEMPT:
+            continue
+        package = _package(rel.parent)
+        if package is None:
+            out.append(f"{rel}: pipeline/{rel.parent.as_posix()} is not a package")
+            continue
+        stem = test.stem.removeprefix("test_")
+        if not any(stem == name or stem.startswith(name + "_") for name in _modules(package)):
+            out.append(f"{rel}: no module of pipeline/{package.relative_to(PIPELINE).as_posix()} named "
+                       f"{stem.split('_')[0]!r}...; name it test_<module>[_<aspect>].py")
+    return out
+
+
+def test_every_unit_test_file_mirrors_a_module() -> None:
+    bad = misplaced()
+    assert not bad, "test files that do not mirror pipeline/:\n" + "\n".join(bad)
+
+
+def test_private_modules_and_subpackages_count_and_unknown_dirs_do_not() -> None:
+    exmail = _modules(PIPELINE / "exmail")
+    assert {"crypto", "dates", "client"} <= exmail
+    assert _package(Path("transforms/normalize")) == PIPELINE / "transforms" / "normalize"
+    assert _package(Path("core")) is None
