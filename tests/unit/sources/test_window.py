@@ -1,8 +1,8 @@
-"""Open dates, lag and closing; the packed digest set and its per-date seen-set."""
+"""The corp calendar and query windows: the corp's timezone, yesterday held open for late records, query
+ranges and spans."""
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import Any
 
@@ -10,10 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.envelope import fingerprint
 from pipeline.sources._window import CorpCalendar, each_date, query_range, split_span
-from pipeline.sources.cursor import StreamCursor
-from pipeline.sources.dedup import DigestSet, SeenSet, digest_of
 
 D = date.fromisoformat
 
@@ -58,49 +55,3 @@ def test_split_span_covers_in_order(days: int, span: int) -> None:
 def test_split_span_rejects_zero() -> None:
     with pytest.raises(ValueError):
         split_span(D("2026-01-01"), D("2026-01-02"), 0)
-
-
-def test_digest_set_membership_across_compactions() -> None:
-    digests = [os.urandom(16) for _ in range(5000)]
-    s = DigestSet()
-    for d in digests:
-        assert s.add(d)
-    assert all(not s.add(d) for d in digests[:100])
-    assert len(s) == 5000
-    assert all(d in s for d in digests)
-    assert os.urandom(16) not in s
-    assert b"short" not in s
-    s.compact()
-    assert sorted(s) == sorted(digests)
-    assert s.nbytes() < 5000 * 20  # packed: ~16 bytes per digest
-
-
-def test_digest_of_requires_a_fingerprint() -> None:
-    assert digest_of(fingerprint("x")) == bytes.fromhex(fingerprint("x"))
-    with pytest.raises(ValueError):
-        digest_of("abcd")
-
-
-def test_seen_set_per_date() -> None:
-    seen = SeenSet()
-    a, b = digest_of(fingerprint(1)), digest_of(fingerprint(2))
-    assert seen.add(D("2026-03-09"), a)
-    assert not seen.add(D("2026-03-10"), a)  # known under another date counts as seen
-    assert seen.add(D("2026-03-10"), b)
-    assert seen.dates() == [D("2026-03-09"), D("2026-03-10")]
-    assert seen.drop_through(D("2026-03-09")) == 1
-    assert a not in seen and b in seen and len(seen) == 1
-
-
-def test_cursor_marks_and_scan_start() -> None:
-    cur = StreamCursor(stream="c/mail_log")
-    assert cur.scan_start() is None
-    cur.mark_missing([D("2026-03-09"), D("2026-03-10")], {0: 5, 1: 7})
-    cur.mark_missing([D("2026-03-10"), D("2026-03-11")], {0: 9, 1: 3})
-    assert cur.marks[D("2026-03-10")] == {0: 5, 1: 7}  # an existing mark is never moved
-    assert cur.scan_start() == {0: 5, 1: 3}
-    cur.close_through(D("2026-03-10"))
-    assert list(cur.marks) == [D("2026-03-11")]
-    assert not cur.mark_missing([D("2026-03-10")], {0: 1})  # closed dates get no mark
-    back = StreamCursor.model_validate(cur.to_json())
-    assert back.closed_through == D("2026-03-10") and back.marks == {D("2026-03-11"): {0: 9, 1: 3}}

@@ -1,10 +1,9 @@
-"""HR intake (signature, schema, answers), newcount poller (rises, baseline, restart), mailstatus summary."""
+"""HR intake: signed records accepted once, replays and malformed requests refused, 503 with Retry-After."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import date
 from typing import Any
 
 import orjson
@@ -15,8 +14,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from pipeline.envelope import fingerprint
 from pipeline.sources._intake import IntakeGate
 from pipeline.sources.hr import HrIntake, sign
-from pipeline.sources.mail_status import MailStatusPoller
-from pipeline.sources.newcount import NewcountPoller
 
 SECRET = "hr-shared-secret"
 HR = "t.hr.lifecycle"
@@ -104,63 +101,6 @@ async def test_hr_rejections(env: Any, hr: TestClient[Any, Any], case: str, stat
         assert (1, "$.event") in paths and (1, "$") in paths
     assert SECRET not in (await resp.text())
     assert env.broker.values(HR) == []
-
-
-async def test_newcount_rises_become_records(env: Any, validate: Any) -> None:
-    box = "cs@acme.com"
-    env.corp.config = env.corp.config.model_validate({**env.corp.config.model_dump(),
-                                                      "newcount": {"mailboxes": [box]}})
-    await env.load()
-    poller = NewcountPoller(env.rt, env.corp)
-    await poller.prepare()
-    env.api.counts[box] = 2
-    await poller.poll_once()  # baseline
-    assert env.broker.values("t.exmail.raw.new_mail") == []
-    env.clock.value += 5
-    await poller.poll_once()  # unchanged
-    env.api.counts[box] = 4
-    env.clock.value += 5
-    await poller.poll_once()
-    values = env.broker.values("t.exmail.raw.new_mail")
-    assert len(values) == 1
-    validate(values[0])
-    data = values[0]["data"]
-    assert (data["via"], data["msg_type"], data["new_count"], data["previous_count"]) == ("poll", "NewCount", 4, 2)
-    assert data["correlation_key"] == fingerprint("new_mail", env.corp.corp_id, box, 4)
-
-    env.api.counts[box] = 1  # mail read: no record, but the new low is remembered
-    await poller.poll_once()
-    env.api.counts[box] = 2
-    restarted = env.fresh()
-    restarted.corp.config = env.corp.config
-    await restarted.load()
-    again = NewcountPoller(restarted.rt, restarted.corp)
-    await again.prepare()
-    await again.poll_once()
-    values = env.broker.values("t.exmail.raw.new_mail")
-    assert [v["data"]["new_count"] for v in values] == [4, 2]
-    assert values[1]["data"]["previous_count"] == 1
-
-
-async def test_mail_status_summarises_closed_dates_once(env: Any, local: Any, validate: Any) -> None:
-    env.corp.config = env.corp.config.model_copy(update={"domains": ["acme.com"]})
-    for day, n in (("2026-03-08", 3), ("2026-03-09", 2), ("2026-03-10", 1)):
-        for i in range(n):
-            env.api.add("mail_log", {"mailtype": 1, "sender": "a@acme.com", "receiver": f"x{i}@o.com",
-                                     "subject": "s", "time": local(day, 9, i), "status": 3})
-    await env.load()
-    poller = MailStatusPoller(env.rt, env.corp)
-    await poller.prepare()
-    await poller.poll_once()
-    await poller.poll_once()
-    values = env.broker.values("t.exmail.raw.mail_status")
-    for v in values:
-        validate(v)
-    assert [(v["data"]["context"]["date"], v["data"]["record"]["sendsum"]) for v in values] == [
-        ("2026-03-08", 3), ("2026-03-09", 2)]
-    assert values[0]["id"] == fingerprint("exmail.raw", env.corp.corp_id, "mail_status", "acme.com",
-                                          "2026-03-08", 3, 0)
-    assert poller.cursor.closed_through == date(2026, 3, 9)
 
 
 async def test_hr_503_carries_retry_after_and_the_retry_lands_once(env: Any, hr: TestClient[Any, Any]) -> None:
