@@ -26,6 +26,14 @@ PENDING_MOVES = {
 }
 
 
+# Feature-grouped files another part is splitting per module right now (remove each once the split lands).
+PENDING_SPLITS = {
+    "sinks/delivery/test_encoders.py",  # five chat sinks -> sinks/<sink>/ (part sinks)
+    "sinks/delivery/test_signing.py",  # dingtalk/feishu/webhook signing -> sinks/<sink>/ (part sinks)
+    "sinks/test_siem_encoding.py",  # elasticsearch/splunk_hec/syslog -> sinks/<sink>/ (part sinks)
+}
+
+
 def _package(rel: Path) -> Path | None:
     """The pipeline package a test directory mirrors (tests/unit itself mirrors pipeline/)."""
     key = rel.as_posix()
@@ -49,7 +57,7 @@ def misplaced() -> list[str]:
     out = []
     for test in sorted(UNIT.rglob("test_*.py")):
         rel = test.relative_to(UNIT)
-        if rel.parts[0] in EXEMPT or rel.as_posix() in EXEMPT:
+        if rel.parts[0] in EXEMPT or rel.as_posix() in EXEMPT | PENDING_SPLITS:
             continue
         package = _package(rel.parent)
         if package is None:
