@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[5]
 
 
 def test_postgres_round_trip_and_bound_to_loopback(postgres_dsn: str) -> None:

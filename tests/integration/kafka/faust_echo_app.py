@@ -1,4 +1,4 @@
-"""A one-agent faust app run as a real worker subprocess by test_foundation_faust.py.
+"""A one-agent faust app run as a real worker subprocess by test_producer_faust.py.
 
 Reads EXMAIL_TEST_IN, writes EXMAIL_TEST_OUT: value = {"key", "in_partition", "value"} so the test can check that
 faust consumed every record from the partition murmur2 assigns its key to.
