@@ -1,13 +1,15 @@
 """Unit tests mirror the source tree, so a module's tests are found by its path: the tests of
 pipeline/<package>/<module>.py live in tests/unit/<package>/test_<module>[_<aspect>].py (a private module
 `_<module>.py` drops its underscore; a subpackage counts as a module of its parent). This test fails for a test
-file whose directory is not a package of pipeline/ or whose name starts with no module of that package."""
+file whose directory is not a package of pipeline/ or whose name starts with no module of that package, and for
+an integration test directory that names no package or module of pipeline/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 UNIT = Path(__file__).resolve().parent
+INTEGRATION = UNIT.parent / "integration"
 PIPELINE = UNIT.parents[1] / "pipeline"
 
 # Suites that test something other than one pipeline module; keep this list short and say why.
@@ -75,6 +77,24 @@ def test_every_unit_test_file_mirrors_a_module() -> None:
     assert not bad, "test files that do not mirror pipeline/:\n" + "\n".join(bad)
 
 
+def misplaced_integration_dirs(integration: Path = INTEGRATION, pipeline: Path = PIPELINE) -> list[str]:
+    """Integration test directories that name no package or module of pipeline/ (files there may span several
+    modules: they drive whole processes)."""
+    out = []
+    for directory in sorted({p.parent for p in integration.rglob("test_*.py")}):
+        rel = directory.relative_to(integration)
+        if rel == Path("."):
+            continue
+        if _package(rel, pipeline) is None and not (pipeline / rel).with_suffix(".py").is_file():
+            out.append(f"tests/integration/{rel.as_posix()}: no pipeline/{rel.as_posix()}[.py]")
+    return out
+
+
+def test_every_integration_test_directory_mirrors_a_package_or_module() -> None:
+    bad = misplaced_integration_dirs()
+    assert not bad, "integration test directories that do not mirror pipeline/:\n" + "\n".join(bad)
+
+
 def test_the_rule_on_a_small_tree(tmp_path: Path) -> None:
     pipeline, unit = tmp_path / "pipeline", tmp_path / "tests" / "unit"
     for module in ("__init__.py", "envelope.py", "exmail/__init__.py", "exmail/_dates.py", "exmail/crypto.py",
@@ -88,3 +108,9 @@ def test_the_rule_on_a_small_tree(tmp_path: Path) -> None:
         (unit / name).parent.mkdir(parents=True, exist_ok=True)
         (unit / name).touch()
     assert [line.split(":")[0] for line in misplaced(unit, pipeline)] == sorted(bad)
+
+    integration = tmp_path / "tests" / "integration"
+    for name in ("exmail/test_a.py", "envelope/test_b.py", "admin/test_c.py", "test_top.py"):
+        (integration / name).parent.mkdir(parents=True, exist_ok=True)
+        (integration / name).touch()
+    assert misplaced_integration_dirs(integration, pipeline) == ["tests/integration/admin: no pipeline/admin[.py]"]
