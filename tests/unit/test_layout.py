@@ -22,7 +22,6 @@ EXEMPT = {
 # Target paths of moves announced in plan-s3.md whose source has not landed yet: test dir -> current package.
 # Remove an entry once its package sits at the target path.
 PENDING_MOVES = {
-    "actions": "transforms/actions",  # pipeline/transforms/actions -> pipeline/actions (part actions)
     "sinks/audit/sqlite": "sinks/audit_sqlite",  # -> pipeline/sinks/audit/sqlite (part sinks)
     "sinks/audit/postgres": "sinks/audit_postgres",  # -> pipeline/sinks/audit/postgres (part sinks)
 }
