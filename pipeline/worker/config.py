@@ -54,6 +54,10 @@ class AlertingSection(BaseModel):
     stop_grace_seconds: float = Field(
         6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
                                "resumes at the next start (keep the worker's whole stop under 10 s)")
+    spread_notifications: bool = Field(
+        False, description="key webhook receivers' notifications by group instead of by receiver, so several "
+                           "delivery processes share one webhook (its per_minute then holds per process); chat "
+                           "receivers stay keyed by receiver (their limits are per destination)")
 
 
 class WorkerSection(BaseModel):

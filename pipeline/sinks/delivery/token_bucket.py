@@ -69,6 +69,13 @@ class TokenBucket:
     def take(self, n: float = 1.0) -> None:
         self._tokens -= n
 
+    def try_take(self, n: float = 1.0) -> bool:
+        """Take `n` tokens if they are there now (no wait, nothing scheduled); False leaves the bucket as is."""
+        if self.delay_for(n) > _SLACK_S:
+            return False
+        self._tokens -= n
+        return True
+
     def drain(self) -> None:
         """Start from no tokens (a cold start: the allowance may have been used just before)."""
         self._refill()

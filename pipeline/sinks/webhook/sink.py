@@ -45,6 +45,9 @@ class WebhookSink(DeliverySink[WebhookPart]):
     def encode(self, notification: Notification) -> list[WebhookPart]:
         return [WebhookPart(b, notification.idempotency_key) for b in self.encoder.encode(notification)]
 
+    def try_acquire(self, part: WebhookPart) -> bool:
+        return self.bucket.try_take()
+
     async def acquire(self, part: WebhookPart) -> float:
         return await self.bucket.acquire()
 

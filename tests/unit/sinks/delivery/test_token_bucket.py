@@ -137,3 +137,17 @@ async def test_cold_keyed_buckets_start_empty_for_keys_first_seen_after_the_star
     keyed = registry.get(("app",), lambda: KeyedBuckets(window_bucket_factory([(30, 60.0)], clock), clock=clock))
     waited = await keyed.acquire(["member-1"])
     assert waited > 0  # no burst right after a restart
+
+
+def test_try_take_takes_only_what_is_there_and_never_passes_the_limit() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket.per_window(20, 60.0, burst=5, clock=clock)
+    assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]  # the burst, then nothing
+    assert 0 < bucket.delay_for() <= 60 / 15
+    times = []
+    for _ in range(2000):  # poll every 0.1 s for 200 s: a non-waiting taker still keeps every window's limit
+        if bucket.try_take():
+            times.append(clock.monotonic())
+        clock.advance(0.1)
+    assert max_in_window(times, 60.0) <= 20
+    assert len(times) >= 48  # and it gets the whole refill rate: (20 - 5) / 60 s for 200 s is 50
