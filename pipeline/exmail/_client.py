@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from pipeline import metrics
+from pipeline.clock import FunctionClock
 from pipeline.exmail._dates import DateLike, date_range, each_date, split_span
 from pipeline.exmail._endpoints import ENDPOINTS, GETTOKEN, Endpoint
 from pipeline.exmail._errors import (
@@ -52,7 +53,7 @@ from pipeline.exmail._parse import (
     decode_payload,
     parse_model,
 )
-from pipeline.exmail._ratelimit import ConcurrencyLimit, TokenBucket
+from pipeline.exmail._ratelimit import ConcurrencyLimit
 from pipeline.exmail._retry import Backoff, retry_reason
 from pipeline.exmail._settings import ExmailSettings
 from pipeline.exmail._tokens import TokenCache
@@ -89,6 +90,7 @@ from pipeline.exmail.models import (
     UserOptionType,
     UserUpdate,
 )
+from pipeline.ratelimit import TokenBucket
 from pipeline.secrets import REDACTED, scrub_text
 
 log = logging.getLogger("pipeline.exmail")
@@ -154,7 +156,7 @@ class ExmailClient:
         _install_log_scrubber()
 
     def _bucket(self, rate: float, burst: int) -> TokenBucket:
-        return TokenBucket(rate, burst, clock=self._clock, sleep=self._sleep)
+        return TokenBucket(rate, burst, clock=FunctionClock(self._clock, self._sleep))
 
     def __repr__(self) -> str:
         return f"ExmailClient(corp_id={self.corp_id!r}, base_url={scrub_text(self.settings.base_url)!r})"
@@ -176,8 +178,8 @@ class ExmailClient:
         metrics.RATE_LIMIT_WAIT.labels(self.corp_id, bucket).observe(seconds)
 
     async def _pace(self, app: App) -> None:
-        self._observe_wait("corp", await self._corp_bucket.acquire())
-        self._observe_wait(f"app:{app.value}", await self._app_buckets[app].acquire())
+        self._observe_wait("corp", await self._corp_bucket.reserve())
+        self._observe_wait(f"app:{app.value}", await self._app_buckets[app].reserve())
 
     async def _send(
         self,

@@ -46,11 +46,11 @@ from pipeline.metrics import (
     DELIVERY_RESUMED,
     DLQ_RECORDS,
 )
+from pipeline.ratelimit import SHARED_BUCKETS
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.delivery.factory import SINK_CONFIG, build_sink
 from pipeline.sinks.delivery.notification import AlertItem, Notification, NotificationError, SsoLink
 from pipeline.sinks.delivery.sink import Sink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
 from pipeline.sso import SsoLinkSigner
 from pipeline.transforms.rules.alert import Alert
 from pipeline.worker._backlog import Backlog, Entry, OffsetLine

@@ -19,32 +19,11 @@ EXEMPT = {
     "bench",  # ops/bench helpers
 }
 
-# Target paths of moves announced in plan-s3.md whose source has not landed yet: test dir -> current package.
-# Remove an entry once its package sits at the target path.
-PENDING_MOVES = {
-    "sinks/audit/sqlite": "sinks/audit_sqlite",  # -> pipeline/sinks/audit/sqlite (part sinks)
-    "sinks/audit/postgres": "sinks/audit_postgres",  # -> pipeline/sinks/audit/postgres (part sinks)
-}
-
-
-# Feature-grouped files another part is splitting per module right now (remove each once the split lands).
-PENDING_SPLITS = {
-    "sinks/delivery/test_encoders.py",  # five chat sinks -> sinks/<sink>/ (part sinks)
-    "sinks/delivery/test_signing.py",  # dingtalk/feishu/webhook signing -> sinks/<sink>/ (part sinks)
-    "sinks/test_siem_encoding.py",  # elasticsearch/splunk_hec/syslog -> sinks/<sink>/ (part sinks)
-}
-
 
 def _package(rel: Path, pipeline: Path = PIPELINE) -> Path | None:
     """The pipeline package a test directory mirrors (tests/unit itself mirrors pipeline/)."""
-    key = rel.as_posix()
-    for candidate in (key, PENDING_MOVES.get(key)):
-        if candidate is None:
-            continue
-        path = pipeline / candidate if candidate != "." else pipeline
-        if (path / "__init__.py").is_file():
-            return path
-    return None
+    path = pipeline / rel
+    return path if (path / "__init__.py").is_file() else None
 
 
 def _modules(package: Path) -> set[str]:
@@ -58,7 +37,7 @@ def misplaced(unit: Path = UNIT, pipeline: Path = PIPELINE) -> list[str]:
     out = []
     for test in sorted(unit.rglob("test_*.py")):
         rel = test.relative_to(unit)
-        if rel.parts[0] in EXEMPT or rel.as_posix() in EXEMPT | PENDING_SPLITS:
+        if rel.parts[0] in EXEMPT or rel.as_posix() in EXEMPT:
             continue
         package = _package(rel.parent, pipeline)
         if package is None:

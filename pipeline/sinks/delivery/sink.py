@@ -21,12 +21,12 @@ from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.dlq import Origin
 from pipeline.envelope import Envelope, utc_iso
 from pipeline.metrics import DELIVERIES, DELIVERY_FAILURES, DELIVERY_LATENCY, DELIVERY_RETRIES, TOKEN_BUCKET_WAIT
 from pipeline.secrets import scrub
 from pipeline.sinks.delivery import _redact
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.http import HttpClient, HttpSettings, new_client
 from pipeline.sinks.delivery.notification import Notification

@@ -38,7 +38,7 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.sinks._batching import backoff_delay
+from pipeline.backoff import equal_jitter
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +345,7 @@ class BatchConsumer:
                 except Exception as exc:
                     failures += 1
                     self.progress.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    delay = backoff_delay(failures - 1, self.config.retry_initial_seconds,
-                                          self.config.retry_max_seconds)
+                    delay = equal_jitter(failures, self.config.retry_initial_seconds, self.config.retry_max_seconds)
                     log.exception("%s: batch of %d records failed (attempt %d); re-reading it in %.1fs",
                                   self.name, len(batch), failures, delay)
                     await self._call(self._seek, first)

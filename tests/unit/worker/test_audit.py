@@ -8,7 +8,7 @@ import orjson
 
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit import AuditQuery
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.worker.audit import AuditBatch
 from pipeline.worker.normalize import NormalizeBatch
 

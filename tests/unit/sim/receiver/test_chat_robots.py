@@ -8,7 +8,7 @@ import hmac
 import time
 from typing import Any
 
-from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.clock import ManualClock
 
 Mounted = Any
 
