@@ -34,13 +34,13 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.producer import Delivered, DeliveryError
 from pipeline.kafka.reader import scan
 from pipeline.kafka.state import CompactedState
-from pipeline.metrics import DLQ_RECORDS, TRANSFORM_RECORDS
+from pipeline.metrics import TRANSFORM_RECORDS
 from pipeline.transforms.routing.config import RoutingConfig
 from pipeline.transforms.routing.dispatcher import Dispatcher
 from pipeline.transforms.routing.silences import SilenceChange, SilenceStore
@@ -85,6 +85,7 @@ class DispatchService:
         self._stopped = False
         self._consumer: Consumer | None = None
         self._ok = TRANSFORM_RECORDS.labels("dispatch", "ok")
+        self._letters = DeadLetters(names.dlq)
 
     def stop(self) -> None:
         self._stopped = True
@@ -154,11 +155,9 @@ class DispatchService:
         try:
             alert = Alert.from_envelope(Envelope.decode(value))
         except (EnvelopeError, ValueError) as exc:
-            letter = dead_letter(stage="dispatch", reason=str(exc), error_type=type(exc).__name__,
-                                 origin=Origin(msg.topic() or self.names.alerts, partition, msg.offset() or 0, None),
-                                 payload=value)
-            self._out.append((self.names.dlq, (msg.topic() or "").encode(), letter.encode()))
-            DLQ_RECORDS.labels("dispatch", type(exc).__name__).inc()
+            self._out.append(self._letters.letter(
+                stage="dispatch", reason=str(exc), error_type=type(exc).__name__,
+                origin=Origin(msg.topic() or self.names.alerts, partition, msg.offset() or 0, None), payload=value))
             return
         self._emit(dispatcher.ingest(alert, now))
         self._ok.inc()

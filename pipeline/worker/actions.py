@@ -13,8 +13,7 @@ import logging
 from typing import Any
 
 from pipeline.auth import KafkaOperatorLog
-from pipeline.dlq import Origin, dead_letter
-from pipeline.metrics import DLQ_RECORDS
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,7 @@ def install_actions(ctx: WorkerContext) -> None:
     source = app.topic(hr, alerts, options, key_type=bytes, value_type=bytes)
     handlers = {hr: service.handle_hr, alerts: service.handle_alert, options: service.handle_options}
     dlq = ctx.topic(names.dlq)
+    dead = DeadLetters(names.dlq)
 
     async def run_due_forever() -> None:
         while True:
@@ -75,11 +75,10 @@ def install_actions(ctx: WorkerContext) -> None:
                 try:
                     await handlers[msg.topic](event.value)
                 except ActionInputError as exc:
-                    letter = dead_letter(stage="actions", reason=str(exc), error_type="ActionInputError",
+                    letter = dead.letter(stage="actions", reason=str(exc), error_type="ActionInputError",
                                          origin=Origin(msg.topic, msg.partition, msg.offset, None),
                                          payload=event.value)
-                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                    DLQ_RECORDS.labels("actions", "ActionInputError").inc()
+                    await dlq.send(key=letter.key, value=letter.value)
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

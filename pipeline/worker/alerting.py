@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 
 from pipeline.auth import KafkaOperatorLog
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer
-from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
+from pipeline.metrics import TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def install_rules(ctx: WorkerContext) -> None:
     events = ctx.topic(names.events)
     alerts = ctx.topic(names.alerts)
     dlq = ctx.topic(names.dlq)
+    dead = DeadLetters(names.dlq)
     alert_key = alert_key_for(ctx)
     table = app.Table("alerting-rules", key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     engine = RuleEngine(pack, TableRuleState(table), corp_domains=ctx.config.alerting.corp_domains)
@@ -89,10 +90,9 @@ def install_rules(ctx: WorkerContext) -> None:
                 env = Envelope.decode(event.value)
                 raised = engine.evaluate(env, now=time.time())
             except (EnvelopeError, RuleInputError, RuleEvaluationError) as exc:
-                letter = dead_letter(stage="rules", reason=str(exc), error_type=type(exc).__name__,
+                letter = dead.letter(stage="rules", reason=str(exc), error_type=type(exc).__name__,
                                      origin=Origin(msg.topic, msg.partition, msg.offset, None), payload=event.value)
-                await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                DLQ_RECORDS.labels("rules", type(exc).__name__).inc()
+                await dlq.send(key=letter.key, value=letter.value)
                 continue
             now = time.time()
             for alert in raised:

@@ -21,7 +21,7 @@ import logging
 import time
 from typing import Any
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka.state import CompactedState, read_compacted
 from pipeline.metrics import (
@@ -29,7 +29,6 @@ from pipeline.metrics import (
     DELIVERY_BACKLOG_AGE,
     DELIVERY_COALESCED,
     DELIVERY_RESUMED,
-    DLQ_RECORDS,
 )
 from pipeline.worker._backlog import Backlog, Entry, OrderedAcks
 from pipeline.worker.app import WorkerContext
@@ -131,6 +130,7 @@ def install_delivery(ctx: WorkerContext) -> None:
     alerts = ctx.topic(names.alerts)
     alert_key = alert_key_for(ctx)
     dlq = ctx.topic(names.dlq)
+    dead = DeadLetters(names.dlq)
     ctx.topic(names.state("delivered"), partitions=1)  # declared so faust creates it
     SHARED_BUCKETS.cold = True  # this process cannot know what the previous one sent: buckets start empty
     stopping = asyncio.Event()
@@ -256,10 +256,10 @@ def install_delivery(ctx: WorkerContext) -> None:
                 await dlog.put(key, int(time.time()))
                 return True
             msg = entry.event.message
-            letter = sink.dead_letter(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset, receiver),
-                                      source=entry.event.value)
-            await dlq.send(key=msg.topic.encode(), value=letter.encode())
-            DLQ_RECORDS.labels("delivery", outcome.status).inc()
+            letter = dead.wrap(sink.dead_letter(outcome, note, origin=Origin(msg.topic, msg.partition, msg.offset,
+                                                                              receiver), source=entry.event.value),
+                               stage="delivery", error_type=outcome.status)
+            await dlq.send(key=letter.key, value=letter.value)
             await operator_alert(receiver, outcome, note)
             return True
 
@@ -279,11 +279,10 @@ def install_delivery(ctx: WorkerContext) -> None:
                     note = to_delivery_notification({**env.data, "id": env.id}, env.corp_id, langs[receiver],
                                                     signer)
                 except (EnvelopeError, ValueError, KeyError, TypeError) as exc:
-                    letter = dead_letter(stage="delivery", reason=str(exc), error_type=type(exc).__name__,
+                    letter = dead.letter(stage="delivery", reason=str(exc), error_type=type(exc).__name__,
                                          origin=Origin(msg.topic, msg.partition, msg.offset, None),
                                          payload=event.value)
-                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                    DLQ_RECORDS.labels("delivery", type(exc).__name__).inc()
+                    await dlq.send(key=letter.key, value=letter.value)
                     await acks.finished(event)
                     continue
                 backlog = backlogs.get(receiver)
