@@ -20,11 +20,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
 
 from pipeline.auth import KafkaOperatorLog, declare_routes, public
 from pipeline.envelope import Envelope
-from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
+from pipeline.exmail import ExmailClient, ExmailSettings
 from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.kafka.claims import ClaimLog
@@ -39,7 +38,7 @@ from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.callback import CallbackEndpoint
-from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig, SsoSettings
+from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig, SsoSettings, client_settings
 from pipeline.sources.cursor import CursorStore
 from pipeline.sources.directory import DirectoryPoller
 from pipeline.sources.hr import HrIntake
@@ -59,31 +58,6 @@ STREAM_APPS = {
     "options": ("function_setting", "contact"), "newcount": ("mail_notice",),
 }
 
-
-def client_settings(corp: CorpConfig, span_days: int) -> ExmailSettings:
-    """ExmailSettings with the corp's secrets resolved from their references."""
-    refs = corp.secrets.model_dump()
-    secrets = AppSecrets(**{app: SecretStr(resolve_secret(ref)) for app, ref in refs.items() if ref})
-    tune = corp.client
-    extra: dict[str, Any] = {}
-    if tune.corp_rate is not None or tune.corp_burst is not None:
-        rate = tune.corp_rate or 20.0
-        extra["corp_rate_limit"] = RateLimit(rate=rate, burst=tune.corp_burst or max(1, int(rate * 2)))
-    if tune.app_rate is not None or tune.app_burst is not None:
-        rate = tune.app_rate or 10.0
-        extra["app_rate_limit"] = RateLimit(rate=rate, burst=tune.app_burst or max(1, int(rate * 2)))
-    if tune.per_user_concurrency is not None:
-        extra["per_user_concurrency"] = tune.per_user_concurrency
-    if tune.read_timeout_seconds is not None:
-        extra["read_timeout_seconds"] = tune.read_timeout_seconds
-    retry = {k: v for k, v in {
-        "max_attempts": tune.max_attempts, "max_total_seconds": tune.max_total_seconds,
-        "base_delay_seconds": tune.base_delay_seconds, "max_delay_seconds": tune.max_delay_seconds,
-    }.items() if v is not None}
-    if retry:
-        extra["retry"] = RetrySettings(**retry)
-    return ExmailSettings(corp_id=corp.corp_id, base_url=corp.base_url, secrets=secrets,
-                          log_span_days=span_days, **extra)
 
 
 def _enabled(corp: CorpConfig, stream: str) -> bool:

@@ -55,7 +55,7 @@ from pipeline.console._pipeline import (
 )
 from pipeline.console.config import ConsoleConfig
 from pipeline.exmail import ExmailClient
-from pipeline.ingest import client_settings
+from pipeline.sources.config import client_settings
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import AUTH_FAILURES
 from pipeline.sinks.audit.config import AuditStoreConfig, open_store

@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pipeline.auth.config import AuthConfig
-from pipeline.exmail import DEFAULT_BASE_URL
+from pipeline.exmail import DEFAULT_BASE_URL, AppSecrets, ExmailSettings, RateLimit, RetrySettings
 from pipeline.kafka import KafkaSettings
 from pipeline.policy.config import OptionPolicy
-from pipeline.secrets import SecretRef
+from pipeline.secrets import SecretRef, resolve_secret
 from pipeline.sso_gateway.config import SsoGatewaySettings
 
 LOG_STREAMS = ("mail_log", "operation_log", "batchjob_log", "login_log")
@@ -339,3 +339,29 @@ def config_from_sim_credentials(path: str | Path, **overrides: Any) -> IngestCon
         obj["clock"] = {"kind": "sim", "sim_admin_url": str(creds["admin_base"])}
     obj.update(overrides)
     return IngestConfig.model_validate(obj)
+
+
+def client_settings(corp: CorpConfig, span_days: int) -> ExmailSettings:
+    """ExmailSettings with the corp's secrets resolved from their references."""
+    refs = corp.secrets.model_dump()
+    secrets = AppSecrets(**{app: SecretStr(resolve_secret(ref)) for app, ref in refs.items() if ref})
+    tune = corp.client
+    extra: dict[str, Any] = {}
+    if tune.corp_rate is not None or tune.corp_burst is not None:
+        rate = tune.corp_rate or 20.0
+        extra["corp_rate_limit"] = RateLimit(rate=rate, burst=tune.corp_burst or max(1, int(rate * 2)))
+    if tune.app_rate is not None or tune.app_burst is not None:
+        rate = tune.app_rate or 10.0
+        extra["app_rate_limit"] = RateLimit(rate=rate, burst=tune.app_burst or max(1, int(rate * 2)))
+    if tune.per_user_concurrency is not None:
+        extra["per_user_concurrency"] = tune.per_user_concurrency
+    if tune.read_timeout_seconds is not None:
+        extra["read_timeout_seconds"] = tune.read_timeout_seconds
+    retry = {k: v for k, v in {
+        "max_attempts": tune.max_attempts, "max_total_seconds": tune.max_total_seconds,
+        "base_delay_seconds": tune.base_delay_seconds, "max_delay_seconds": tune.max_delay_seconds,
+    }.items() if v is not None}
+    if retry:
+        extra["retry"] = RetrySettings(**retry)
+    return ExmailSettings(corp_id=corp.corp_id, base_url=corp.base_url, secrets=secrets,
+                          log_span_days=span_days, **extra)

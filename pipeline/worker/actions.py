@@ -14,6 +14,16 @@ from typing import Any
 
 from pipeline.auth import KafkaOperatorLog
 from pipeline.dlq import DeadLetters, Origin
+from pipeline.exmail import ExmailClient
+from pipeline.sources.config import client_settings
+from pipeline.transforms.actions import (
+    ActionInputError,
+    ActionsConfig,
+    ActionService,
+    KafkaActionOutput,
+    KafkaLedgerStore,
+    create_actions_app,
+)
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -21,20 +31,8 @@ RUN_DUE_EVERY_SECONDS = 15.0
 
 
 def install_actions(ctx: WorkerContext) -> None:
-    from pipeline.exmail import ExmailClient
-    from pipeline.ingest import client_settings
-    from pipeline.transforms.actions import (
-        ActionInputError,
-        ActionsConfig,
-        ActionService,
-        KafkaActionOutput,
-        KafkaLedgerStore,
-        create_actions_app,
-    )
-    from pipeline.worker.alerting import load_routing
-
     app, names = ctx.app, ctx.names
-    cfg = ActionsConfig.model_validate(ctx.config.actions)
+    cfg = ctx.config.actions or ActionsConfig()
     ingest = ctx.config.ingest
     if ingest is None or not ingest.corps:
         raise SystemExit("the actions agent needs ingest.corps (the Exmail credentials of each corp)")
@@ -45,7 +43,7 @@ def install_actions(ctx: WorkerContext) -> None:
     async def known_groups(corp_id: str) -> list[str]:
         return groups.get(corp_id, [])
 
-    routing = load_routing(ctx) if ctx.config.alerting.routing else None
+    routing = ctx.config.alerting.routing
     output = KafkaActionOutput(ctx.producer, names, routing.partition_key if routing is not None else None)
     service = ActionService(cfg, clients, store, output, group_source=known_groups)
     ctx.views["actions"] = service

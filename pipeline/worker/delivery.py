@@ -30,7 +30,14 @@ from pipeline.metrics import (
     DELIVERY_COALESCED,
     DELIVERY_RESUMED,
 )
+from pipeline.secrets import resolve_secret
+from pipeline.sinks.delivery.factory import build_sink
+from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
+from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
+from pipeline.sso import SsoLinkSigner
+from pipeline.transforms.rules import Alert
 from pipeline.worker._backlog import Backlog, Entry, OrderedAcks
+from pipeline.worker.alerting import alert_key_for, routing_of
 from pipeline.worker.app import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -43,23 +50,8 @@ BACKLOG_TICK_SECONDS = 2.0
 BACKLOG_REALERT_SECONDS = 300.0
 
 
-def receiver_sink_configs(routing: Any) -> dict[str, Any]:
-    """Sink config per receiver that has a `kind`; receivers without one only group/mute (a blackhole)."""
-    from pipeline.sinks.delivery.factory import SINK_CONFIG
-
-    out: dict[str, Any] = {}
-    for receiver in routing.receivers:
-        extra = dict(receiver.model_extra or {})
-        if "kind" not in extra:
-            continue
-        out[receiver.name] = SINK_CONFIG.validate_python({**extra, "name": receiver.name})
-    return out
-
-
 def to_delivery_notification(data: dict[str, Any], corp_id: str, language: str, signer: Any | None) -> Any:
     """exmail.notification/1 (routing) -> the delivery sinks' Notification."""
-    from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
-
     zh = language == "zh"
     items, links, users = [], [], []
     for a in data.get("alerts") or []:
@@ -112,16 +104,10 @@ class _DeliveryLog:
 
 
 def install_delivery(ctx: WorkerContext) -> None:
-    from pipeline.secrets import resolve_secret
-    from pipeline.sinks.delivery.factory import build_sink
-    from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS
-    from pipeline.sso import SsoLinkSigner
-    from pipeline.transforms.rules import Alert
-    from pipeline.worker.alerting import alert_key_for, load_routing
-
     app, names = ctx.app, ctx.names
     alerting = ctx.config.alerting
-    configs = receiver_sink_configs(load_routing(ctx))
+    routing_of(ctx)
+    configs = alerting.receivers()
     signer = None
     if alerting.sso is not None:
         signer = SsoLinkSigner(resolve_secret(alerting.sso.secret), alerting.sso.base_url, alerting.sso.ttl_seconds)
@@ -274,7 +260,7 @@ def install_delivery(ctx: WorkerContext) -> None:
                 try:
                     env = Envelope.decode(event.value)
                     receiver = env.data.get("receiver")
-                    if receiver not in sinks:
+                    if not isinstance(receiver, str) or receiver not in sinks:
                         raise ValueError(f"receiver {receiver!r} has no delivery sink configured")
                     note = to_delivery_notification({**env.data, "id": env.id}, env.corp_id, langs[receiver],
                                                     signer)

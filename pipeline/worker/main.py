@@ -57,8 +57,8 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
 
         ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
         extra_tokens = sse_credentials(config.worker.sse)
-    api_token = config.actions.get("api_token") if "actions" in selected else None
-    if isinstance(api_token, str):  # the former actions-only token: an operator + approver credential
+    api_token = config.actions.api_token if config.actions is not None and "actions" in selected else None
+    if api_token is not None:  # the former actions-only token: an operator + approver credential
         extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
                              resolve_secret(api_token)))
     monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,

@@ -41,7 +41,7 @@ def parse_siem_configs(items: list[dict[str, Any]]) -> list[tuple[str, str, Base
         kind = body.pop("type", None)
         name = str(body.pop("name", kind or f"siem{i}"))
         if kind not in kinds:
-            raise ValueError(f"worker.siem[{i}].type must be one of {sorted(kinds)}, got {kind!r}")
+            raise ValueError(f"worker.siem[{i}].type: must be one of {sorted(kinds)}, got {kind!r}")
         try:
             out.append((name, kind, kinds[kind][0].model_validate(body)))
         except ValidationError as exc:

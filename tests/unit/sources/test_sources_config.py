@@ -10,7 +10,7 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from pipeline.ingest import client_settings
+from pipeline.sources.config import client_settings
 from pipeline.sources._runtime import Poller
 from pipeline.sources.config import IngestConfig, config_from_sim_credentials
 

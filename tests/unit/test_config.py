@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import check_config, load_config
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "pipeline.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline.example.yaml"
 
 
 def test_example_config_covers_every_section_and_passes() -> None:
@@ -17,8 +17,10 @@ def test_example_config_covers_every_section_and_passes() -> None:
     cfg = load_config(EXAMPLE)
     assert set(cfg.worker.agents) == {"normalize", "audit", "siem", "alerting", "delivery", "actions"}
     assert cfg.ingest is not None and cfg.ingest.kafka.bootstrap == cfg.kafka.bootstrap
-    kinds = {r["kind"] for r in cfg.alerting.routing["receivers"] if "kind" in r}
+    assert cfg.alerting.routing is not None  # typed sections: validated once, with the config
+    kinds = {r.model_extra["kind"] for r in cfg.alerting.routing.receivers if "kind" in (r.model_extra or {})}
     assert kinds == {"wecom_robot", "wecom_app", "webhook", "dingtalk", "feishu"}
+    assert cfg.alerting.rules.pack.rules and cfg.actions is not None
     assert {s["type"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
     assert cfg.worker.console is not None and cfg.worker.console.ingest_url
 
