@@ -16,6 +16,7 @@ from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
 from pipeline.secrets import scrub
+from pipeline.transforms.rules import load_default_rules
 
 OPTIONAL_STREAMS = ("pipeline_error",)
 WECOM_RECEIVERS = ("cs-robot", "security-app")
@@ -120,8 +121,6 @@ def sample_messages(received: dict[str, Any], per_destination: int = 3) -> dict[
 
 def _default_rule_names() -> list[str]:
     """Every rule of the shipped pack, so the summary also shows the ones that did not fire."""
-    from pipeline.transforms.rules import load_default_rules
-
     return [r.name for r in load_default_rules({}).rules]
 
 

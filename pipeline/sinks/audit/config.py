@@ -12,6 +12,11 @@ from pipeline.secrets import resolve_secret
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit.store import AuditStore
 
+# the backend modules, not their classes: each backend imports this package, so its module may still be
+# initialising when this one is imported (the classes are read when a store is opened)
+from pipeline.sinks.audit_postgres import store as postgres_backend
+from pipeline.sinks.audit_sqlite import store as sqlite_backend
+
 
 class AuditStoreConfig(BaseModel):
     """`kind: sqlite` needs `path`; `kind: postgres` needs `dsn` as a secret reference ("env:NAME" or
@@ -51,13 +56,9 @@ async def open_store(config: AuditStoreConfig, *,
                      resolve: Callable[[str], str] = resolve_secret) -> AuditStore:
     """Open (and create if needed) the configured store."""
     if config.kind == "sqlite":
-        from pipeline.sinks.audit_sqlite import SqliteAuditStore
-
         assert config.path is not None
-        return await SqliteAuditStore.open(config.path)
-    from pipeline.sinks.audit_postgres import PostgresAuditStore
-
+        return await sqlite_backend.SqliteAuditStore.open(config.path)
     assert config.dsn is not None
-    return await PostgresAuditStore.open(resolve(config.dsn), schema=config.pg_schema,
-                                         write_method=config.write_method,
-                                         connect_timeout=config.connect_timeout_seconds)
+    return await postgres_backend.PostgresAuditStore.open(resolve(config.dsn), schema=config.pg_schema,
+                                                          write_method=config.write_method,
+                                                          connect_timeout=config.connect_timeout_seconds)

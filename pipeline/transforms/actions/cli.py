@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import httpx
+import orjson
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_ACTIONS_URL"
@@ -48,8 +50,6 @@ def list_cmd(state: str, limit: int, as_json: bool, url: str, api_token: str | N
     answer = _call("GET", url, f"/api/actions?state={state}&limit={limit}", api_token)
     rows = answer.get("actions", [])
     if as_json:
-        import orjson
-
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     if not rows:
@@ -68,8 +68,6 @@ def list_cmd(state: str, limit: int, as_json: bool, url: str, api_token: str | N
 @_token_option
 def show_cmd(action_id: str, url: str, api_token: str | None) -> None:
     """Show one action with the calls it made."""
-    import orjson
-
     click.echo(
         orjson.dumps(
             _call("GET", url, f"/api/actions/{action_id}", api_token), option=orjson.OPT_INDENT_2
@@ -134,8 +132,6 @@ def _report(entry: dict[str, Any]) -> None:
 def _call(
     method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None
 ) -> Any:
-    import httpx
-
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
     try:
         response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=60.0)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import httpx
+import orjson
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_SILENCES_URL"
@@ -58,8 +60,6 @@ def list_cmd(state: str, as_json: bool, url: str, api_token: str | None) -> None
     path = "/api/silences" if state == "all" else f"/api/silences?state={state}"
     silences = _call("GET", url, path, api_token)
     if as_json:
-        import orjson
-
         click.echo(orjson.dumps(silences, option=orjson.OPT_INDENT_2).decode())
         return
     if not silences:
@@ -83,8 +83,6 @@ def expire_cmd(ids: tuple[str, ...], url: str, api_token: str | None) -> None:
 
 
 def _call(method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None) -> Any:
-    import httpx
-
     headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
     try:
         response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=30.0)
