@@ -19,7 +19,6 @@ import orjson
 
 from pipeline.secrets import SecretResolutionError, resolve_secret, scrub_text
 from pipeline.sinks.audit.store import AuditQuery, AuditRow, AuditStore, AuditStoreError, StoreUnavailable
-from pipeline.sinks.audit_postgres import PostgresAuditStore
 from pipeline.sinks.audit_sqlite import SqliteAuditStore
 
 R = TypeVar("R")
@@ -85,6 +84,9 @@ def _opener(db: Path | None, dsn: str | None, schema: str) -> Callable[[], Await
     ref = dsn
 
     async def open_postgres() -> AuditStore:
+        # imported on use: psycopg (~60 ms CPU) would load into every worker, whose console imports this module
+        from pipeline.sinks.audit_postgres import PostgresAuditStore
+
         resolved = resolve_secret(ref) if ref.startswith(("env:", "file:")) else ref
         return await PostgresAuditStore.open(resolved, schema=schema)
 

@@ -12,9 +12,8 @@ from pipeline.secrets import resolve_secret
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit.store import AuditStore
 
-# the backend modules, not their classes: each backend imports this package, so its module may still be
-# initialising when this one is imported (the classes are read when a store is opened)
-from pipeline.sinks.audit_postgres import store as postgres_backend
+# the backend module, not its class: the backend imports this package, so its module may still be
+# initialising when this one is imported (the class is read when a store is opened)
 from pipeline.sinks.audit_sqlite import store as sqlite_backend
 
 
@@ -58,7 +57,10 @@ async def open_store(config: AuditStoreConfig, *,
     if config.kind == "sqlite":
         assert config.path is not None
         return await sqlite_backend.SqliteAuditStore.open(config.path)
+    # imported on use: psycopg adds ~60 ms of CPU to every worker start, and a SQLite worker never needs it
+    from pipeline.sinks.audit_postgres import PostgresAuditStore
+
     assert config.dsn is not None
-    return await postgres_backend.PostgresAuditStore.open(resolve(config.dsn), schema=config.pg_schema,
-                                                          write_method=config.write_method,
-                                                          connect_timeout=config.connect_timeout_seconds)
+    return await PostgresAuditStore.open(resolve(config.dsn), schema=config.pg_schema,
+                                         write_method=config.write_method,
+                                         connect_timeout=config.connect_timeout_seconds)
