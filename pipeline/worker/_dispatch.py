@@ -38,7 +38,7 @@ from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.producer import Delivered, DeliveryError
-from pipeline.kafka.reader import scan
+from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
 from pipeline.metrics import TRANSFORM_RECORDS
 from pipeline.transforms.routing.config import RoutingConfig
@@ -313,23 +313,16 @@ class DispatchService:
 
     # --- silences
 
-    def _read_silences(self) -> Consumer:
-        """Apply every stored silence, then return a consumer positioned right after them to follow the topic."""
+    def _read_silences(self) -> TopicTail:
+        """Apply every stored silence, then return a tail positioned right after them to follow the topic
+        (also when the topic is only created later)."""
         topic = self.names.state("silences")
+        result = scan(self.kafka.bootstrap, topic, self._apply_silence)
+        return TopicTail(self.kafka.bootstrap, topic, result.end)
 
-        def on_record(key: bytes | None, value: bytes | None) -> None:
+    def _follow(self, tail: TopicTail) -> None:
+        for key, value in tail.poll(100):
             self._apply_silence(key, value)
-
-        result = scan(self.kafka.bootstrap, topic, on_record)
-        tail = Consumer({"bootstrap.servers": self.kafka.bootstrap, "group.id": f"{self.group_id}-silences",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
-        tail.assign([TopicPartition(topic, p, o) for p, o in result.end.items()] or [TopicPartition(topic, 0, 0)])
-        return tail
-
-    def _follow(self, tail: Consumer) -> None:
-        for msg in tail.consume(100, 0):
-            if msg.error() is None:
-                self._apply_silence(msg.key(), msg.value())
 
     def _apply_silence(self, key: bytes | None, value: bytes | None) -> None:
         try:
