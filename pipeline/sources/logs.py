@@ -26,12 +26,12 @@ from typing import Any, TypeVar
 
 from pipeline import metrics
 from pipeline.envelope import Envelope, record_key, utc_iso
-from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory
+from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory, each_date, split_span
 from pipeline.exmail.models import ExmailRecord, as_int
 from pipeline.records import RAW_SCHEMAS, with_ids
 from pipeline.sources._emit import Outgoing
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
-from pipeline.sources._window import each_date, query_range, split_span
+from pipeline.sources._window import query_range
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
 from pipeline.sources.dedup import SeenSet, digest_of
 
