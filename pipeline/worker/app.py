@@ -13,7 +13,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
-from pipeline.worker.batch.consumer import BatchConsumer, ConsumeConfig, Handler
+from pipeline.kafka.batch import BatchConsumer, ConsumeConfig, Handler
 
 log = logging.getLogger(__name__)
 BATCH_STOP_SECONDS = 60.0

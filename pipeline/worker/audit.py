@@ -17,10 +17,10 @@ from confluent_kafka import Message
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.sinks._batching import BatchConfig, deliver_batch
 from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope, open_store
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "audit"
 ACTIONS_CHAIN_OFFSET = 10_000

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.console.config import ConsoleConfig
+from pipeline.kafka.batch import ConsumeConfig
 from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.sse.config import SseConfig
-from pipeline.worker.batch.consumer import ConsumeConfig
 from pipeline.worker.siem import parse_siem_configs
 
 AgentName = Literal["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery", "actions"]

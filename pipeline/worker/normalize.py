@@ -5,7 +5,7 @@ record (events and dead letters) is produced in one `send_batch`, and the input 
 of them are acknowledged. Each event is serialized once; those bytes are what Kafka, and through it the audit
 store, receive. Events keep their key "corp_id/userid" and are produced with murmur2_random, so the faust
 rules agent's table stays co-partitioned with exmail.events. Directory enrichment reads a per-process copy of
-the users (pipeline/worker/batch/directory.py).
+the users (pipeline/transforms/normalize/directory_copy.py).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from confluent_kafka import Message
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.kafka.reader import KafkaReader
 from pipeline.metrics import TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.records import RAW_SCHEMAS
 from pipeline.transforms.normalize import DirectoryLookup, NormalizeError, event_key, normalize
+from pipeline.transforms.normalize.directory_copy import DirectoryFeed
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.directory import DirectoryFeed
-from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "normalize"
 

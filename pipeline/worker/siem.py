@@ -13,13 +13,13 @@ from pydantic import BaseModel, ValidationError
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.sinks._batching import BatchConfig, deliver_batch
 from pipeline.sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
 from pipeline.sinks.jsonl_file import JsonlFileSink, JsonlFileSinkConfig
 from pipeline.sinks.splunk_hec import SplunkHecSink, SplunkHecSinkConfig
 from pipeline.sinks.syslog import SyslogSink, SyslogSinkConfig
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.output import Record, produce_all
 
 
 def _kinds() -> dict[str, tuple[type[BaseModel], Callable[..., Any]]]:

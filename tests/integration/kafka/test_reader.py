@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 
 from pipeline.kafka import TopicSpec, ensure_topics
 from pipeline.kafka.reader import KafkaReader, TopicTail, scan
-from pipeline.worker.batch.directory import DirectoryFeed
+from pipeline.transforms.normalize.directory_copy import DirectoryFeed
 
 
 def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
