@@ -20,8 +20,8 @@ from pipeline.secrets import install_log_scrubbing
 _LAZY = {
     "worker": "pipeline.worker.cli:worker",
     "sim": "pipeline.sim.cli:sim_command",
-    "ingest": "pipeline.sources.cli:ingest",
-    "backfill": "pipeline.sources.cli:backfill",
+    "ingest": "pipeline.ingest.cli:ingest",
+    "backfill": "pipeline.ingest.cli:backfill",
     "audit": "pipeline.sinks.audit.cli:audit",
     "silence": "pipeline.transforms.routing.cli:silence",
     "demo": "pipeline.demo.cli:demo",

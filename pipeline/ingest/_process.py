@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import orjson
@@ -38,37 +37,14 @@ from pipeline.sources._intake import IntakeGate, intake_producer
 from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.callback import CallbackEndpoint
-from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig, SsoSettings, client_settings
+from pipeline.sources.config import IngestConfig, SsoSettings, client_settings
 from pipeline.sources.cursor import CursorStore
-from pipeline.sources.directory import DirectoryPoller
 from pipeline.sources.hr import HrIntake
-from pipeline.sources.logs import LogPoller, make_log_poller
-from pipeline.sources.mail_status import MailStatusPoller
-from pipeline.sources.newcount import NewcountPoller
-from pipeline.sources.options import OptionsPoller
+from pipeline.sources.pollers import build_pollers
 from pipeline.sso import SsoLinkSigner, add_sso_routes
 from pipeline.sso_gateway import SsoGateway, SsoGatewaySettings
 
 log = logging.getLogger(__name__)
-
-# which Exmail app each stream needs
-STREAM_APPS = {
-    "mail_log": ("system_log",), "operation_log": ("system_log",), "batchjob_log": ("system_log",),
-    "login_log": ("system_log", "contact"), "mail_status": ("system_log",), "directory": ("contact",),
-    "options": ("function_setting", "contact"), "newcount": ("mail_notice",),
-}
-
-
-
-def _enabled(corp: CorpConfig, stream: str) -> bool:
-    if stream not in corp.streams:
-        return False
-    refs = corp.secrets.model_dump()
-    missing = [app for app in STREAM_APPS[stream] if not refs.get(app)]
-    if missing:
-        log.warning("%s: stream %s disabled: no secret for app(s) %s", corp.name, stream, ", ".join(missing))
-        return False
-    return stream != "newcount" or bool(corp.newcount.mailboxes)
 
 
 @dataclass(eq=False)
@@ -148,26 +124,7 @@ class Ingest:
         for corp_cfg in cfg.corps:
             client = self._client_factory(client_settings(corp_cfg, cfg.poll.span_days))
             corp = CorpRuntime(config=corp_cfg, client=client, calendar=CorpCalendar(corp_cfg.utc_offset_minutes))
-            self.corps[corp_cfg.name] = _Corp(corp, self._pollers(corp))
-
-    def _pollers(self, corp: CorpRuntime) -> dict[str, Poller]:
-        assert self.rt is not None
-        rt, cfg = self.rt, corp.config
-        pollers: dict[str, Poller] = {}
-        if _enabled(cfg, "directory"):
-            pollers["directory"] = DirectoryPoller(rt, corp)
-        else:
-            corp.directory.ready.set()  # nothing will fill it: per-user pollers run on an empty list
-        for kind in LOG_STREAMS:
-            if _enabled(cfg, kind):
-                pollers[kind] = make_log_poller(rt, corp, kind)
-        if _enabled(cfg, "mail_status"):
-            pollers["mail_status"] = MailStatusPoller(rt, corp)
-        if _enabled(cfg, "options"):
-            pollers["options"] = OptionsPoller(rt, corp)
-        if _enabled(cfg, "newcount"):
-            pollers["newcount"] = NewcountPoller(rt, corp)
-        return pollers
+            self.corps[corp_cfg.name] = _Corp(corp, build_pollers(self.rt, corp))
 
     def http_app(self) -> web.Application:
         """Every route declared (pipeline.auth); `start` puts the auth guard in front."""
@@ -343,60 +300,3 @@ async def run_ingest(config: IngestConfig, stop: asyncio.Event | None = None) ->
                 t.cancel()
     finally:
         await ingest.stop()
-
-
-# ---------------------------------------------------------------- backfill
-
-
-@dataclass(frozen=True, slots=True)
-class BackfillStep:
-    corp: str
-    stream: str
-    days: int
-
-
-class Backfill:
-    """`pipeline backfill --since DATE`: re-query since..today for every log stream, producing only records
-    not already in the topics (the seen-set is rebuilt from each topic's earliest offset for those dates)."""
-
-    def __init__(self, config: IngestConfig, since: date, *, streams: list[str] | None = None,
-                 clock: Clock | None = None) -> None:
-        self.ingest = Ingest(config, clock=clock)
-        self.since = since
-        self.streams = [s for s in (streams or list(LOG_STREAMS)) if s in LOG_STREAMS]
-
-    async def plan(self) -> list[BackfillStep]:
-        if self.ingest.rt is None:
-            await self.ingest.open()
-        assert self.ingest.rt is not None
-        steps: list[BackfillStep] = []
-        for name, corp in self.ingest.corps.items():
-            today = corp.runtime.calendar.date_of(self.ingest.rt.clock.now())
-            days = (today - self.since).days + 1
-            if days <= 0:
-                continue
-            steps.extend(BackfillStep(name, s, days) for s in self.streams if s in corp.pollers)
-        return steps
-
-    async def run(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-        """Records produced per "corp/stream"; `progress` is called with days done."""
-        steps = await self.plan()
-        produced: dict[str, int] = {}
-        for step in steps:
-            corp = self.ingest.corps[step.corp]
-            directory = corp.pollers.get("directory")
-            if step.stream == "login_log" and isinstance(directory, DirectoryPoller):
-                if not corp.runtime.directory.ready.is_set():
-                    await directory.prepare()
-                if not corp.runtime.directory.ready.is_set():
-                    await directory.poll_once()
-            poller = corp.pollers[step.stream]
-            assert isinstance(poller, LogPoller)
-            poller.progress = progress
-            await poller.prepare(self.since)
-            produced[f"{step.corp}/{step.stream}"] = await poller.run_window(self.since)
-        return produced
-
-    async def close(self) -> None:
-        await self.ingest.close()
-

@@ -1,4 +1,4 @@
-"""`pipeline ingest` and `pipeline backfill`: parse arguments, build the config, call into pipeline.ingest."""
+"""`pipeline ingest` and `pipeline backfill`: parse arguments, build the config, run the process."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from pipeline.ingest import Backfill, run_ingest
+from pipeline.ingest._backfill import Backfill
+from pipeline.ingest._process import run_ingest
 from pipeline.secrets import SecretResolutionError
-from pipeline.sources.config import IngestConfig, config_from_sim_credentials
+from pipeline.sources.config import LOG_STREAMS, IngestConfig, config_from_sim_credentials
 
 
 def _load_config(config_path: str | None, sim_credentials: str | None, topic_prefix: str | None,
-                 host: str | None, port: int | None, corps: tuple[str, ...] = ()) -> Any:
+                 host: str | None, port: int | None, corps: tuple[str, ...] = ()) -> IngestConfig:
     if bool(config_path) == bool(sim_credentials):
         raise click.UsageError("give exactly one of --config FILE or --sim-credentials FILE")
     try:
@@ -94,7 +95,7 @@ def ingest(config_path: str | None, sim_credentials: str | None, topic_prefix: s
 @click.option("--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="first date to fetch (YYYY-MM-DD, in the corp's timezone)")
 @click.option("--stream", "streams", multiple=True,
-              type=click.Choice(["mail_log", "operation_log", "batchjob_log", "login_log"]),
+              type=click.Choice(LOG_STREAMS),
               help="log streams to backfill (default: all)")
 @_with_config_options
 def backfill(since: datetime, streams: tuple[str, ...], config_path: str | None, sim_credentials: str | None,
