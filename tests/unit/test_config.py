@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.config import check_config, load_config
+from pipeline.config import ConfigError, check_config, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline.example.yaml"
 
@@ -74,3 +75,31 @@ def test_state_changing_apis_without_credentials_are_reported(tmp_path) -> None:
     assert [i.path for i in issues] == ["auth.tokens"] and "refuse to start" in issues[0].message
     cfg.write_text(cfg.read_text() + "auth:\n  tokens: [{name: ops, roles: [operator], token: 'env:OPS_TOKEN'}]\n")
     assert check_config(cfg) == []
+
+
+def test_load_and_check_are_the_same_one_validation(tmp_path: Path) -> None:
+    """Every section is a typed model: what check-config reports is exactly what a process refuses to load,
+    with the path into the section that owns the field."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "worker:\n  siem:\n    - {type: nope}\n    - {type: syslog, host: 1}\n"
+        "alerting:\n  routing:\n    route: {receiver: missing}\n    receivers: [{name: r}]\n"
+        "actions: {bogus: 1}\n")
+    paths = [i.path for i in check_config(bad)]
+    assert paths == ["worker.siem[0].type", "worker.siem[1].host", "alerting.routing.route.receiver", "actions.bogus"]
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert [i.path for i in info.value.issues] == paths
+
+
+def test_receiver_secrets_stay_references_until_the_delivery_agent_builds_its_sinks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EXMAIL_TEST_ROBOT_KEY", raising=False)
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("alerting:\n  routing:\n    route: {receiver: cs}\n    receivers:\n"
+                        "      - {name: cs, kind: wecom_robot, key: 'env:EXMAIL_TEST_ROBOT_KEY'}\n")
+    cfg = load_config(cfg_file)  # loads where the variable is not set (ingest, demo, check-config)
+    assert [i.path for i in check_config(cfg_file, resolve_secrets=True)] == ["alerting.routing.receivers[0].key"]
+    monkeypatch.setenv("EXMAIL_TEST_ROBOT_KEY", "k-123")
+    sink = cfg.alerting.receivers()["cs"]
+    assert sink.key.get_secret_value() == "k-123"
