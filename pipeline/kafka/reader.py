@@ -55,7 +55,9 @@ class KafkaReader:
         return await asyncio.to_thread(scan, self.bootstrap, topic, on_record, start)
 
 
-def _consumer(bootstrap: str) -> Consumer:
+def groupless_consumer(bootstrap: str) -> Consumer:
+    """A consumer that is assigned partitions explicitly, joins no group and commits nothing (scans, tails,
+    the claim log); partition EOF events mark where the end was."""
     return Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"exmail-scan-{uuid.uuid4().hex}",
@@ -100,7 +102,7 @@ def _marks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
 
 def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     """partition -> (low, high) offsets; empty when the topic does not exist."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         return _marks(consumer, topic)
     finally:
@@ -110,7 +112,7 @@ def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
 def offsets_after(bootstrap: str, topic: str, timestamp_ms: int) -> dict[int, int]:
     """partition -> the first offset whose record timestamp is at or after `timestamp_ms` (the high watermark
     when there is none): where a scan of "the last N seconds" starts."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         marks = _marks(consumer, topic)
         if not marks:
@@ -129,7 +131,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult:
     """Feed (key, value) of every record from `start` (default: the earliest offset; partitions missing from a
     given `start` are read from their earliest too) up to the high watermarks taken now."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         marks = _marks(consumer, topic)
         begin = {p: max(low, (start or {}).get(p, low)) for p, (low, _) in marks.items()}
@@ -183,7 +185,7 @@ class TopicTail:
     def __init__(self, bootstrap: str, topic: str, start: Mapping[int, int], *,
                  recheck_seconds: float = 5.0) -> None:
         self.topic = topic
-        self._consumer = _consumer(bootstrap)
+        self._consumer = groupless_consumer(bootstrap)
         self._assigned: set[int] = set()
         self._recheck = recheck_seconds
         self._checked = time.monotonic()
