@@ -1,7 +1,7 @@
 """The one YAML config: loading, section models, and errors that name the field and the fix.
 
 Each unit owns the model of its section (ingest: sources/config.py, worker: worker/config.py, alerting:
-transforms/routing/section.py, actions: transforms/actions/config.py, auth, kafka); this module composes them.
+transforms/routing/section.py, actions: actions/config.py, auth, kafka); this module composes them.
 Every section is a typed model, so `PipelineConfig.model_validate` is the one validation: rule pack, route
 tree, receivers, SIEM sinks and actions included. `check_config` runs that same validation and turns its
 errors into issues with a path and a fix hint. Secrets are references ("env:NAME" or "file:/path"), resolved
@@ -17,12 +17,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.actions.config import ActionsConfig
 from pipeline.auth.config import AuthConfig
 from pipeline.kafka import KafkaSettings
 from pipeline.secrets import SecretResolutionError, resolve_secret
 from pipeline.sources.config import IngestConfig
 from pipeline.sso_gateway import MIN_SECRET_CHARS
-from pipeline.transforms.actions.config import ActionsConfig
 from pipeline.transforms.routing.section import AlertingSection
 from pipeline.worker.config import WorkerSection
 

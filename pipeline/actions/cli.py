@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-import httpx
 import orjson
+
+from pipeline.auth.client import call_api
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_ACTIONS_URL"
@@ -95,15 +96,7 @@ def approve_cmd(action_id: str, token: str | None, url: str, api_token: str | No
 @_token_option
 def reject_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
     """Reject a pending action (approver role)."""
-    _report(
-        _call(
-            "POST",
-            url,
-            f"/api/actions/{action_id}/reject",
-            api_token,
-            {"reason": reason},
-        )
-    )
+    _report(_call("POST", url, f"/api/actions/{action_id}/reject", api_token, {"reason": reason}))
 
 
 @actions.command("undo")
@@ -113,15 +106,7 @@ def reject_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> 
 @_token_option
 def undo_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
     """(operator role) Reverse an executed action (enable the account again, restore options, groups, department)."""
-    _report(
-        _call(
-            "POST",
-            url,
-            f"/api/actions/{action_id}/undo",
-            api_token,
-            {"reason": reason},
-        )
-    )
+    _report(_call("POST", url, f"/api/actions/{action_id}/undo", api_token, {"reason": reason}))
 
 
 def _report(entry: dict[str, Any]) -> None:
@@ -129,19 +114,5 @@ def _report(entry: dict[str, Any]) -> None:
     click.echo(f"{entry['id']} {entry['kind']} {entry['target']}: {entry['state']} {note}".rstrip())
 
 
-def _call(
-    method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None
-) -> Any:
-    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=60.0)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the actions API at {base}: {type(exc).__name__}") from None
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code >= 400:
-        detail = payload.get("error") if isinstance(payload, dict) else response.text[:200]
-        raise click.ClickException(f"{method} {path.split('?')[0]}: HTTP {response.status_code}: {detail}")
-    return payload
+def _call(method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None) -> Any:
+    return call_api(method, base, path, api_token, body, api="the actions API", timeout=60.0)
