@@ -21,6 +21,7 @@ from pipeline.actions.config import ActionsConfig
 from pipeline.auth.config import AuthConfig
 from pipeline.kafka import KafkaSettings
 from pipeline.secrets import SecretResolutionError, resolve_secret
+from pipeline.sinks.registry import deprecated_siem_keys
 from pipeline.sources.config import IngestConfig
 from pipeline.sso_gateway import MIN_SECRET_CHARS
 from pipeline.transforms.routing.section import AlertingSection
@@ -57,12 +58,16 @@ class PipelineConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
+    """One problem at `path`. A warning (a deprecated spelling still read) does not make the file invalid."""
+
     path: str
     message: str
     hint: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" + (f" (fix: {self.hint})" if self.hint else "")
+        head = "warning: " if self.warning else ""
+        return f"{head}{self.path}: {self.message}" + (f" (fix: {self.hint})" if self.hint else "")
 
 
 class ConfigError(ValueError):
@@ -159,6 +164,10 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
         issues.extend(issues_from_validation(exc))
     else:
         issues.extend(_cross_checks(cfg))
+    siem = data.get("worker", {}).get("siem") if isinstance(data.get("worker"), dict) else None
+    if isinstance(siem, list):  # still valid, so not a validation error: a warning
+        issues.extend(ConfigIssue(f"worker.siem[{i}].type", message, "rename the key; 'type:' is read as 'kind:' "
+                                  "for now", warning=True) for i, message in deprecated_siem_keys(siem))
     if resolve_secrets:
         reported = {i.path for i in issues}
         for where, ref in _secret_refs(data):

@@ -14,6 +14,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
 from pipeline.kafka.batch import BatchConsumer, Handler
+from pipeline.worker.lag import Watched
 
 if TYPE_CHECKING:  # pipeline.config composes worker/config.py, which this package provides: types only
     from pipeline.config import PipelineConfig
@@ -46,6 +47,7 @@ class WorkerContext:
     # live objects agents expose to read-only views (the console): "silences", "dispatcher", "actions"
     views: dict[str, Any] = field(default_factory=dict)
     batch_consumers: list[BatchConsumer] = field(default_factory=list)  # each has .progress (for /healthz)
+    watched: list[Watched] = field(default_factory=list)  # other consumer loops (dispatch, delivery), for /healthz
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # long-running, started with the worker
     _producer: EventProducer | None = None
 

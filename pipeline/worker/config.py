@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pipeline.console.config import ConsoleConfig
 from pipeline.kafka.batch import ConsumeConfig
 from pipeline.sinks.audit.config import AuditStoreConfig
+from pipeline.sinks.registry import parse_siem
 from pipeline.sinks.sse.config import SseConfig
-from pipeline.worker.siem import parse_siem_configs
 
 AgentName = Literal["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery", "actions"]
 DEFAULT_AGENTS: tuple[AgentName, ...] = ("normalize", "audit")
@@ -21,7 +21,7 @@ DEFAULT_AGENTS: tuple[AgentName, ...] = ("normalize", "audit")
 class SiemConfigError(ValueError):
     """Every bad `worker.siem` entry, as "[i].field: problem" lines (`pipeline check-config` lists each)."""
 
-    hint = "see pipeline/sinks/<type>/config.py for the fields"
+    hint = "see pipeline/sinks/<kind>/config.py for the fields"
 
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
@@ -44,8 +44,8 @@ class WorkerSection(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics and /healthz; 0 disables")
     audit: AuditStoreConfig = Field(default_factory=_default_audit)
-    siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
-
+    siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs: each has a 'kind' "
+                                        "(pipeline/sinks/registry.py; 'type' is a deprecated alias) and a 'name'")
     consume: ConsumeConfig = Field(default_factory=ConsumeConfig,
                                    description="batch consumers (normalize, audit, SIEM): batch size, timeouts")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")
@@ -61,7 +61,7 @@ class WorkerSection(BaseModel):
         errors = []
         for i, item in enumerate(items):
             try:
-                parse_siem_configs([{"name": f"siem{i}", **item}])
+                parse_siem([item], warn=lambda _: None)  # a deprecated `type:` is check-config's warning
             except ValueError as exc:
                 errors.append(str(exc).removeprefix("worker.siem").replace("[0]", f"[{i}]", 1))
         if errors:

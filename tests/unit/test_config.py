@@ -22,7 +22,7 @@ def test_example_config_covers_every_section_and_passes() -> None:
     kinds = {r.model_extra["kind"] for r in cfg.alerting.routing.receivers if "kind" in (r.model_extra or {})}
     assert kinds == {"wecom_robot", "wecom_app", "webhook", "dingtalk", "feishu"}
     assert cfg.alerting.rules.pack.rules and cfg.actions is not None
-    assert {s["type"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
+    assert {s["kind"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
     assert cfg.worker.console is not None and cfg.worker.console.ingest_url
 
 
@@ -82,11 +82,11 @@ def test_load_and_check_are_the_same_one_validation(tmp_path: Path) -> None:
     with the path into the section that owns the field."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "worker:\n  siem:\n    - {type: nope}\n    - {type: syslog, host: 1}\n"
+        "worker:\n  siem:\n    - {kind: nope}\n    - {kind: syslog, host: 1}\n"
         "alerting:\n  routing:\n    route: {receiver: missing}\n    receivers: [{name: r}]\n"
         "actions: {bogus: 1}\n")
     paths = [i.path for i in check_config(bad)]
-    assert paths == ["worker.siem[0].type", "worker.siem[1].host", "alerting.routing.route.receiver", "actions.bogus"]
+    assert paths == ["worker.siem[0].kind", "worker.siem[1].host", "alerting.routing.route.receiver", "actions.bogus"]
     with pytest.raises(ConfigError) as info:
         load_config(bad)
     assert [i.path for i in info.value.issues] == paths

@@ -18,8 +18,9 @@ import click
 import orjson
 
 from pipeline.secrets import SecretResolutionError, resolve_secret, scrub_text
+from pipeline.sinks.audit.postgres import PostgresAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.sinks.audit.store import AuditQuery, AuditRow, AuditStore, AuditStoreError, StoreUnavailable
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
 
 R = TypeVar("R")
 _RELATIVE = re.compile(r"^(\d+)([smhdw])$")
@@ -84,9 +85,6 @@ def _opener(db: Path | None, dsn: str | None, schema: str) -> Callable[[], Await
     ref = dsn
 
     async def open_postgres() -> AuditStore:
-        # imported on use: psycopg (~60 ms CPU) would load into every worker, whose console imports this module
-        from pipeline.sinks.audit_postgres import PostgresAuditStore
-
         resolved = resolve_secret(ref) if ref.startswith(("env:", "file:")) else ref
         return await PostgresAuditStore.open(resolved, schema=schema)
 

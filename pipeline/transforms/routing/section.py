@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, field_validator
 
-from pipeline.sinks.delivery.factory import SINK_CONFIG
+from pipeline.sinks.registry import UnknownSinkKind, validate_receiver
 from pipeline.transforms.routing.config import RoutingConfig, RoutingConfigError, parse_routing_config
 from pipeline.transforms.rules.config import RulesSection
 
@@ -38,8 +38,10 @@ def receiver_sinks(routing: RoutingConfig, *, resolve_secrets: bool) -> dict[str
         if "kind" not in extra:
             continue
         try:
-            out[receiver.name] = SINK_CONFIG.validate_python({**extra, "name": receiver.name},
-                                                             context={"resolve_secrets": resolve_secrets})
+            out[receiver.name] = validate_receiver({**extra, "name": receiver.name},
+                                                   context={"resolve_secrets": resolve_secrets})
+        except UnknownSinkKind as exc:
+            errors.append(f"receivers[{i}].kind: {exc}")
         except ValidationError as exc:
             for e in exc.errors():
                 # drop the discriminator tag pydantic puts first in the location (e.g. "wecom_robot")
@@ -55,7 +57,7 @@ class AlertingSection(BaseModel):
     """Rules over exmail.events, Alertmanager-style routing, and the receivers (delivery sinks).
 
     Each entry of `routing.receivers` is a receiver (`name`, `send_resolved`) plus, when it delivers, its sink
-    config (`kind: wecom_robot | wecom_app | webhook | dingtalk | feishu` and that sink's fields)."""
+    config (`kind:` one of the receiver kinds in pipeline/sinks/registry.py, and that sink's fields)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -70,6 +72,10 @@ class AlertingSection(BaseModel):
     stop_grace_seconds: float = Field(
         6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
                                "resumes at the next start (keep the worker's whole stop under 10 s)")
+    spread_notifications: bool = Field(
+        False, description="key webhook receivers' notifications by group instead of by receiver, so several "
+                           "delivery processes share one webhook (its per_minute then holds per process); chat "
+                           "receivers stay keyed by receiver (their limits are per destination)")
     _sinks: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @field_validator("routing", mode="before")

@@ -30,12 +30,12 @@ class FlakyEngine:
 def test_state_unavailable_is_retried_until_the_event_evaluates(monkeypatch: pytest.MonkeyPatch,
                                                                  caplog: pytest.LogCaptureFixture) -> None:
     delays: list[float] = []
-    monkeypatch.setattr(alerting, "backoff_delay", lambda attempt, initial, cap: delays.append(attempt) or 0.0)
+    monkeypatch.setattr(alerting, "equal_jitter", lambda retry, initial, cap: delays.append(retry) or 0.0)
     engine = FlakyEngine(failures=3)
     msg = SimpleNamespace(topic="p.exmail.events", partition=1, offset=42)
     out = asyncio.run(alerting._evaluate(engine, SimpleNamespace(), msg))  # type: ignore[arg-type]
     assert out == ["alert"] and engine.calls == 4
-    assert delays == [0, 1, 2]  # growing backoff, one step per failed attempt
+    assert delays == [1, 2, 3]  # growing backoff, one step per failed attempt
     assert "state unavailable at p.exmail.events[1]@42" in caplog.text
 
 

@@ -41,4 +41,4 @@ def test_worker_command_names_config_problems(tmp_path: Path) -> None:
     cfg_file.write_text("worker:\n  siem:\n    - {type: nope}\n")
     result = CliRunner().invoke(worker_cli.worker, ["--config", str(cfg_file)])
     assert result.exit_code == 1
-    assert "worker.siem[0].type: must be one of" in result.output
+    assert "worker.siem[0].kind: unknown kind" in result.output
