@@ -106,7 +106,7 @@ class _TimeIndexedConsumer:
 
 def test_offsets_after_a_timestamp(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = _TimeIndexedConsumer("t", {0: [1_000, 2_000, 3_000], 1: [500], 2: []})
-    monkeypatch.setattr(reader, "_consumer", lambda bootstrap: fake)
+    monkeypatch.setattr(reader, "groupless_consumer", lambda bootstrap: fake)
     # the first record at or after the time; none that recent (or an empty partition): the high watermark
     assert offsets_after("unused:9092", "t", 1_500) == {0: 1, 1: 1, 2: 0}
     assert offsets_after("unused:9092", "t", 1_000) == {0: 0, 1: 1, 2: 0}

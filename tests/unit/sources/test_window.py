@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.sources._window import CorpCalendar, each_date, query_range, split_span
+from pipeline.exmail import each_date, split_span
+from pipeline.sources._window import CorpCalendar, query_range
 
 D = date.fromisoformat
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 
 from pipeline.envelope import record_key
-from pipeline.worker.batch.directory import DirectoryCopy
+from pipeline.transforms.normalize.directory_copy import DirectoryCopy
 from pipeline.worker.normalize import NormalizeBatch
 
 from .conftest import CORP, NAMES, Msg, Producer, _mail

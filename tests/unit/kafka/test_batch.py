@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, Message
 
-from pipeline.worker.batch.consumer import BatchConsumer, ConsumeConfig
+from pipeline.kafka.batch import BatchConsumer, ConsumeConfig
 
-from ...kafka.conftest import MockKafka
+from .conftest import MockKafka
 
 FAST = ConsumeConfig(max_records=50, max_wait_seconds=0.05, session_timeout_seconds=3,
                      retry_initial_seconds=0.05, retry_max_seconds=0.2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from pipeline.worker.batch.directory import DirectoryCopy
+from pipeline.transforms.normalize.directory_copy import DirectoryCopy
 
 CORP = "wm0123456789abcdef"
 

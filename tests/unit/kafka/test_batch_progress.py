@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from confluent_kafka import TopicPartition
 
-from pipeline.worker.batch.consumer import ConsumerProgress
+from pipeline.kafka.batch import ConsumerProgress
 
 
 def test_progress_reports_partitions_with_lag_and_no_recent_progress() -> None:

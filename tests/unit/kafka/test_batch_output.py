@@ -8,8 +8,8 @@ from typing import cast
 import pytest
 
 from pipeline.kafka import EventProducer
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.kafka.producer import DeliveryError
-from pipeline.worker.batch.output import Record, produce_all
 
 
 class RefusingProducer:
