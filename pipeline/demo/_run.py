@@ -646,8 +646,11 @@ class DemoRun:
             now = time.monotonic()
             self._require_alive(self.worker)
             lag = self.probe.lag(self.app_id, self._consumed_topics())
+            by_stage = {"rules+delivery": sum(lag.values())}
             for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
-                for topic, n in self.probe.lag(group, topics).items():
+                stage_lag = self.probe.lag(group, topics)
+                by_stage[group.removeprefix(self.app_id).lstrip(".-")] = sum(stage_lag.values())
+                for topic, n in stage_lag.items():
                     lag[topic] = lag.get(topic, 0) + n
             behind = sum(lag.values())
             current = self.probe.counts(watched)
@@ -657,7 +660,7 @@ class DemoRun:
                 stable_since = now
             elif now - stable_since >= SETTLE_SECONDS:
                 self.drained = {"ok": True, "detail": f"every consumer group committed everything after "
-                                                      f"{now - started:.0f} s"}
+                                                      f"{now - started:.0f} s", "lag_by_stage": by_stage}
                 break
             marks = current
             if now - started > self.opts.drain_timeout:
@@ -666,7 +669,7 @@ class DemoRun:
                 stuck = "; stalled: " + "; ".join(stalled) if stalled else ""
                 self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}{stuck}")
                 self.drained = {"ok": False, "detail": f"still behind after {self.opts.drain_timeout:.0f} s: "
-                                                       f"{late}{stuck}"}
+                                                       f"{late}{stuck}", "lag_by_stage": by_stage}
                 break
             waited = f"{now - started:.0f} s"
             phase = (f"draining ({waited}): worker lag {behind}" if behind
