@@ -21,6 +21,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from pipeline.kafka.producer import EventProducer
 from pipeline.kafka.reader import end_offsets
+from pipeline.logfilter import KAFKA_LOGGER
 
 log = logging.getLogger(__name__)
 CLAIM_WAIT_SECONDS = 10.0
@@ -52,6 +53,7 @@ class ClaimLog:
             "bootstrap.servers": self._bootstrap, "group.id": f"exmail-claims-{uuid.uuid4().hex}",
             "enable.auto.commit": False, "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
             "enable.partition.eof": True, "log_level": 3,
+            "logger": KAFKA_LOGGER,  # through the connection-log limiter (a line per reconnect otherwise)
         })
         self._consumer.assign([TopicPartition(self._topic, 0, OFFSET_BEGINNING)])
         end = (await asyncio.to_thread(end_offsets, self._bootstrap, self._topic)).get(0, 0)

@@ -10,6 +10,7 @@ import faust
 
 from pipeline.auth import Authenticator, Role, secure_app
 from pipeline.config import PipelineConfig
+from pipeline.kafka import ensure_topics
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.secrets import resolve_secret
 from pipeline.worker.app import WorkerContext, build_app
@@ -239,7 +240,25 @@ class QuietWorker(faust.Worker):
 _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
 
 
+def ensure_worker_topics(config: PipelineConfig) -> None:
+    """Create missing topics before any consumer subscribes. A faust (aiokafka) consumer that subscribes to a
+    topic missing at that moment ignores it ("Ignoring missing topic") until its next metadata refresh, even
+    through rebalances: the agent reading it sits idle without another word (the cold-start stall of issue 11,
+    tests/integration/worker/test_worker_cold_start.py). A broker that does not answer yet is no reason not to
+    start: the consumers find the topics when they appear (faust's metadata age is 30 s, see build_app)."""
+    k = config.kafka
+    try:
+        created = ensure_topics(k.bootstrap, prefix=k.topic_prefix, partitions=k.partitions,
+                                replication_factor=k.replication_factor, timeout=10.0)
+    except Exception as exc:
+        log.warning("topics not checked at start (%s): the consumers pick them up when they appear", exc)
+        return
+    if created:
+        log.info("created %d missing topics before subscribing: %s", len(created), ", ".join(sorted(created)))
+
+
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
+    ensure_worker_topics(config)
     ctx = build_worker(config, agents)
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
