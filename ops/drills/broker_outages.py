@@ -142,6 +142,8 @@ class Drill:
         self.outages: list[Outage] = []
         self.rng = random.Random(args.seed)
         self.load_at_start = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        dirty = " + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no") else ""
+        self.revision = _git("rev-parse", "--short", "HEAD") + dirty  # what the demo's processes run
 
     def say(self, text: str) -> None:
         print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", flush=True)
@@ -244,7 +246,7 @@ class Drill:
         lines = [f"# Broker outage drill ({started:%Y-%m-%dT%H:%MZ})", "",
                  f"Command: `.venv/bin/python ops/drills/broker_outages.py --outages {self.args.outages} "
                  f"--min-seconds {self.args.min_seconds:g} --max-seconds {self.args.max_seconds:g} --seed "
-                 f"{self.args.seed}` at {_git('rev-parse', '--short', 'HEAD')} on {os.cpu_count()} cores (load at "
+                 f"{self.args.seed}` at {self.revision} on {os.cpu_count()} cores (load at "
                  f"the start {self.load_at_start}). A private broker (`ops/kafka/kafka.sh`, own state dir and port), "
                  "`pipeline demo --forever` against it; outage n: SIGTERM (odd n) or SIGKILL (even n) to the broker, "
                  "restart with `kafka.sh start` after the planned time. Resumed = the worker's /healthz answers 200 "
