@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from pipeline.demo._view import STREAMS
-from tests.integration.demo.test_demo_run import _delete_run_topics, _processes_mentioning
+
+from .test_demo_run import _delete_run_topics, _processes_mentioning
 
 pytestmark = pytest.mark.integration
 

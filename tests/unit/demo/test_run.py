@@ -14,9 +14,11 @@ import pytest
 from pipeline.demo import DemoOptions, DemoRun
 from pipeline.demo._run import Interrupted
 
+MakeRun = Callable[[float | None], DemoRun]
+
 
 @pytest.fixture
-def make_run(tmp_path: Path) -> Iterator[Callable[[float | None], DemoRun]]:
+def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     runs: list[DemoRun] = []
 
     def make(duration: float | None) -> DemoRun:
@@ -29,7 +31,7 @@ def make_run(tmp_path: Path) -> Iterator[Callable[[float | None], DemoRun]]:
         run.http.close()
 
 
-def test_forever_first_signal_ends_the_live_phase_and_the_second_aborts(make_run: Callable[[float | None], DemoRun]) -> None:
+def test_forever_first_signal_ends_the_live_phase_and_the_second_aborts(make_run: MakeRun) -> None:
     run = make_run(None)
     run._live_started = True
     run._on_signal(signal.SIGTERM, None)  # no exception: the live loop sees the flag and goes on to the drain
@@ -39,7 +41,7 @@ def test_forever_first_signal_ends_the_live_phase_and_the_second_aborts(make_run
     assert run._interrupted == signal.SIGINT
 
 
-def test_a_signal_during_start_up_or_a_timed_run_aborts_at_once(make_run: Callable[[float | None], DemoRun]) -> None:
+def test_a_signal_during_start_up_or_a_timed_run_aborts_at_once(make_run: MakeRun) -> None:
     starting = make_run(None)  # --forever, live phase not reached yet: nothing to summarize
     with pytest.raises(Interrupted):
         starting._on_signal(signal.SIGINT, None)
@@ -51,7 +53,7 @@ def test_a_signal_during_start_up_or_a_timed_run_aborts_at_once(make_run: Callab
     assert timed._stop_signal is None and timed._interrupted == signal.SIGINT
 
 
-def test_signals_while_cleaning_up_are_only_recorded(make_run: Callable[[float | None], DemoRun]) -> None:
+def test_signals_while_cleaning_up_are_only_recorded(make_run: MakeRun) -> None:
     run = make_run(None)
     run._live_started = True
     run._cleaning = True
