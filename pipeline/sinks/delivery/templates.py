@@ -9,7 +9,7 @@ keeping line breaks) and `highlight(text, severity)` (coloured text in the desti
 Templates are compiled when a sink is built, so a broken override fails at start with the field named.
 
 The built-in templates (templates/<language>/*.j2, the reference users copy from) are rendered by plain Python
-functions that produce the same text (tests/unit/delivery/test_delivery_templates.py compares them on many
+functions that produce the same text (tests/unit/sinks/delivery/test_templates.py compares them on many
 notifications): five sandboxed Jinja2 renders cost ~0.45 ms per notification. Only user templates go through
 the sandbox, and the title is rendered once per notification even when the text and markdown embed it.
 """

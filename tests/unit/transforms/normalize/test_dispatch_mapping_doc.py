@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.transforms.normalize import normalize
 
-MAPPING = Path(__file__).resolve().parents[3] / "schemas" / "MAPPING.md"
+MAPPING = Path(__file__).resolve().parents[4] / "schemas" / "MAPPING.md"
 
 
 def _tables() -> dict[str, list[dict[str, str]]]:

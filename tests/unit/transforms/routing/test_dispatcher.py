@@ -299,7 +299,7 @@ def test_notification_ids_are_deterministic(routing: Routing, make_alert: MakeAl
     assert a.id != c.id, "a new sequence started at another time is another notification"
 
 
-SCHEMAS = Path(__file__).resolve().parents[3] / "schemas"
+SCHEMAS = Path(__file__).resolve().parents[4] / "schemas"
 
 
 def validator(schema_file: str) -> jsonschema.protocols.Validator:

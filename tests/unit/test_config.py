@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import check_config, load_config
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "pipeline.example.yaml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipeline.example.yaml"
 
 
 def test_example_config_covers_every_section_and_passes() -> None:

@@ -17,7 +17,7 @@ from pipeline.transforms.normalize import operation_log
 CORP = "wm0123456789abcdef"
 T = 1764439476
 OBSERVED = "2026-11-29T18:05:00.250Z"
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 class Samples:

@@ -14,7 +14,7 @@ from pipeline.dlq import Origin, dead_letter
 from pipeline.records import EVENT_SCHEMA, HR_SCHEMA, RAW_SCHEMAS
 from pipeline.schema_registry import UnknownSchemaError, schema, schema_names, validate, validator
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[4]
 
 
 def test_every_topic_has_a_schema() -> None:
