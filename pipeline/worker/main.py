@@ -10,7 +10,7 @@ import faust
 
 from pipeline.auth import Authenticator, Role, secure_app
 from pipeline.config import PipelineConfig
-from pipeline.kafka import ensure_topics
+from pipeline.kafka import TOPICS, ensure_topics
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.secrets import resolve_secret
 from pipeline.worker.app import WorkerContext, build_app
@@ -240,16 +240,21 @@ class QuietWorker(faust.Worker):
 _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
 
 
-def ensure_worker_topics(config: PipelineConfig) -> None:
-    """Create missing topics before any consumer subscribes. A faust (aiokafka) consumer that subscribes to a
-    topic missing at that moment ignores it ("Ignoring missing topic") until its next metadata refresh, even
-    through rebalances: the agent reading it sits idle without another word (the cold-start stall of issue 11,
-    tests/integration/worker/test_worker_cold_start.py). A broker that does not answer yet is no reason not to
-    start: the consumers find the topics when they appear (faust's metadata age is 30 s, see build_app)."""
+def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
+    """Create the missing topics this worker reads or writes before any consumer subscribes. A faust (aiokafka)
+    consumer that subscribes to a topic missing at that moment ignores it ("Ignoring missing topic") until its
+    next metadata refresh, even through rebalances: the agent reading it sits idle without another word (the
+    cold-start stall of issue 11, tests/integration/worker/test_worker_cold_start.py). Only this worker's
+    topics: a worker of one agent does not create the whole catalog. A broker that does not answer yet is no
+    reason not to start: the consumers find the topics when they appear (faust's metadata age is 30 s)."""
     k = config.kafka
+    used = {t for c in ctx.batch_consumers for t in c.topics} | set(ctx.topics)
+    specs = tuple(s for s in TOPICS if k.topic_prefix + s.name in used)
+    if not specs:
+        return
     try:
         created = ensure_topics(k.bootstrap, prefix=k.topic_prefix, partitions=k.partitions,
-                                replication_factor=k.replication_factor, timeout=10.0)
+                                replication_factor=k.replication_factor, specs=specs, timeout=10.0)
     except Exception as exc:
         log.warning("topics not checked at start (%s): the consumers pick them up when they appear", exc)
         return
@@ -258,8 +263,8 @@ def ensure_worker_topics(config: PipelineConfig) -> None:
 
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
-    ensure_worker_topics(config)
     ctx = build_worker(config, agents)
+    ensure_worker_topics(config, ctx)
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
         from pipeline.worker.plain import run_without_faust
