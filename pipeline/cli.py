@@ -15,8 +15,8 @@ from pipeline.logfilter import limit_connection_logs
 # named: `pipeline worker` does not pay for the simulator's, the demo's and the actions' imports at start.
 _LAZY = {
     "sim": "pipeline.sim.cli:sim_command",
-    "ingest": "pipeline.sources.cli:ingest",
-    "backfill": "pipeline.sources.cli:backfill",
+    "ingest": "pipeline.ingest.cli:ingest",
+    "backfill": "pipeline.ingest.cli:backfill",
     "audit": "pipeline.sinks.audit.cli:audit",
     "silence": "pipeline.transforms.routing.cli:silence",
     "demo": "pipeline.demo.cli:demo",

@@ -15,30 +15,20 @@ from typing import Any
 
 import orjson
 
+from pipeline import streams
 from pipeline.envelope import fingerprint
 
-# kind -> envelope schema of exmail.raw.<kind> (data layout documented in schemas/)
-RAW_SCHEMAS: dict[str, str] = {
-    "mail_log": "exmail.raw.mail_log/1",
-    "login_log": "exmail.raw.login_log/1",
-    "operation_log": "exmail.raw.operation_log/1",
-    "batchjob_log": "exmail.raw.batchjob_log/1",
-    "mail_status": "exmail.raw.mail_status/1",
-    "new_mail": "exmail.raw.new_mail/1",
-    "directory": "exmail.raw.directory/1",
-    "options": "exmail.raw.options/1",
-    "pipeline_error": "exmail.raw.pipeline_error/1",
-}
-HR_SCHEMA = "hr.lifecycle/1"
+# kind -> envelope schema of exmail.raw.<kind> (data layout documented in schemas/), from the stream catalog
+RAW_SCHEMAS: dict[str, str] = {s.kind: s.schema for s in streams.raw_kinds()}
+HR_SCHEMA = streams.get("hr_lifecycle").schema
 EVENT_SCHEMA = "exmail.event/1"
 
 # The fields of each log record that make its identity (all the fields the API returns).
 LOG_IDENTITY_FIELDS: dict[str, tuple[str, ...]] = {
-    "mail_log": ("mailtype", "sender", "receiver", "subject", "time", "status"),
-    "login_log": ("time", "ip", "type"),
-    "operation_log": ("time", "operator", "type", "operand", "remark"),
-    "batchjob_log": ("time", "operator", "type", "status"),
+    s.kind: s.identity for s in streams.catalog().values() if s.identity is not None
 }
+# the kinds whose records are about the user queried (log/login): the userid is part of the identity
+_PER_USER = frozenset(s.kind for s in streams.log_kinds() if s.log is not None and s.log.per_user)
 
 
 def record_identity(kind: str, record: Mapping[str, Any], context: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
@@ -46,7 +36,7 @@ def record_identity(kind: str, record: Mapping[str, Any], context: Mapping[str, 
     fields = LOG_IDENTITY_FIELDS.get(kind)
     body: Any = tuple(record.get(f) for f in fields) if fields else orjson.loads(
         orjson.dumps(dict(record), option=orjson.OPT_SORT_KEYS))
-    subject = (context or {}).get("userid") if kind == "login_log" else None
+    subject = (context or {}).get("userid") if kind in _PER_USER else None
     return (kind, subject, body)
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from pipeline.exmail import ExmailClient
 from pipeline.kafka import KafkaSettings
-from pipeline.sources.config import CorpConfig, IngestConfig, config_from_sim_credentials
+from pipeline.sources.config import CorpConfig, IngestConfig, client_settings, config_from_sim_credentials
 
 
 class TenantError(ValueError):
@@ -34,8 +34,6 @@ class Tenant:
 
     def client(self) -> ExmailClient:
         """A new client for the corp (the caller closes it). Resolves the secret references now."""
-        from pipeline.ingest import client_settings  # imported on use: the ingest process's modules load on use only
-
         return ExmailClient(client_settings(self.corp, self.config.poll.span_days))
 
 

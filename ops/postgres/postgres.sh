@@ -56,6 +56,11 @@ start() {
   fi
   mkdir -p "$state" "$sock"
   [ "$(id -u)" = 0 ] && chown postgres: "$state" "$sock"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$state"; then
+    # a checkout under a private directory (mktemp -d is mode 700): the server's user cannot reach its own data
+    die "the 'postgres' user cannot reach $state (a parent directory is not traversable, e.g. mode 700);" \
+        "make the parents traversable (chmod o+x) or set EXMAIL_STATE_DIR to a directory it can reach"
+  fi
   if is_running; then echo "postgres.sh: already running on 127.0.0.1:$port" >&2; dsn; return 0; fi
   if [ ! -f "$data/PG_VERSION" ]; then
     local pwfile; pwfile=$(mktemp); printf '%s\n' "$password" > "$pwfile"

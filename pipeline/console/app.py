@@ -55,14 +55,13 @@ from pipeline.console._pipeline import (
 )
 from pipeline.console.config import ConsoleConfig
 from pipeline.exmail import ExmailClient
-from pipeline.ingest import client_settings
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import AUTH_FAILURES
 from pipeline.sinks.audit.config import AuditStoreConfig, open_store
 from pipeline.sinks.audit.store import AuditRow, AuditStore
 from pipeline.sinks.sse import SseConfig
 from pipeline.sinks.sse.server import SseHub
-from pipeline.sources.config import CorpConfig
+from pipeline.sources.config import CorpConfig, client_settings
 from pipeline.worker.lag import LagMonitor
 
 log = logging.getLogger(__name__)

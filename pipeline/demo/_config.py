@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from pipeline import streams
 from pipeline.config import check_config
 from pipeline.demo._feeds import siem_section
 from pipeline.sources.config import config_from_sim_credentials
@@ -23,8 +24,9 @@ CS_ROBOT, SECURITY_APP, OA_WEBHOOK = "cs-robot", "security-app", "oa-webhook"
 WEBHOOK_PATH = "oa/alerts"
 CS_RULE = "cs_external_mail"
 # wall-clock seconds between poller runs: short, so a one-minute demo sees every poller run more than once
-POLL_INTERVALS = {"mail_log": 5.0, "operation_log": 8.0, "batchjob_log": 8.0, "login_log": 15.0,
-                  "mail_status": 30.0, "directory": 20.0, "options": 30.0}
+# (1/40 of the catalog's default, within 5..30 s: mail 5 s, login 15 s, hourly pollers 30 s)
+POLL_INTERVALS = {s.poller: min(30.0, max(5.0, s.interval / 40)) for s in streams.polled()
+                  if s.poller is not None and s.interval is not None}
 
 
 class DemoConfigError(RuntimeError):

@@ -26,6 +26,7 @@ import orjson
 from confluent_kafka import KafkaException
 
 import pipeline
+from pipeline import streams
 from pipeline.demo._config import DemoConfigError, api_token_file, build_config, write_config
 from pipeline.demo._feeds import JSONL_SINK, SYSLOG_SINK, RsyslogPlan, jsonl_feed, rsyslogd_path, syslog_feed
 from pipeline.demo._kafka import TopicProbe
@@ -253,13 +254,18 @@ class DemoRun:
                   f"clock {self.sim_first_clock})")
 
     def _seed_batch_jobs(self) -> None:
-        """Batch jobs are rare (about 4 a day): put three in yesterday's log so the batchjob poller has records."""
+        """Rare log kinds (batch jobs: about 4 a day) get records in yesterday's log so their pollers have some
+        (the catalog's SimHook.demo_seed)."""
         today = str(self.sim_clock.get("date") or "")
-        if not today:
+        seeds = {s.kind: s.sim for s in streams.log_kinds() if s.sim is not None and s.sim.demo_seed}
+        if not today or not seeds:
             return
         yesterday = (datetime.fromisoformat(today) - timedelta(days=1)).date().isoformat()
-        if self._admin_post("generate", {"day": yesterday, "batchjob_records": 3, "late_fraction": 0}) is not None:
-            self._drill(f"3 batch jobs added to {yesterday}'s log (/_sim/generate): the generator makes ~4 a day")
+        body: dict[str, Any] = {"day": yesterday, "late_fraction": 0}
+        body.update({hook.day_param: hook.demo_seed for hook in seeds.values()})
+        if self._admin_post("generate", body) is not None:
+            added = ", ".join(f"{hook.demo_seed} {kind}" for kind, hook in seeds.items())
+            self._drill(f"{added} records added to {yesterday}'s log (/_sim/generate): the generator makes few a day")
 
     def _start_rsyslog(self) -> None:
         """Where rsyslog is installed, a private rsyslogd on a free port receives the syslog/CEF feed."""

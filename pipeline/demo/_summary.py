@@ -12,12 +12,13 @@ from typing import Any
 
 import orjson
 
+from pipeline import streams
 from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
 from pipeline.secrets import scrub
 
-OPTIONAL_STREAMS = ("pipeline_error",)
+OPTIONAL_STREAMS = tuple(s.kind for s in streams.raw_kinds() if s.poller is None)  # pipeline_error: only on errors
 WECOM_RECEIVERS = ("cs-robot", "security-app")
 
 

@@ -8,8 +8,10 @@ import time
 from dataclasses import dataclass, field
 from typing import TextIO
 
-STREAMS = ("mail_log", "login_log", "operation_log", "batchjob_log", "mail_status", "new_mail", "directory",
-           "options")
+from pipeline import streams
+
+# the raw streams a demo run shows and requires: every polled or pushed Exmail kind of the stream catalog
+STREAMS = tuple(s.kind for s in streams.raw_kinds() if s.poller is not None)
 
 
 @dataclass

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from pipeline import streams
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -18,16 +20,7 @@ class TopicSpec:
 _COMPACT = {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
 
 TOPICS: tuple[TopicSpec, ...] = (
-    TopicSpec("exmail.raw.mail_log", "corp_id/userid"),
-    TopicSpec("exmail.raw.login_log", "corp_id/userid"),
-    TopicSpec("exmail.raw.operation_log", "corp_id/operator"),
-    TopicSpec("exmail.raw.batchjob_log", "corp_id/operator"),
-    TopicSpec("exmail.raw.mail_status", "corp_id/domain"),
-    TopicSpec("exmail.raw.new_mail", "corp_id/userid"),
-    TopicSpec("exmail.raw.directory", "corp_id/object_id"),
-    TopicSpec("exmail.raw.options", "corp_id/userid"),
-    TopicSpec("exmail.raw.pipeline_error", "corp_id/stream"),
-    TopicSpec("hr.lifecycle", "corp_id/employee"),
+    *(TopicSpec(s.topic, s.key) for s in streams.catalog().values()),  # every raw stream and hr.lifecycle
     TopicSpec("exmail.events", "corp_id/userid"),
     # keyed so a partition holds whole aggregation groups and the inhibition sources that can mute them
     # (RoutingConfig.partition_key); dispatch workers share the partitions

@@ -8,12 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date as Date
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 
+from pipeline import streams
 from pipeline.sim._corp import CorpState
 from pipeline.sim._errors import ApiError
 from pipeline.sim._state import ROOT_ID, User, _as_int, date_range, valid_domain
@@ -90,10 +92,13 @@ class ExmailApi:
             "log/mailstatus": Endpoint(lg, post, self.log_mailstatus),
             "log/mail": Endpoint(lg, post, self.log_mail),
             "log/login": Endpoint(lg, post, self.log_login),
-            "log/batchjob": Endpoint(lg, post, self.log_batchjob),
             "log/operation": Endpoint(lg, post, self.log_operation),
             "service/get_login_url": Endpoint(s, get, self.get_login_url),
         }
+        for stream in streams.log_kinds():  # a catalog log kind queried by date only needs no handler of its own
+            query = stream.log
+            if query is not None and query.endpoint not in self.endpoints and not query.per_user:
+                self.endpoints[query.endpoint] = Endpoint(stream.apps[0], post, partial(self.log_by_dates, stream.kind))
 
     # --- dispatch
 
@@ -384,9 +389,10 @@ class ExmailApi:
             raise ApiError(60111)
         return ok(list=self._answer("login_log", entries, dates, key))
 
-    def log_batchjob(self, p: Params) -> dict[str, Any]:
+    def log_by_dates(self, kind: str, p: Params) -> dict[str, Any]:
+        """Every visible record of `kind` in begin_date..end_date (a log endpoint without filters)."""
         dates = self._dates(p)
-        return ok(list=self._answer("batchjob_log", self._visible("batchjob_log", dates), dates))
+        return ok(list=self._answer(kind, self._visible(kind, dates), dates))
 
     def log_operation(self, p: Params) -> dict[str, Any]:
         dates = self._dates(p)

@@ -12,6 +12,7 @@ from datetime import date as Date
 from datetime import timedelta
 from typing import Any
 
+from pipeline import streams
 from pipeline.sim._errors import ApiError
 from pipeline.sim.clock import SimClock
 
@@ -724,9 +725,9 @@ class Directory:
 
 
 class LogStore:
-    """The four log kinds, indexed by (kind, local date of `time`)."""
+    """The log kinds of the stream catalog, indexed by (kind, local date of `time`)."""
 
-    KINDS = ("mail_log", "login_log", "operation_log", "batchjob_log")
+    KINDS = tuple(s.kind for s in streams.log_kinds())
 
     def __init__(self, clock: SimClock) -> None:
         self._clock = clock

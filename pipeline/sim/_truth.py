@@ -7,12 +7,14 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+from pipeline import streams
 from pipeline.envelope import fingerprint
 from pipeline.records import raw_id, with_occurrences
 from pipeline.sim._corp import CorpState
 from pipeline.sim._state import LogEntry
 
-LOG_KINDS = ("mail_log", "login_log", "operation_log", "batchjob_log")
+LOG_KINDS = tuple(s.kind for s in streams.log_kinds())
+_PER_USER = frozenset(s.kind for s in streams.log_kinds() if s.log is not None and s.log.per_user)
 
 
 def order_entries(entries: Sequence[LogEntry], order: str, salt: str) -> list[LogEntry]:
@@ -26,13 +28,10 @@ def order_entries(entries: Sequence[LogEntry], order: str, salt: str) -> list[Lo
 
 
 def context_for(kind: str, date: str, userid: str | None = None) -> dict[str, Any]:
-    if kind == "mail_log":
-        return {"date": date, "query_mailtype": 0}
-    if kind == "login_log":
-        return {"userid": userid, "date": date}
-    if kind == "operation_log":
-        return {"date": date, "query_type": 1}
-    return {"date": date}
+    """The context a poller stores with each record of `kind` (the catalog's query of the kind)."""
+    query = streams.get(kind).log
+    assert query is not None, kind
+    return query.context_for(date, userid)
 
 
 def log_truth(corp: CorpState, kind: str, dates: Sequence[str], now: float, visible_only: bool,
@@ -46,8 +45,8 @@ def log_truth(corp: CorpState, kind: str, dates: Sequence[str], now: float, visi
             entries = [e for e in entries if e.visible_at <= now]
         groups: dict[str | None, list[LogEntry]] = {}
         for e in entries:
-            key = e.userid if kind == "login_log" else None
-            if userid is not None and kind == "login_log" and key != userid.lower():
+            key = e.userid if kind in _PER_USER else None
+            if userid is not None and kind in _PER_USER and key != userid.lower():
                 continue
             groups.setdefault(key, []).append(e)
         for subject, group in groups.items():

@@ -11,6 +11,7 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from pipeline import streams
 from pipeline.sim._agreement import check_agreement
 from pipeline.sim._state import date_range
 from pipeline.sim._surfaces import dump_recorder
@@ -299,15 +300,15 @@ def admin_routes(sim: Simulator) -> web.RouteTableDef:
     async def generate(request: web.Request) -> web.Response:
         body = await _body(request)
         day = body.get("day") or sim.clock.date_of(sim.clock.now())
-        allowed = {"mail_records", "login_records", "operation_records", "batchjob_records", "seed", "new_mail",
-                   "late_fraction"}
+        record_counts = {s.sim.day_param for s in streams.log_kinds() if s.sim is not None}
+        allowed = {*record_counts, "seed", "new_mail", "late_fraction"}
         unknown = sorted(set(body) - allowed - {"day"})
         if unknown:
             raise _bad(f"unknown field(s) {unknown}; allowed: day, {', '.join(sorted(allowed))}")
         try:
             date_range(day, day)
             kwargs = {k: body[k] for k in allowed if k in body}
-            for k in ("mail_records", "login_records", "operation_records", "batchjob_records"):
+            for k in record_counts:
                 if k in kwargs and (not isinstance(kwargs[k], int) or kwargs[k] < 0 or kwargs[k] > 1_000_000):
                     raise _bad(f"{k} must be an integer 0..1000000")
             counts = sim.generator.generate_day(day, **kwargs)
@@ -322,9 +323,10 @@ def admin_routes(sim: Simulator) -> web.RouteTableDef:
         kind, record = body.get("kind"), body.get("record")
         if kind not in LOG_KINDS or not isinstance(record, dict) or not isinstance(record.get("time"), int):
             raise _bad(f"need {{kind: one of {LOG_KINDS}, record: {{time: int, ...}}, visible_at?, userid?}}")
-        if kind == "login_log" and not isinstance(body.get("userid"), str):
-            raise _bad("login_log records need a userid")
-        userid = body["userid"].lower() if kind == "login_log" else None
+        per_user = bool((query := streams.get(kind).log) and query.per_user)
+        if per_user and not isinstance(body.get("userid"), str):
+            raise _bad(f"{kind} records need a userid")
+        userid = body["userid"].lower() if per_user else None
         entry = corp.logs.add(kind, record, body.get("visible_at"), userid=userid, origin="injected")
         return _json({"date": entry.date, "time": entry.time, "visible_at": entry.visible_at}, status=201)
 

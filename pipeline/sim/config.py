@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline import streams
+
 APPS = ("contact", "unique_login", "mail_notice", "system_log", "function_setting")
 App = Literal["contact", "unique_login", "mail_notice", "system_log", "function_setting"]
 
@@ -57,6 +59,9 @@ class TrafficConfig(BaseModel):
     logins_per_user_per_day: float = Field(2.0, ge=0)
     admin_ops_per_day: float = Field(40.0, ge=0)
     batchjobs_per_day: float = Field(4.0, ge=0)
+    rates: dict[str, float] = Field(
+        default_factory=dict, description="log kind -> records a day, for kinds without a field above (default: "
+        "the stream catalog's SimHook.per_day)")
     late_fraction: float = Field(0.12, ge=0, le=1)
     midnight_fraction: float = Field(0.01, ge=0, le=1)
     read_fraction: float = Field(0.7, ge=0, le=1)
@@ -65,6 +70,15 @@ class TrafficConfig(BaseModel):
         default_factory=dict, description="operation type -> relative rate (per day at 40 a day), over the defaults")
     administrator_fraction: float = Field(0.2, ge=0, le=1, description="operator 'administrator' (doc examples)")
     history_hours: float = Field(0.0, ge=0, description="traffic generated before the start time (no pushes)")
+
+    @field_validator("rates")
+    @classmethod
+    def _log_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        kinds = {s.kind for s in streams.log_kinds() if s.sim is not None}
+        bad = sorted(k for k, rate in value.items() if k not in kinds or rate < 0)
+        if bad:
+            raise ValueError(f"rates: kinds must be {sorted(kinds)} with a rate >= 0 (bad: {bad})")
+        return value
 
     @field_validator("operation_rates")
     @classmethod

@@ -14,11 +14,13 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from pipeline import streams
 from pipeline.sim._company import GIVEN, SURNAMES, _mobile
 from pipeline.sim._corp import CorpState
 from pipeline.sim._errors import ApiError
 from pipeline.sim._state import ROOT_ID
 from pipeline.sim.config import TrafficConfig
+from pipeline.streams import SimHook
 
 HOURLY = [0.2, 0.1, 0.1, 0.1, 0.1, 0.2, 0.4, 0.8, 1.5, 2.2, 2.4, 2.2, 1.4, 1.8, 2.3, 2.4, 2.2, 1.8, 1.2, 0.9,
           0.8, 0.7, 0.5, 0.3]
@@ -104,6 +106,12 @@ class _View:
                 pool.remove(userid)
 
 
+# (kind, hook) of every catalog kind the simulator generates, in catalog order
+_HOOKS: tuple[tuple[str, SimHook], ...] = tuple((s.kind, s.sim) for s in streams.log_kinds() if s.sim is not None)
+# generate_day's own arguments: mail, logins and operations of a day are made to agree with each other
+_DAY_SPECIAL = ("mail_records", "login_records", "operation_records")
+
+
 class TrafficGenerator:
     def __init__(self, corp: CorpState, traffic: TrafficConfig, seed: int) -> None:
         self.corp = corp
@@ -111,7 +119,7 @@ class TrafficGenerator:
         self.seed = seed
         self.watermark: int | None = None
         self.push_from: float = 0.0
-        self.counts: dict[str, int] = {"mail_log": 0, "login_log": 0, "operation_log": 0, "batchjob_log": 0,
+        self.counts: dict[str, int] = {**{kind: 0 for kind, _ in _HOOKS},
                                        "mails_delivered": 0, "directory_changes": 0, "operations_skipped": 0}
         self._view: _View | None = None
         self._pending: set[str] = set()  # users, departments and groups a planned change still has to touch
@@ -160,27 +168,36 @@ class TrafficGenerator:
         n = len(view.active)
         push = t0 >= self.push_from
         slots: list[tuple[int, int]] = []
-        for kind, lam in enumerate((self.traffic.mails_per_user_per_day * n * factor,
-                                    self.traffic.logins_per_user_per_day * n * factor,
-                                    self.traffic.admin_ops_per_day * factor, self.traffic.batchjobs_per_day * factor)):
-            slots.extend((t0 + rng.randrange(60), kind) for _ in range(_poisson(rng, lam)))
+        for i, (kind, hook) in enumerate(_HOOKS):  # catalog order: the draws of a seed stay the same
+            lam = self.per_day(kind, hook) * (n if hook.per_user else 1) * factor
+            slots.extend((t0 + rng.randrange(60), i) for _ in range(_poisson(rng, lam)))
         slots.sort()  # in time order, so a mail after a change within the minute already sees it
-        for t, kind in slots:
-            if kind == 0:
-                self.mail_flow(rng, t, view.active, push)
-            elif kind == 1:
-                self.login(rng, t, view.active)
-            elif kind == 2:
-                self.operation(rng, t, view, self._realistic)
-            else:
-                self.batchjob(rng, t)
+        for t, i in slots:
+            getattr(self, _HOOKS[i][1].make)(rng, t, view, push)
+
+    def per_day(self, kind: str, hook: SimHook) -> float:
+        """Records of `kind` a simulated day: the traffic config's own field, its `rates`, or the catalog's."""
+        if hook.rate_field is not None:
+            return float(getattr(self.traffic, hook.rate_field))
+        return self.traffic.rates.get(kind, hook.per_day)
+
+    # the record makers the stream catalog names (SimHook.make): one event of the kind at t
+    def traffic_mail(self, rng: random.Random, t: int, view: _View, push: bool) -> None:
+        self.mail_flow(rng, t, view.active, push)
+
+    def traffic_login(self, rng: random.Random, t: int, view: _View, push: bool) -> None:
+        self.login(rng, t, view.active)
+
+    def traffic_operation(self, rng: random.Random, t: int, view: _View, push: bool) -> None:
+        self.operation(rng, t, view, self._realistic)
 
     # --- whole days for tests
 
     def generate_day(self, day: str, mail_records: int = 0, login_records: int = 0, operation_records: int = 0,
-                     batchjob_records: int = 0, seed: int | None = None, new_mail: bool = False,
-                     late_fraction: float | None = None) -> dict[str, int]:
-        """Add exactly the requested number of records of each kind, spread over `day` (local date).
+                     seed: int | None = None, new_mail: bool = False, late_fraction: float | None = None,
+                     **records: int) -> dict[str, int]:
+        """Add exactly the requested number of records of each kind, spread over `day` (local date); `records`
+        holds the counts of the other catalog kinds by their `SimHook.day_param` (e.g. batchjob_records).
 
         Operations use the coverage mix (every type 1..41 occurs). Address-book changes happen at their time;
         mail and logins of the day pick from the users no change of this call touches, so the three logs and
@@ -204,8 +221,13 @@ class TrafficGenerator:
                                        limit=mail_records - made, deliver=new_mail)
             for _ in range(login_records):
                 self.login(rng, start + rng.randrange(86400), users)
-            for _ in range(batchjob_records):
-                self.batchjob(rng, start + rng.randrange(86400))
+            for _kind, hook in _HOOKS:
+                if hook.day_param in _DAY_SPECIAL:
+                    continue
+                for _ in range(records.pop(hook.day_param, 0)):
+                    getattr(self, hook.make)(rng, start + rng.randrange(86400), self.view(), False)
+            if records:
+                raise ValueError(f"unknown record count(s) {sorted(records)}")
         finally:
             self.traffic = self.traffic.model_copy(update={"late_fraction": saved})
         return {k: self.counts[k] - before[k] for k in self.counts}
@@ -511,7 +533,7 @@ class TrafficGenerator:
             return rng.choice(company.admins)
         return user()
 
-    def batchjob(self, rng: random.Random, t: int) -> None:
+    def batchjob(self, rng: random.Random, t: int, view: _View | None = None, push: bool = False) -> None:
         record = {"time": t, "operator": self._operator(rng), "type": _pick(rng, BATCH_TYPES),
                   "status": _pick(rng, BATCH_STATUS)}
         self._add(rng, "batchjob_log", record)

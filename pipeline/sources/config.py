@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model, field_validator, model_validator
 
+from pipeline import streams
 from pipeline.auth.config import AuthConfig
-from pipeline.exmail import DEFAULT_BASE_URL
+from pipeline.exmail import DEFAULT_BASE_URL, AppSecrets, ExmailSettings, RateLimit, RetrySettings
 from pipeline.kafka import KafkaSettings
 from pipeline.policy.config import OptionPolicy
-from pipeline.secrets import SecretRef
+from pipeline.secrets import SecretRef, resolve_secret
 from pipeline.sso_gateway.config import SsoGatewaySettings
 
-LOG_STREAMS = ("mail_log", "operation_log", "batchjob_log", "login_log")
-STREAMS = (*LOG_STREAMS, "mail_status", "directory", "options", "newcount")
+# the pollers a corp can run (`streams:`), from the stream catalog; LOG_STREAMS are the log pollers
+STREAMS: tuple[str, ...] = tuple(s.poller for s in streams.polled() if s.poller is not None)
+LOG_STREAMS: tuple[str, ...] = tuple(s.kind for s in streams.log_kinds())
 
 
 class _Model(BaseModel):
@@ -126,20 +128,20 @@ class CorpConfig(_Model):
         )
 
 
-class StreamIntervals(_Model):
-    """Seconds between runs of each poller."""
-
-    mail_log: float = Field(60.0, gt=0)
-    operation_log: float = Field(300.0, gt=0)
-    batchjob_log: float = Field(300.0, gt=0)
-    login_log: float = Field(600.0, gt=0)
-    mail_status: float = Field(3600.0, gt=0)
-    directory: float = Field(900.0, gt=0)
-    options: float = Field(3600.0, gt=0)
-
+class _Intervals(_Model):
     def of(self, stream: str) -> float:
         value: float = getattr(self, stream)
         return value
+
+
+if TYPE_CHECKING:
+    StreamIntervals = _Intervals
+else:  # one field per catalog stream with a default interval (a model built from the catalog)
+    StreamIntervals = create_model(
+        "StreamIntervals", __base__=_Intervals, __doc__="Seconds between runs of each poller.",
+        **{s.poller: (float, Field(s.interval, gt=0)) for s in streams.polled()
+           if s.poller is not None and s.interval is not None},
+    )
 
 
 class LoginPollSettings(_Model):
@@ -292,6 +294,33 @@ class IngestConfig(_Model):
                 if top.get(shared) is not None and shared not in obj:
                     obj = {**obj, shared: top[shared]}
         return cls.model_validate(obj)
+
+
+def client_settings(corp: CorpConfig, span_days: int) -> ExmailSettings:
+    """The corp's ExmailSettings, its secrets resolved from their references (ingest, worker, CLIs: every client of
+    a configured corp is built from this)."""
+    refs = corp.secrets.model_dump()
+    secrets = AppSecrets(**{app: SecretStr(resolve_secret(ref)) for app, ref in refs.items() if ref})
+    tune = corp.client
+    extra: dict[str, Any] = {}
+    if tune.corp_rate is not None or tune.corp_burst is not None:
+        rate = tune.corp_rate or 20.0
+        extra["corp_rate_limit"] = RateLimit(rate=rate, burst=tune.corp_burst or max(1, int(rate * 2)))
+    if tune.app_rate is not None or tune.app_burst is not None:
+        rate = tune.app_rate or 10.0
+        extra["app_rate_limit"] = RateLimit(rate=rate, burst=tune.app_burst or max(1, int(rate * 2)))
+    if tune.per_user_concurrency is not None:
+        extra["per_user_concurrency"] = tune.per_user_concurrency
+    if tune.read_timeout_seconds is not None:
+        extra["read_timeout_seconds"] = tune.read_timeout_seconds
+    retry = {k: v for k, v in {
+        "max_attempts": tune.max_attempts, "max_total_seconds": tune.max_total_seconds,
+        "base_delay_seconds": tune.base_delay_seconds, "max_delay_seconds": tune.max_delay_seconds,
+    }.items() if v is not None}
+    if retry:
+        extra["retry"] = RetrySettings(**retry)
+    return ExmailSettings(corp_id=corp.corp_id, base_url=corp.base_url, secrets=secrets,
+                          log_span_days=span_days, **extra)
 
 
 _APP_KEYS = {"contact": "contact", "mail_notice": "mail_notice", "system_log": "system_log",

@@ -38,7 +38,7 @@ class DirectoryPoller(Poller):
     stream = "directory"
 
     def __init__(self, rt: Runtime, corp: CorpRuntime, interval: float | None = None) -> None:
-        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.directory)
+        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.of("directory"))
         self.topic = rt.names.raw("directory")
         self.has_baseline = False
 

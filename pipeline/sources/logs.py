@@ -24,9 +24,9 @@ from datetime import date
 from itertools import islice
 from typing import Any, TypeVar
 
-from pipeline import metrics
+from pipeline import metrics, streams
 from pipeline.envelope import Envelope, record_key, utc_iso
-from pipeline.exmail import App, ExmailClient, MailType, NotFound, OperationCategory
+from pipeline.exmail import App, ExmailClient, NotFound
 from pipeline.exmail.models import ExmailRecord, as_int
 from pipeline.records import RAW_SCHEMAS, with_ids
 from pipeline.sources._emit import Outgoing
@@ -34,6 +34,7 @@ from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 from pipeline.sources._window import each_date, query_range, split_span
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
 from pipeline.sources.dedup import SeenSet, digest_of
+from pipeline.streams import LogQuery, Stream
 
 log = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ T = TypeVar("T")
 DELIVERY_BATCH = 5000  # records in flight per delivery round: bounds memory and the live objects the GC walks
 
 Fetch = Callable[[ExmailClient, date, date], Awaitable[list[Any]]]
-
-
-def _mail_subject(record: Mapping[str, Any]) -> str:
-    try:
-        sent = as_int(record.get("mailtype")) == int(MailType.SENT)
-    except ValueError:
-        sent = False
-    return str(record.get("sender" if sent else "receiver") or "")
 
 
 def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -65,35 +58,28 @@ class LogKind:
     per_user: bool = False
 
 
-async def _fetch_mail(c: ExmailClient, a: date, b: date) -> list[Any]:
-    return await c.log_mail(a, b, mailtype=MailType.ALL)
+def _fetcher(query: LogQuery) -> Fetch:
+    """`ExmailClient.<query.method>(begin, end, **query.params)`; a per-user kind's poller calls it per user."""
+    params = dict(query.params)
+
+    async def fetch(c: ExmailClient, a: date, b: date) -> list[Any]:
+        if query.per_user:
+            return await getattr(c, query.method)("", a, b)
+        return await getattr(c, query.method)(a, b, **params)
+
+    return fetch
 
 
-async def _fetch_operation(c: ExmailClient, a: date, b: date) -> list[Any]:
-    return await c.log_operation(a, b, category=OperationCategory.ALL)
+def log_kind(stream: Stream) -> LogKind:
+    """The poller's view of a catalog log kind."""
+    query = stream.log
+    if query is None:
+        raise ValueError(f"{stream.kind} is not a log kind")
+    return LogKind(stream.kind, _fetcher(query), lambda d, u: query.context_for(d.isoformat(), u), query.subject,
+                   per_user=query.per_user)
 
 
-async def _fetch_batchjob(c: ExmailClient, a: date, b: date) -> list[Any]:
-    return await c.log_batchjob(a, b)
-
-
-LOG_KINDS: dict[str, LogKind] = {
-    "mail_log": LogKind(
-        "mail_log", _fetch_mail, lambda d, _u: {"date": d.isoformat(), "query_mailtype": 0}, _mail_subject
-    ),
-    "operation_log": LogKind(
-        "operation_log", _fetch_operation, lambda d, _u: {"date": d.isoformat(), "query_type": 1},
-        lambda r: str(r.get("operator") or ""),
-    ),
-    "batchjob_log": LogKind(
-        "batchjob_log", _fetch_batchjob, lambda d, _u: {"date": d.isoformat()},
-        lambda r: str(r.get("operator") or ""),
-    ),
-    "login_log": LogKind(
-        "login_log", lambda c, a, b: c.log_login("", a, b), lambda d, u: {"userid": u, "date": d.isoformat()},
-        lambda r: "", per_user=True,
-    ),
-}
+LOG_KINDS: dict[str, LogKind] = {s.kind: log_kind(s) for s in streams.log_kinds()}
 
 
 GROUP_OPERATIONS = frozenset({32, 34})  # operation types add / edit mail group: the operand is the groupid

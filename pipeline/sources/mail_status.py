@@ -22,7 +22,7 @@ class MailStatusPoller(Poller):
     stream = "mail_status"
 
     def __init__(self, rt: Runtime, corp: CorpRuntime, interval: float | None = None) -> None:
-        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.mail_status)
+        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.of("mail_status"))
         self.topic = rt.names.raw("mail_status")
         self.stream_id = f"{corp.corp_id}/mail_status"
         self.cursor = StreamCursor(stream=self.stream_id)

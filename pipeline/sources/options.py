@@ -47,7 +47,7 @@ class OptionsPoller(Poller):
     stream = "options"
 
     def __init__(self, rt: Runtime, corp: CorpRuntime, interval: float | None = None) -> None:
-        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.options)
+        super().__init__(rt, corp, interval if interval is not None else rt.poll.intervals.of("options"))
         self.topic = rt.names.raw("options")
         self.known: dict[str, dict[str, Any]] = {}
 

@@ -23,7 +23,7 @@ RUN_DUE_EVERY_SECONDS = 15.0
 
 def install_actions(ctx: WorkerContext) -> None:
     from pipeline.exmail import ExmailClient
-    from pipeline.ingest import client_settings
+    from pipeline.sources.config import client_settings
     from pipeline.transforms.actions import (
         ActionInputError,
         ActionsConfig,

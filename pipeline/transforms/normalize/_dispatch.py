@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
+from pipeline import streams
 from pipeline.envelope import Envelope, record_key
-from pipeline.records import EVENT_SCHEMA, HR_SCHEMA, RAW_SCHEMAS
-from pipeline.transforms.normalize import (
-    batchjob_log,
-    directory,
-    hr_lifecycle,
-    login_log,
-    mail_log,
-    mail_status,
-    new_mail,
-    operation_log,
-    options,
-    pipeline_error,
-)
+from pipeline.records import EVENT_SCHEMA
 from pipeline.transforms.normalize._common import NormalizeError
 from pipeline.transforms.normalize._enrich import DirectoryLookup, enrich
 
-MAPPERS: dict[str, Callable[[Envelope], dict[str, Any]]] = {
-    RAW_SCHEMAS["mail_log"]: mail_log.to_event,
-    RAW_SCHEMAS["login_log"]: login_log.to_event,
-    RAW_SCHEMAS["operation_log"]: operation_log.to_event,
-    RAW_SCHEMAS["batchjob_log"]: batchjob_log.to_event,
-    RAW_SCHEMAS["mail_status"]: mail_status.to_event,
-    RAW_SCHEMAS["new_mail"]: new_mail.to_event,
-    RAW_SCHEMAS["directory"]: directory.to_event,
-    RAW_SCHEMAS["options"]: options.to_event,
-    RAW_SCHEMAS["pipeline_error"]: pipeline_error.to_event,
-    HR_SCHEMA: hr_lifecycle.to_event,
-}
+Mapper = Callable[[Envelope], dict[str, Any]]
+
+
+def _mapper(stream: streams.Stream) -> Mapper:
+    """The catalog names each kind's mapper as "module:function"; resolved once, when this module loads (the
+    arrow normalize -> mapper module is in the catalog, not in an import line here)."""
+    assert stream.mapper is not None
+    mapper: Mapper = pkgutil.resolve_name(stream.mapper)
+    return mapper
+
+
+# envelope schema -> mapper, for every catalog kind that has one
+MAPPERS: dict[str, Mapper] = {s.schema: _mapper(s) for s in streams.catalog().values() if s.mapper is not None}
 
 _UNEXPECTED = (TypeError, ValueError, KeyError, AttributeError, OverflowError)
 

@@ -10,9 +10,8 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
-from pipeline.ingest import client_settings
 from pipeline.sources._runtime import Poller
-from pipeline.sources.config import IngestConfig, config_from_sim_credentials
+from pipeline.sources.config import IngestConfig, client_settings, config_from_sim_credentials
 
 BASE = {"corps": [{"name": "acme", "corp_id": "wwacme", "secrets": {"system_log": "env:ACME_LOG"}}]}
 

@@ -14,17 +14,15 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import SecretStr
 
 from pipeline.auth import KafkaOperatorLog, declare_routes, public
 from pipeline.envelope import Envelope
-from pipeline.exmail import AppSecrets, ExmailClient, ExmailSettings, RateLimit, RetrySettings
+from pipeline.exmail import ExmailClient, ExmailSettings
 from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.kafka.claims import ClaimLog
@@ -39,62 +37,14 @@ from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
 from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.callback import CallbackEndpoint
-from pipeline.sources.config import LOG_STREAMS, CorpConfig, IngestConfig, SsoSettings
+from pipeline.sources.config import IngestConfig, SsoSettings, client_settings
 from pipeline.sources.cursor import CursorStore
-from pipeline.sources.directory import DirectoryPoller
 from pipeline.sources.hr import HrIntake
-from pipeline.sources.logs import LogPoller, make_log_poller
-from pipeline.sources.mail_status import MailStatusPoller
-from pipeline.sources.newcount import NewcountPoller
-from pipeline.sources.options import OptionsPoller
+from pipeline.sources.pollers import build_pollers
 from pipeline.sso import SsoLinkSigner, add_sso_routes
 from pipeline.sso_gateway import SsoGateway, SsoGatewaySettings
 
 log = logging.getLogger(__name__)
-
-# which Exmail app each stream needs
-STREAM_APPS = {
-    "mail_log": ("system_log",), "operation_log": ("system_log",), "batchjob_log": ("system_log",),
-    "login_log": ("system_log", "contact"), "mail_status": ("system_log",), "directory": ("contact",),
-    "options": ("function_setting", "contact"), "newcount": ("mail_notice",),
-}
-
-
-def client_settings(corp: CorpConfig, span_days: int) -> ExmailSettings:
-    """ExmailSettings with the corp's secrets resolved from their references."""
-    refs = corp.secrets.model_dump()
-    secrets = AppSecrets(**{app: SecretStr(resolve_secret(ref)) for app, ref in refs.items() if ref})
-    tune = corp.client
-    extra: dict[str, Any] = {}
-    if tune.corp_rate is not None or tune.corp_burst is not None:
-        rate = tune.corp_rate or 20.0
-        extra["corp_rate_limit"] = RateLimit(rate=rate, burst=tune.corp_burst or max(1, int(rate * 2)))
-    if tune.app_rate is not None or tune.app_burst is not None:
-        rate = tune.app_rate or 10.0
-        extra["app_rate_limit"] = RateLimit(rate=rate, burst=tune.app_burst or max(1, int(rate * 2)))
-    if tune.per_user_concurrency is not None:
-        extra["per_user_concurrency"] = tune.per_user_concurrency
-    if tune.read_timeout_seconds is not None:
-        extra["read_timeout_seconds"] = tune.read_timeout_seconds
-    retry = {k: v for k, v in {
-        "max_attempts": tune.max_attempts, "max_total_seconds": tune.max_total_seconds,
-        "base_delay_seconds": tune.base_delay_seconds, "max_delay_seconds": tune.max_delay_seconds,
-    }.items() if v is not None}
-    if retry:
-        extra["retry"] = RetrySettings(**retry)
-    return ExmailSettings(corp_id=corp.corp_id, base_url=corp.base_url, secrets=secrets,
-                          log_span_days=span_days, **extra)
-
-
-def _enabled(corp: CorpConfig, stream: str) -> bool:
-    if stream not in corp.streams:
-        return False
-    refs = corp.secrets.model_dump()
-    missing = [app for app in STREAM_APPS[stream] if not refs.get(app)]
-    if missing:
-        log.warning("%s: stream %s disabled: no secret for app(s) %s", corp.name, stream, ", ".join(missing))
-        return False
-    return stream != "newcount" or bool(corp.newcount.mailboxes)
 
 
 @dataclass(eq=False)
@@ -174,26 +124,7 @@ class Ingest:
         for corp_cfg in cfg.corps:
             client = self._client_factory(client_settings(corp_cfg, cfg.poll.span_days))
             corp = CorpRuntime(config=corp_cfg, client=client, calendar=CorpCalendar(corp_cfg.utc_offset_minutes))
-            self.corps[corp_cfg.name] = _Corp(corp, self._pollers(corp))
-
-    def _pollers(self, corp: CorpRuntime) -> dict[str, Poller]:
-        assert self.rt is not None
-        rt, cfg = self.rt, corp.config
-        pollers: dict[str, Poller] = {}
-        if _enabled(cfg, "directory"):
-            pollers["directory"] = DirectoryPoller(rt, corp)
-        else:
-            corp.directory.ready.set()  # nothing will fill it: per-user pollers run on an empty list
-        for kind in LOG_STREAMS:
-            if _enabled(cfg, kind):
-                pollers[kind] = make_log_poller(rt, corp, kind)
-        if _enabled(cfg, "mail_status"):
-            pollers["mail_status"] = MailStatusPoller(rt, corp)
-        if _enabled(cfg, "options"):
-            pollers["options"] = OptionsPoller(rt, corp)
-        if _enabled(cfg, "newcount"):
-            pollers["newcount"] = NewcountPoller(rt, corp)
-        return pollers
+            self.corps[corp_cfg.name] = _Corp(corp, build_pollers(self.rt, corp))
 
     def http_app(self) -> web.Application:
         """Every route declared (pipeline.auth); `start` puts the auth guard in front."""
@@ -369,60 +300,3 @@ async def run_ingest(config: IngestConfig, stop: asyncio.Event | None = None) ->
                 t.cancel()
     finally:
         await ingest.stop()
-
-
-# ---------------------------------------------------------------- backfill
-
-
-@dataclass(frozen=True, slots=True)
-class BackfillStep:
-    corp: str
-    stream: str
-    days: int
-
-
-class Backfill:
-    """`pipeline backfill --since DATE`: re-query since..today for every log stream, producing only records
-    not already in the topics (the seen-set is rebuilt from each topic's earliest offset for those dates)."""
-
-    def __init__(self, config: IngestConfig, since: date, *, streams: list[str] | None = None,
-                 clock: Clock | None = None) -> None:
-        self.ingest = Ingest(config, clock=clock)
-        self.since = since
-        self.streams = [s for s in (streams or list(LOG_STREAMS)) if s in LOG_STREAMS]
-
-    async def plan(self) -> list[BackfillStep]:
-        if self.ingest.rt is None:
-            await self.ingest.open()
-        assert self.ingest.rt is not None
-        steps: list[BackfillStep] = []
-        for name, corp in self.ingest.corps.items():
-            today = corp.runtime.calendar.date_of(self.ingest.rt.clock.now())
-            days = (today - self.since).days + 1
-            if days <= 0:
-                continue
-            steps.extend(BackfillStep(name, s, days) for s in self.streams if s in corp.pollers)
-        return steps
-
-    async def run(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
-        """Records produced per "corp/stream"; `progress` is called with days done."""
-        steps = await self.plan()
-        produced: dict[str, int] = {}
-        for step in steps:
-            corp = self.ingest.corps[step.corp]
-            directory = corp.pollers.get("directory")
-            if step.stream == "login_log" and isinstance(directory, DirectoryPoller):
-                if not corp.runtime.directory.ready.is_set():
-                    await directory.prepare()
-                if not corp.runtime.directory.ready.is_set():
-                    await directory.poll_once()
-            poller = corp.pollers[step.stream]
-            assert isinstance(poller, LogPoller)
-            poller.progress = progress
-            await poller.prepare(self.since)
-            produced[f"{step.corp}/{step.stream}"] = await poller.run_window(self.since)
-        return produced
-
-    async def close(self) -> None:
-        await self.ingest.close()
-

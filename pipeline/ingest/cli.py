@@ -1,4 +1,4 @@
-"""`pipeline ingest` and `pipeline backfill`: parse arguments, build the config, call into pipeline.ingest."""
+"""`pipeline ingest` and `pipeline backfill`: parse arguments, build the config, run the process."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from pipeline.ingest._backfill import Backfill
+from pipeline.ingest._process import run_ingest
 from pipeline.secrets import SecretResolutionError
+from pipeline.sources.config import LOG_STREAMS, IngestConfig, config_from_sim_credentials
 
 
 def _load_config(config_path: str | None, sim_credentials: str | None, topic_prefix: str | None,
-                 host: str | None, port: int | None, corps: tuple[str, ...] = ()) -> Any:
-    from pipeline.sources.config import IngestConfig, config_from_sim_credentials
-
+                 host: str | None, port: int | None, corps: tuple[str, ...] = ()) -> IngestConfig:
     if bool(config_path) == bool(sim_credentials):
         raise click.UsageError("give exactly one of --config FILE or --sim-credentials FILE")
     try:
@@ -74,8 +75,6 @@ def _with_config_options(fn: Any) -> Any:
 def ingest(config_path: str | None, sim_credentials: str | None, topic_prefix: str | None,
            corps: tuple[str, ...], verbose: bool, host: str | None, port: int | None) -> None:
     """Run the pollers, the callback endpoint and the HR intake until SIGTERM/SIGINT."""
-    from pipeline.ingest import run_ingest
-
     _logging(verbose)
     config = _load_config(config_path, sim_credentials, topic_prefix, host, port, corps)
 
@@ -96,14 +95,12 @@ def ingest(config_path: str | None, sim_credentials: str | None, topic_prefix: s
 @click.option("--since", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
               help="first date to fetch (YYYY-MM-DD, in the corp's timezone)")
 @click.option("--stream", "streams", multiple=True,
-              type=click.Choice(["mail_log", "operation_log", "batchjob_log", "login_log"]),
+              type=click.Choice(LOG_STREAMS),
               help="log streams to backfill (default: all)")
 @_with_config_options
 def backfill(since: datetime, streams: tuple[str, ...], config_path: str | None, sim_credentials: str | None,
              topic_prefix: str | None, corps: tuple[str, ...], verbose: bool) -> None:
     """Fetch the log records of --since..today that are not yet in Kafka (chunked to the API's span limit)."""
-    from pipeline.ingest import Backfill
-
     _logging(verbose)
     config = _load_config(config_path, sim_credentials, topic_prefix, None, None, corps)
     first: date = since.date()
