@@ -39,16 +39,17 @@ KAFKA_SH = ROOT / "ops" / "kafka" / "kafka.sh"
 
 
 def free_pair() -> int:
-    """A port p with p+1 free too (the broker's controller listens on port+1)."""
+    """A port p with p+1 free too (the broker's controller listens on port+1), below the kernel's ephemeral
+    range (32768+): a port-0 pick comes from that range, which outgoing connections and other port-0 listeners on
+    a busy machine draw from, so it can be taken again before the broker binds it."""
     while True:
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = int(a.getsockname()[1])
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
+        port = random.randrange(20000, 32000)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+        except OSError:
+            continue
         return port
 
 
