@@ -20,7 +20,7 @@ _LAZY = {
     "audit": "pipeline.sinks.audit.cli:audit",
     "silence": "pipeline.transforms.routing.cli:silence",
     "demo": "pipeline.demo.cli:demo",
-    "actions": "pipeline.transforms.actions.cli:actions",
+    "actions": "pipeline.actions.cli:actions",
     "api": "pipeline.apiconsole.cli:api",
     "directory": "pipeline.directory.cli:directory",
     "policy": "pipeline.policy.cli:policy",

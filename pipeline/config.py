@@ -158,7 +158,7 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
                 issues.append(ConfigIssue(f"worker.siem[{i}]", str(exc).split(": ", 1)[-1],
                                           "see pipeline/sinks/<type>/config.py for the fields"))
     if isinstance(data.get("actions"), dict) and data["actions"]:
-        from pipeline.transforms.actions import ActionsConfig
+        from pipeline.actions import ActionsConfig
 
         try:
             ActionsConfig.model_validate(data["actions"])

@@ -144,11 +144,21 @@ def resolve_secret(ref: str) -> str:
     raise SecretResolutionError("secrets must be given as 'env:NAME' or 'file:/path', not inline")
 
 
-def _secret_ref(value: str) -> str:
-    if not (value.startswith("env:") and len(value) > 4) and not (value.startswith("file:") and len(value) > 5):
+SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
+
+
+def is_secret_ref(value: object) -> bool:
+    """Whether `value` is a secret reference: "env:NAME" (NAME an environment variable name) or "file:/path"."""
+    return isinstance(value, str) and SECRET_REF.match(value) is not None
+
+
+def check_secret_ref(value: str) -> str:
+    """The one "must be a secret reference" check of every config model (through `SecretRef`)."""
+    if not is_secret_ref(value):
         raise ValueError("must be a secret reference 'env:NAME' or 'file:/path' (inline secrets are refused)")
     return value
 
 
-SecretRef = Annotated[str, AfterValidator(_secret_ref)]
-"""A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation."""
+SecretRef = Annotated[str, AfterValidator(check_secret_ref)]
+"""A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation.
+Use `SecretRef | None` for an optional one; models that may see an inline value set hide_input_in_errors."""

@@ -23,6 +23,8 @@ from typing import Any, TypeVar
 from pydantic import SecretStr
 from pydantic import ValidationError as ModelError
 
+from pipeline.actions import ActionKind, ActionOutput, CallRecord
+from pipeline.actions.model import operator_record, redact
 from pipeline.apiconsole import explain
 from pipeline.directory._journal import Journal
 from pipeline.directory._live import ROOT_ID, LiveDirectory
@@ -40,8 +42,6 @@ from pipeline.exmail.models import (
     UserUpdate,
     as_int,
 )
-from pipeline.transforms.actions import ActionKind, ActionOutput, CallRecord
-from pipeline.transforms.actions.model import operator_record, redact
 
 SOURCE = "pipeline.directory"
 T = TypeVar("T")

@@ -12,6 +12,7 @@ from typing import Any
 import click
 import orjson
 
+from pipeline.actions import KafkaActionOutput
 from pipeline.directory._formats import FORMATS, detect_format
 from pipeline.directory._journal import JournalError
 from pipeline.directory._live import groups_from_log
@@ -21,7 +22,6 @@ from pipeline.directory.model import Rejected
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.secrets import SecretResolutionError
 from pipeline.tenant import Tenant, cli_tenant, kafka_options, kafka_settings, tenant_options
-from pipeline.transforms.actions import KafkaActionOutput
 
 EXIT_REJECTED = 1
 EXIT_INTERRUPTED = 3

@@ -14,14 +14,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from pipeline.actions import ActionKind, ActionOutput, CallRecord
+from pipeline.actions.model import operator_record
 from pipeline.directory import read_groups
 from pipeline.envelope import fingerprint, record_key
 from pipeline.exmail import AuthError, ExmailClient, ExmailError, NotFound, UserOptionType
 from pipeline.policy.config import OPTION_LABELS, SETTABLE
 from pipeline.policy.resolve import PolicyResolver
 from pipeline.sources.config import CorpConfig
-from pipeline.transforms.actions import ActionKind, ActionOutput, CallRecord
-from pipeline.transforms.actions.model import operator_record
 
 SOURCE = "pipeline.policy"
 ROOT_ID = 1

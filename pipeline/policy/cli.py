@@ -9,6 +9,7 @@ import sys
 import click
 import orjson
 
+from pipeline.actions import KafkaActionOutput
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.policy._run import (
     ApplyReport,
@@ -20,7 +21,6 @@ from pipeline.policy._run import (
 )
 from pipeline.secrets import SecretResolutionError
 from pipeline.tenant import cli_tenant, kafka_options, kafka_settings, tenant_options
-from pipeline.transforms.actions import KafkaActionOutput
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 3

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pipeline.actions.model import ACTION_SCHEMA, DATASET
 from pipeline.envelope import Envelope, fingerprint, record_key, utc_iso
-from pipeline.transforms.actions.model import ACTION_SCHEMA, DATASET
 
 SOURCE = "pipeline.sso_gateway"
 KIND = "sso_login"

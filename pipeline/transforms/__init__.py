@@ -1,1 +1,1 @@
-"""Transforms: faust agents topic -> topic (normalize, enrich, rules, routing, actions)."""
+"""Transforms: faust agents topic -> topic (normalize, enrich, rules, routing); actions live in pipeline/actions."""

@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.secrets import resolve_secret
+from pipeline.secrets import SecretRef, resolve_secret
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit.store import AuditStore
 
@@ -21,7 +21,7 @@ class AuditStoreConfig(BaseModel):
 
     kind: Literal["postgres", "sqlite"] = "sqlite"
     path: Path | None = Field(None, description="SQLite database file")
-    dsn: str | None = Field(None, description="PostgreSQL DSN as a secret reference: env:NAME or file:/path")
+    dsn: SecretRef | None = Field(None, description="PostgreSQL DSN as a secret reference: env:NAME or file:/path")
     pg_schema: str = Field("public", pattern=r"^[a-z_][a-z0-9_]{0,62}$", description="PostgreSQL schema")
     write_method: Literal["copy", "unnest"] = Field(
         "copy", description="PostgreSQL row transfer: COPY (measured faster) or a multi-row INSERT from arrays")
@@ -30,13 +30,6 @@ class AuditStoreConfig(BaseModel):
         default_factory=BatchConfig,
         description="retries (retry_*_seconds, max_attempts) of the store writes; in the worker one write is one "
                     "consumed batch (worker.consume.max_records) in one transaction")
-
-    @field_validator("dsn")
-    @classmethod
-    def _dsn_is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("dsn must be a secret reference 'env:NAME' or 'file:/path', not the DSN itself")
-        return value
 
     @model_validator(mode="after")
     def _backend_fields(self) -> AuditStoreConfig:

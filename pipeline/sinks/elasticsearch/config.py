@@ -5,15 +5,10 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from pipeline.secrets import SecretRef
 from pipeline.sinks._batching import BatchConfig
-
-
-def _reference(value: str | None) -> str | None:
-    if value is not None and not value.startswith(("env:", "file:")):
-        raise ValueError("must be a secret reference 'env:NAME' or 'file:/path', not the secret itself")
-    return value
 
 
 class ElasticsearchSinkConfig(BaseModel):
@@ -24,19 +19,14 @@ class ElasticsearchSinkConfig(BaseModel):
 
     url: str = Field(..., pattern=r"^https?://", description="cluster URL, e.g. https://es.internal:9200")
     index: str = Field("exmail-events", min_length=1)
-    api_key: str | None = Field(None, description="secret reference to the encoded API key")
+    api_key: SecretRef | None = Field(None, description="secret reference to the encoded API key")
     username: str | None = None
-    password: str | None = Field(None, description="secret reference to the password")
+    password: SecretRef | None = Field(None, description="secret reference to the password")
     pipeline: str | None = Field(None, description="ingest pipeline to run on every document")
     ca_file: Path | None = None
     verify_tls: bool = True
     timeout_seconds: float = Field(30.0, gt=0)
     batch: BatchConfig = Field(default_factory=lambda: BatchConfig(max_records=1000, max_bytes=5 * 1024 * 1024))
-
-    @field_validator("api_key", "password")
-    @classmethod
-    def _secret_reference(cls, value: str | None) -> str | None:
-        return _reference(value)
 
     @model_validator(mode="after")
     def _auth_pairs(self) -> ElasticsearchSinkConfig:

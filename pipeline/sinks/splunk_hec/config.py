@@ -5,8 +5,9 @@ from __future__ import annotations
 import ssl
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.secrets import SecretRef
 from pipeline.sinks._batching import BatchConfig
 
 
@@ -17,7 +18,7 @@ class SplunkHecSinkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(..., pattern=r"^https?://", description="HEC base URL, e.g. https://splunk.internal:8088")
-    token: str = Field(..., description="secret reference to the HEC token")
+    token: SecretRef = Field(..., description="secret reference to the HEC token")
     index: str | None = None
     sourcetype: str = "exmail:event"
     source: str = "exmail-pipeline"
@@ -30,13 +31,6 @@ class SplunkHecSinkConfig(BaseModel):
     verify_tls: bool = True
     timeout_seconds: float = Field(30.0, gt=0)
     batch: BatchConfig = Field(default_factory=lambda: BatchConfig(max_records=500, max_bytes=1024 * 1024))
-
-    @field_validator("token")
-    @classmethod
-    def _token_reference(cls, value: str) -> str:
-        if not value.startswith(("env:", "file:")):
-            raise ValueError("token must be a secret reference 'env:NAME' or 'file:/path', not the token itself")
-        return value
 
     def tls(self) -> ssl.SSLContext | bool:
         if not self.verify_tls:

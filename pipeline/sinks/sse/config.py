@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.secrets import SecretRef
 from pipeline.sinks.sse._filters import ANY_LABEL, allowed_for, is_known_filter, permits
 
 StreamTopic = Literal["exmail.notifications", "exmail.alerts", "exmail.events", "exmail.deliveries"]
@@ -33,7 +34,7 @@ class SseConfig(BaseModel):
     filters: list[str] | None = Field(
         None, description="query filters clients may use; default: every filter that applies to `topics`. "
                           f"'{ANY_LABEL}' allows label.<name> for any name")
-    token: str | None = Field(None, description='bearer token as "env:NAME" or "file:/path"')
+    token: SecretRef | None = Field(None, description='bearer token as "env:NAME" or "file:/path"')
     allow_anonymous: bool = Field(False, description="serve without a token (behind an authenticating proxy)")
     max_clients: int = Field(100, ge=1, description="concurrent streams; more get 503 with Retry-After")
     retry_after_seconds: int = Field(5, ge=1, description="Retry-After sent with 503")
@@ -52,13 +53,6 @@ class SseConfig(BaseModel):
     def _unique_topics(cls, value: list[StreamTopic]) -> list[StreamTopic]:
         if len(set(value)) != len(value):
             raise ValueError("topics must not repeat")
-        return value
-
-    @field_validator("token")
-    @classmethod
-    def _token_is_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("token must be a secret reference 'env:NAME' or 'file:/path', not inline")
         return value
 
     @model_validator(mode="after")

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from pipeline import __version__
-from pipeline.secrets import resolve_secret
+from pipeline.secrets import SecretRef, resolve_secret
 from pipeline.sinks._batching import BatchConfig
 
 
@@ -34,7 +34,7 @@ class SyslogSinkConfig(BaseModel):
     ca_file: Path | None = Field(None, description="CA bundle to verify the receiver; default: system store")
     cert_file: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
     key_file: Path | None = Field(None, description="client key (PEM) for mutual TLS")
-    key_password: str | None = Field(None, description="secret reference to the client key's passphrase")
+    key_password: SecretRef | None = Field(None, description="secret reference to the client key's passphrase")
     server_name: str | None = Field(None, description="TLS server name to verify; default: host")
     verify_tls: bool = True
     connect_timeout_seconds: float = Field(10.0, gt=0)
@@ -43,13 +43,6 @@ class SyslogSinkConfig(BaseModel):
     cef_product: str = "Exmail"
     cef_version: str = __version__
     batch: BatchConfig = Field(default_factory=lambda: BatchConfig(max_records=500, max_bytes=1024 * 1024))
-
-    @field_validator("key_password")
-    @classmethod
-    def _password_reference(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("env:", "file:")):
-            raise ValueError("key_password must be a secret reference 'env:NAME' or 'file:/path'")
-        return value
 
     @model_validator(mode="after")
     def _tls_fields(self) -> SyslogSinkConfig:

@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from pipeline.auth.client import call_api
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_SILENCES_URL"
 TOKEN_ENV = "EXMAIL_API_TOKEN"
@@ -83,21 +85,7 @@ def expire_cmd(ids: tuple[str, ...], url: str, api_token: str | None) -> None:
 
 
 def _call(method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None) -> Any:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=30.0)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the silences API at {base}: {type(exc).__name__}") from None
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code >= 400:
-        detail = payload.get("error") if isinstance(payload, dict) else response.text[:200]
-        raise click.ClickException(f"{method} {path}: HTTP {response.status_code}: {detail}")
-    return payload
+    return call_api(method, base, path, api_token, body, api="the silences API")
 
 
 def _matcher_text(m: dict[str, Any]) -> str:

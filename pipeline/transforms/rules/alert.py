@@ -72,8 +72,9 @@ class Alert:
             "sso_user": self.sso_user,
         }
 
-    def to_envelope(self, now: float) -> Envelope:
-        """An exmail.alerts record. `now` is the emission time: it decides `status` and `observed_at`.
+    def to_envelope(self, now: float, source: str = ALERT_SOURCE) -> Envelope:
+        """An exmail.alerts record. `now` is the emission time: it decides `status` and `observed_at`;
+        `source` names the emitting unit (rules by default; the actions service emits operator alerts).
 
         The id covers fingerprint, start and status: a refresh of a firing alert keeps its id (idempotent
         sinks keep one row per firing episode), its resolution gets another.
@@ -84,7 +85,7 @@ class Alert:
             schema=ALERT_SCHEMA,
             id=fingerprint(ALERT_SCHEMA, self.fingerprint, start, status),
             corp_id=self.corp_id or "-",
-            source=ALERT_SOURCE,
+            source=source,
             occurred_at=start if status == "firing" else utc_iso(self.ends_at),
             observed_at=utc_iso(now),
             data=self.to_dict(now),

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
+from pipeline.actions import ActionsConfig, ActionService, KafkaActionOutput, KafkaLedgerStore
 from pipeline.envelope import Envelope
 from pipeline.exmail import ExmailClient, ExmailSettings
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
-from pipeline.transforms.actions import ActionsConfig, ActionService, KafkaActionOutput, KafkaLedgerStore
 
 
 class PausingClient:

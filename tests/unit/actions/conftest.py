@@ -12,6 +12,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.actions import (
+    ActionsConfig,
+    ActionService,
+    FileDropChannel,
+    MemoryActionOutput,
+    MemoryLedgerStore,
+)
 from pipeline.envelope import Envelope, fingerprint, utc_iso
 from pipeline.exmail import ExmailError, error_for
 from pipeline.exmail.models import (
@@ -26,13 +33,6 @@ from pipeline.exmail.models import (
     UserOptionSetting,
     UserOptionType,
     UserUpdate,
-)
-from pipeline.transforms.actions import (
-    ActionsConfig,
-    ActionService,
-    FileDropChannel,
-    MemoryActionOutput,
-    MemoryLedgerStore,
 )
 
 CORP = "wm0123456789abcdef"
@@ -329,6 +329,12 @@ class Harness:
         _merge(base, self.config_data)
         _merge(base, overrides)
         return ActionsConfig.model_validate(base)
+
+    async def awaiting_approval(self, target: str = f"user1@{DOMAIN}") -> tuple[ActionService, Any]:
+        """A service and an action of it that waits for an approval (rule needs_approval)."""
+        service = self.service()
+        entry = await service.handle_alert(self.alert("needs_approval", target))
+        return service, entry
 
     def service(self, **overrides: Any) -> ActionService:
         secrets = {

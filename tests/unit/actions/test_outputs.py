@@ -3,18 +3,20 @@ and records land in the audit store with useful index columns (visible to `pipel
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 
+from pipeline.actions import ACTION_SCHEMA, KafkaActionOutput
+from pipeline.actions.outputs import build_alert
 from pipeline.kafka import TopicNames
 from pipeline.schema_registry import validate
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit._rows import prepare
 from pipeline.sinks.audit_sqlite import SqliteAuditStore
-from pipeline.transforms.actions import ACTION_SCHEMA, KafkaActionOutput
-from pipeline.transforms.actions.outputs import build_alert
 from pipeline.transforms.routing import parse_routing_config
+from pipeline.transforms.rules.alert import Alert
 
 DOMAIN = "corp.example.com"
 
@@ -57,8 +59,6 @@ async def test_records_validate_against_the_schema(harness):
 
 
 def test_schema_catches_a_password_in_a_record(harness):
-    import asyncio
-
     asyncio.run(_every_status(harness))
     record = next(r for r in harness.output.records if r.data["kind"] == "joiner" and r.data["calls"])
     data = record.to_dict()
@@ -67,8 +67,6 @@ def test_schema_catches_a_password_in_a_record(harness):
 
 
 async def test_alerts_are_rule_alerts_without_actions(harness):
-    from pipeline.transforms.rules.alert import Alert
-
     await _every_status(harness)
     assert harness.output.alerts
     names = set()

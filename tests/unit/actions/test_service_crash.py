@@ -6,7 +6,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from pipeline.transforms.actions import LedgerState
+from pipeline.actions import LedgerState
 
 DOMAIN = "corp.example.com"
 NEW = f"new.hire@{DOMAIN}"

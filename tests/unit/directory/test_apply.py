@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
+from pipeline.actions import MemoryActionOutput
 from pipeline.directory._journal import Journal
 from pipeline.directory._live import LiveDirectory
 from pipeline.directory.apply import apply_plan
 from pipeline.directory.model import DirectoryFile, build_row
 from pipeline.directory.plan import make_plan
 from pipeline.exmail import ValidationError
-from pipeline.transforms.actions import MemoryActionOutput
 
 D = "corp.example.com"
 

@@ -10,7 +10,7 @@ import string
 
 from pydantic import SecretStr
 
-from pipeline.transforms.actions.config import PasswordPolicy
+from pipeline.actions.config import PasswordPolicy
 
 _AMBIGUOUS = set("0O1lI")
 

@@ -20,9 +20,9 @@ import httpx
 import orjson
 from pydantic import SecretStr
 
+from pipeline.actions.config import FileDropChannelConfig, WebhookChannelConfig
 from pipeline.envelope import utc_iso
 from pipeline.secrets import resolve_secret
-from pipeline.transforms.actions.config import FileDropChannelConfig, WebhookChannelConfig
 
 CREDENTIAL_SCHEMA = "exmail.initial_password/1"
 SIGNATURE_HEADER = "X-Exmail-Signature"

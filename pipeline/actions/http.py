@@ -24,15 +24,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pipeline.actions.approval import ApprovalError
+from pipeline.actions.errors import ActionInputError, ActionNotFound, ActionStateError
+from pipeline.actions.model import LedgerEntry
+from pipeline.actions.service import ActionService
 from pipeline.auth import OperatorLog, Principal, Role, operator_event, principal_of, public, require, requires
-from pipeline.transforms.actions.approval import ApprovalError
-from pipeline.transforms.actions.model import LedgerEntry
-from pipeline.transforms.actions.service import (
-    ActionInputError,
-    ActionNotFound,
-    ActionService,
-    ActionStateError,
-)
 
 MAX_BODY_BYTES = 64 * 1024
 SERVICE_KEY = web.AppKey("actions_service", ActionService)

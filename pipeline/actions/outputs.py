@@ -1,6 +1,6 @@
 """Where action records (exmail.actions) and operator alerts (exmail.alerts) go.
 
-Alerts follow the exmail.alert/1 wire form of pipeline/transforms/rules/alert.py (labels, annotations,
+Alerts are built with the one `Alert` type of pipeline/transforms/rules/alert.py (labels, annotations,
 fingerprint over rule + sorted labels, id over fingerprint + start + status), so routing, silences and
 delivery treat them like any rule's alert. They never carry an `action`, so they cannot trigger one.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from pipeline.envelope import Envelope, fingerprint, utc_iso
+from pipeline.envelope import Envelope
 from pipeline.kafka import EventProducer, TopicNames
+from pipeline.transforms.rules.alert import Alert
 
-ALERT_SCHEMA = "exmail.alert/1"
-ALERT_SOURCE = "pipeline.transforms.actions"
+ALERT_SOURCE = "pipeline.transforms.actions"  # a wire value, kept from before the move to pipeline/actions
 
 
 class ActionOutput(Protocol):
@@ -79,27 +79,12 @@ def build_alert(
     event_ids: list[str],
 ) -> Envelope:
     """A firing exmail.alert/1 envelope that resolves by itself `resolve_after` seconds from now."""
-    labels = {"alertname": rule, "corp": corp_id, **labels}
-    fp = fingerprint("exmail.alert", rule, sorted(labels.items()))
-    start = utc_iso(now)
-    data = {
-        "fingerprint": fp,
-        "status": "firing",
-        "rule": rule,
-        "labels": labels,
-        "annotations": annotations,
-        "starts_at": start,
-        "ends_at": utc_iso(now + resolve_after),
-        "event_ids": event_ids,
-        "action": None,
-        "sso_user": None,
-    }
-    return Envelope(
-        schema=ALERT_SCHEMA,
-        id=fingerprint(ALERT_SCHEMA, fp, start, "firing"),
-        corp_id=corp_id or "-",
-        source=ALERT_SOURCE,
-        occurred_at=start,
-        observed_at=start,
-        data=data,
+    alert = Alert(
+        labels={"alertname": rule, "corp": corp_id, **labels},
+        annotations=annotations,
+        starts_at=now,
+        ends_at=now + resolve_after,
+        rule=rule,
+        event_ids=event_ids,
     )
+    return alert.to_envelope(now, source=ALERT_SOURCE)

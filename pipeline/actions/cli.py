@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import orjson
+
+from pipeline.auth.client import call_api
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 URL_ENV = "EXMAIL_ACTIONS_URL"
@@ -48,8 +51,6 @@ def list_cmd(state: str, limit: int, as_json: bool, url: str, api_token: str | N
     answer = _call("GET", url, f"/api/actions?state={state}&limit={limit}", api_token)
     rows = answer.get("actions", [])
     if as_json:
-        import orjson
-
         click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
         return
     if not rows:
@@ -68,8 +69,6 @@ def list_cmd(state: str, limit: int, as_json: bool, url: str, api_token: str | N
 @_token_option
 def show_cmd(action_id: str, url: str, api_token: str | None) -> None:
     """Show one action with the calls it made."""
-    import orjson
-
     click.echo(
         orjson.dumps(
             _call("GET", url, f"/api/actions/{action_id}", api_token), option=orjson.OPT_INDENT_2
@@ -97,15 +96,7 @@ def approve_cmd(action_id: str, token: str | None, url: str, api_token: str | No
 @_token_option
 def reject_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
     """Reject a pending action (approver role)."""
-    _report(
-        _call(
-            "POST",
-            url,
-            f"/api/actions/{action_id}/reject",
-            api_token,
-            {"reason": reason},
-        )
-    )
+    _report(_call("POST", url, f"/api/actions/{action_id}/reject", api_token, {"reason": reason}))
 
 
 @actions.command("undo")
@@ -115,15 +106,7 @@ def reject_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> 
 @_token_option
 def undo_cmd(action_id: str, reason: str, url: str, api_token: str | None) -> None:
     """(operator role) Reverse an executed action (enable the account again, restore options, groups, department)."""
-    _report(
-        _call(
-            "POST",
-            url,
-            f"/api/actions/{action_id}/undo",
-            api_token,
-            {"reason": reason},
-        )
-    )
+    _report(_call("POST", url, f"/api/actions/{action_id}/undo", api_token, {"reason": reason}))
 
 
 def _report(entry: dict[str, Any]) -> None:
@@ -131,21 +114,5 @@ def _report(entry: dict[str, Any]) -> None:
     click.echo(f"{entry['id']} {entry['kind']} {entry['target']}: {entry['state']} {note}".rstrip())
 
 
-def _call(
-    method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None
-) -> Any:
-    import httpx
-
-    headers = {"Authorization": f"Bearer {api_token}"} if api_token else {}
-    try:
-        response = httpx.request(method, base.rstrip("/") + path, json=body, headers=headers, timeout=60.0)
-    except httpx.HTTPError as exc:
-        raise click.ClickException(f"cannot reach the actions API at {base}: {type(exc).__name__}") from None
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if response.status_code >= 400:
-        detail = payload.get("error") if isinstance(payload, dict) else response.text[:200]
-        raise click.ClickException(f"{method} {path.split('?')[0]}: HTTP {response.status_code}: {detail}")
-    return payload
+def _call(method: str, base: str, path: str, api_token: str | None, body: dict[str, Any] | None = None) -> Any:
+    return call_api(method, base, path, api_token, body, api="the actions API", timeout=60.0)

@@ -9,13 +9,13 @@ import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from pipeline.actions._departments import DepartmentResolver
+from pipeline.actions._run import ActionFailed, ActionSkipped, Outcome, Run
+from pipeline.actions.channels import Credential, SecretChannel
+from pipeline.actions.config import ActionKind, ActionsConfig
+from pipeline.actions.passwords import generate_password
 from pipeline.exmail import NotFound, ValidationError
 from pipeline.exmail.models import Group, GroupUpdate, User, UserCreate, UserOptionType, UserUpdate
-from pipeline.transforms.actions._departments import DepartmentResolver
-from pipeline.transforms.actions._run import ActionFailed, ActionSkipped, Outcome, Run
-from pipeline.transforms.actions.channels import Credential, SecretChannel
-from pipeline.transforms.actions.config import ActionKind, ActionsConfig
-from pipeline.transforms.actions.passwords import generate_password
 
 GroupSource = Callable[[str], Awaitable[Iterable[str]]]
 
@@ -238,6 +238,13 @@ class Procedures:
             + ("; new initial password delivered" if reset else "")
         )
 
+    async def _write_user(self, run: Run, fields: dict[str, Any], why: str) -> None:
+        """A user/update of `fields` (no password) through the run, which records and persists it."""
+        await run.write(
+            "user/update", "POST", {"userid": run.target, **fields}, why,
+            functools.partial(self._update, run, fields, None),
+        )
+
     @staticmethod
     async def _update(run: Run, fields: dict[str, Any], password: Any) -> None:
         extra = {"password": password, "cpwd_login": 1} if password is not None else {}
@@ -260,13 +267,7 @@ class Procedures:
             return Outcome("the account is already in the requested department and position")
         for key in diff:
             run.before.setdefault(key, list(user.department) if key == "department" else user.position)
-        await run.write(
-            "user/update",
-            "POST",
-            {"userid": run.target, **diff},
-            "move the account",
-            functools.partial(self._update, run, diff, None),
-        )
+        await self._write_user(run, diff, "move the account")
         return Outcome(f"moved: {', '.join(sorted(diff))} changed")
 
     async def leaver(self, run: Run) -> Outcome:
@@ -277,13 +278,7 @@ class Procedures:
         notes: list[str] = []
         if user.enable != 0:
             run.before.setdefault("enable", 1)
-            await run.write(
-                "user/update",
-                "POST",
-                {"userid": run.target, "enable": 0},
-                "disable the account",
-                functools.partial(self._update, run, {"enable": 0}, None),
-            )
+            await self._write_user(run, {"enable": 0}, "disable the account")
             notes.append("account disabled")
         else:
             notes.append("account already disabled")
@@ -373,13 +368,7 @@ class Procedures:
         if user.enable == 0:
             return Outcome("the account is already disabled")
         run.before.setdefault("enable", 1)
-        await run.write(
-            "user/update",
-            "POST",
-            {"userid": run.target, "enable": 0},
-            "disable the account",
-            functools.partial(self._update, run, {"enable": 0}, None),
-        )
+        await self._write_user(run, {"enable": 0}, "disable the account")
         return Outcome("account disabled")
 
     async def _options(self, run: Run, types: Iterable[int]) -> dict[int, str]:
@@ -423,13 +412,7 @@ class Procedures:
         user = await self._existing(run)
         notes = []
         if run.before.get("enable") == 1 and user.enable == 0:
-            await run.write(
-                "user/update",
-                "POST",
-                {"userid": run.target, "enable": 1},
-                "enable the account again",
-                functools.partial(self._update, run, {"enable": 1}, None),
-            )
+            await self._write_user(run, {"enable": 1}, "enable the account again")
             notes.append("account enabled")
         for groupid, saved in sorted(run.before.get("groups", {}).items()):
             group = await self._group(run, groupid)
@@ -465,13 +448,7 @@ class Procedures:
             diff["position"] = run.before["position"]
         if not diff:
             return Outcome("department and position are already as before")
-        await run.write(
-            "user/update",
-            "POST",
-            {"userid": run.target, **diff},
-            "move the account back",
-            functools.partial(self._update, run, diff, None),
-        )
+        await self._write_user(run, diff, "move the account back")
         return Outcome(f"restored {', '.join(sorted(diff))}")
 
     async def undo_options(self, run: Run) -> Outcome:

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import orjson
 
-from pipeline.transforms.actions.config import ActionKind
-from pipeline.transforms.actions.model import LedgerEntry, LedgerState
+from pipeline.actions.config import ActionKind
+from pipeline.actions.model import LedgerEntry, LedgerState
 
 PENDING_KEY = "index/pending"
 RECENT_KEY = "index/recent"

@@ -3,9 +3,11 @@ limits, routes, undo."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from pipeline.transforms.actions import ActionInputError, ActionStateError, LedgerState
+from pipeline.actions import ActionInputError, ActionsConfig, ActionStateError, LedgerState
 
 DOMAIN = "corp.example.com"
 
@@ -27,8 +29,6 @@ async def test_dry_run_is_the_default_and_changes_nothing(harness):
 
 
 async def test_config_default_is_dry_run():
-    from pipeline.transforms.actions import ActionsConfig
-
     assert ActionsConfig().dry_run is True and ActionsConfig().drift.remediate is False
 
 
@@ -211,11 +211,9 @@ async def test_drift_respects_admins(harness):
 
 
 async def test_concurrent_deliveries_of_one_alert_act_once(harness):
-    import asyncio
-
     service = harness.service()
     env = harness.alert("login_hostile_ip", f"user7@{DOMAIN}")
     first, second = await asyncio.gather(service.handle_alert(env), service.handle_alert(env))
     assert first.id == second.id and harness.fake.write_endpoints() == ["user/update"]
     assert harness.statuses() == ["requested", "executed"]
-    assert service._locks == {}
+    assert len(service._locks) == 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionsConfig,
     ActionService,
     KafkaActionOutput,

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from pipeline.actions.model import ActionRequest, CallKind, CallRecord, LedgerEntry, redact
 from pipeline.exmail import ExmailError, NotFound
 from pipeline.exmail.models import (
     Department,
@@ -22,7 +23,6 @@ from pipeline.exmail.models import (
     UserOptionType,
     UserUpdate,
 )
-from pipeline.transforms.actions.model import ActionRequest, CallKind, CallRecord, LedgerEntry, redact
 
 T = TypeVar("T")
 

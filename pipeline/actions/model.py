@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.actions.config import ActionKind
 from pipeline.envelope import Envelope, fingerprint, record_key, utc_iso
 from pipeline.secrets import REDACTED, scrub
-from pipeline.transforms.actions.config import ActionKind
 
 ACTION_SCHEMA = "exmail.action/1"
-ACTION_SOURCE = "pipeline.transforms.actions"
+ACTION_SOURCE = "pipeline.transforms.actions"  # a wire value (schemas/action.v1.json enum): stable across the move
 DATASET = "exmail.actions"
 
 TriggerType = Literal["hr", "alert", "drift", "schedule", "manual"]

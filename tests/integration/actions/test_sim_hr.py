@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.schema_registry import validate
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionsConfig,
     ActionService,
     KafkaActionOutput,
     KafkaLedgerStore,
     LedgerState,
 )
+from pipeline.schema_registry import validate
 
 pytestmark = pytest.mark.integration
 

@@ -2,8 +2,8 @@
 and policy-drift remediation, with dry runs, approvals, limits, undo, a crash-safe ledger and a record of
 every action in exmail.actions. The faust wiring calls `ActionService`; see README.md in this folder."""
 
-from pipeline.transforms.actions.approval import ApprovalError, ApprovalSigner
-from pipeline.transforms.actions.channels import (
+from pipeline.actions.approval import ApprovalError, ApprovalSigner
+from pipeline.actions.channels import (
     Credential,
     DeliveryFailed,
     FileDropChannel,
@@ -11,11 +11,12 @@ from pipeline.transforms.actions.channels import (
     WebhookChannel,
     build_channel,
 )
-from pipeline.transforms.actions.config import ActionKind, ActionsConfig, PasswordPolicy, SecurityRoute
-from pipeline.transforms.actions.http import create_actions_app
-from pipeline.transforms.actions.kafka_store import KafkaLedgerStore
-from pipeline.transforms.actions.ledger import Ledger, LedgerStore, MappingLedgerStore, MemoryLedgerStore
-from pipeline.transforms.actions.model import (
+from pipeline.actions.config import ActionKind, ActionsConfig, PasswordPolicy, SecurityRoute
+from pipeline.actions.errors import ActionInputError, ActionNotFound, ActionStateError
+from pipeline.actions.http import create_actions_app
+from pipeline.actions.kafka_store import KafkaLedgerStore
+from pipeline.actions.ledger import Ledger, LedgerStore, MappingLedgerStore, MemoryLedgerStore
+from pipeline.actions.model import (
     ACTION_SCHEMA,
     ActionRequest,
     CallRecord,
@@ -24,13 +25,9 @@ from pipeline.transforms.actions.model import (
     RecordStatus,
     Trigger,
 )
-from pipeline.transforms.actions.outputs import ActionOutput, KafkaActionOutput, MemoryActionOutput
-from pipeline.transforms.actions.service import (
-    ActionInputError,
-    ActionNotFound,
-    ActionService,
-    ActionStateError,
-)
+from pipeline.actions.outputs import ActionOutput, KafkaActionOutput, MemoryActionOutput
+from pipeline.actions.runner import ActionsRunner
+from pipeline.actions.service import ActionService
 
 __all__ = [
     "ACTION_SCHEMA",
@@ -42,6 +39,7 @@ __all__ = [
     "ActionService",
     "ActionStateError",
     "ActionsConfig",
+    "ActionsRunner",
     "ApprovalError",
     "ApprovalSigner",
     "CallRecord",

@@ -7,9 +7,9 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable
 
+from pipeline.actions._run import ActionFailed, Run
 from pipeline.exmail import ValidationError
 from pipeline.exmail.models import Department, DepartmentCreate
-from pipeline.transforms.actions._run import ActionFailed, Run
 
 ROOT_ID = 1
 NAME_EXISTS = 60008

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from pipeline.secrets import SecretRef
+
 _UNITS = {"w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _DURATION = re.compile(r"^(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
@@ -36,16 +38,6 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
-SECRET_REF = re.compile(r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$")
-
-
-def _secret_ref(value: Any) -> Any:
-    if value is not None and (not isinstance(value, str) or not SECRET_REF.match(value)):
-        raise ValueError("must be a secret reference 'env:NAME' or 'file:/path', never the secret itself")
-    return value
-
-
-SecretRef = Annotated[str, BeforeValidator(_secret_ref)]
 
 
 class ActionKind(StrEnum):

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.transforms.actions import (
+from pipeline.actions import (
     ActionsConfig,
     ActionService,
     KafkaActionOutput,

@@ -8,8 +8,9 @@ import stat
 import orjson
 import pytest
 
+from pipeline.actions import ActionInputError, LedgerState, RecordStatus
+from pipeline.envelope import utc_iso
 from pipeline.exmail import TransportError
-from pipeline.transforms.actions import ActionInputError, LedgerState, RecordStatus
 
 DOMAIN = "corp.example.com"
 NEW = f"new.hire@{DOMAIN}"
@@ -209,8 +210,6 @@ async def test_hr_dry_run_plans_without_changing(harness):
 
 async def test_future_effective_date_is_scheduled(harness):
     service = harness.service()
-    from pipeline.envelope import utc_iso
-
     entry = await service.handle_hr(
         harness.hr(
             "mover",
