@@ -8,7 +8,7 @@
 #
 # Each run records exit code, wall time and the per-stage consumer lag the demo measured when it drained
 # (summary.json "drained.lag_by_stage"); a failing run keeps its demo output (worker.log etc.) under
-# $EXMAIL_DRILL_KEEP (default /tmp/fresh-demos-failed). Extra `pipeline demo` arguments: EXMAIL_DEMO_ARGS.
+# $EXMAIL_DRILL_KEEP (default /tmp/fresh-demos-failed), with the clone's broker log. Extra `pipeline demo` arguments: EXMAIL_DEMO_ARGS.
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 runs=${1:-10}
@@ -80,6 +80,7 @@ for i in $(seq 1 "$runs"); do
     failures=$((failures + 1))
     mkdir -p "$keep/run-$i"
     cp -r "$work/demo.out" "$work"/c/demo-output "$keep/run-$i/" 2>/dev/null
+    cp -r "$work/c/.state/kafka/logs" "$keep/run-$i/broker-logs" 2>/dev/null  # the broker's own log, if it died
     echo "fresh_demos: run $i kept in $keep/run-$i" >&2
   fi
   # the demo stops the broker it started; make sure nothing of this clone is left before deleting it
