@@ -120,11 +120,14 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
     from pipeline.config import check_config
 
     issues = check_config(config_path, resolve_secrets=resolve_secrets)
-    if not issues:
+    for warning in (i for i in issues if i.warning):
+        click.echo(f"  - {warning}", err=True)
+    problems = [i for i in issues if not i.warning]
+    if not problems:
         click.echo(f"{config_path}: OK")
         return
-    click.echo(f"{config_path}: {len(issues)} problem(s)", err=True)
-    for issue in issues:
+    click.echo(f"{config_path}: {len(problems)} problem(s)", err=True)
+    for issue in problems:
         click.echo(f"  - {issue}", err=True)
     sys.exit(1)
 

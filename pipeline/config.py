@@ -45,12 +45,16 @@ class PipelineConfig(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ConfigIssue:
+    """One problem at `path`. A warning (a deprecated spelling still read) does not make the file invalid."""
+
     path: str
     message: str
     hint: str
+    warning: bool = False
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}" + (f" (fix: {self.hint})" if self.hint else "")
+        head = "warning: " if self.warning else ""
+        return f"{head}{self.path}: {self.message}" + (f" (fix: {self.hint})" if self.hint else "")
 
 
 class ConfigError(ValueError):
@@ -149,14 +153,7 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
     issues.extend(_check_routing(alerting, resolve_secrets))
     worker = _dict(data.get("worker"))
     if isinstance(worker.get("siem"), list):
-        from pipeline.worker.siem import parse_siem_configs
-
-        for i, item in enumerate(worker["siem"]):
-            try:
-                parse_siem_configs([item] if isinstance(item, dict) else [])
-            except ValueError as exc:
-                issues.append(ConfigIssue(f"worker.siem[{i}]", str(exc).split(": ", 1)[-1],
-                                          "see pipeline/sinks/<type>/config.py for the fields"))
+        issues.extend(_check_siem(worker["siem"]))
     if isinstance(data.get("actions"), dict) and data["actions"]:
         from pipeline.actions import ActionsConfig
 
@@ -179,6 +176,21 @@ def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[Con
     return issues
 
 
+def _check_siem(items: list[Any]) -> list[ConfigIssue]:
+    from pipeline.sinks.registry import deprecated_siem_keys, parse_siem
+
+    issues = [ConfigIssue(f"worker.siem[{i}].type", message, "rename the key; 'type:' is read as 'kind:' for now",
+                          warning=True) for i, message in deprecated_siem_keys(items)]
+    for i, item in enumerate(items):
+        try:
+            parse_siem([item], warn=lambda _: None)
+        except ValueError as exc:
+            where, _, message = str(exc).partition(": ")
+            issues.append(ConfigIssue(where.replace("worker.siem[0]", f"worker.siem[{i}]", 1), message,
+                                      "see pipeline/sinks/<kind>/config.py for the fields"))
+    return issues
+
+
 def _check_rules(alerting: dict[str, Any]) -> list[ConfigIssue]:
     from pipeline.transforms.rules import load_default_rules, load_rules
     from pipeline.transforms.rules.config import RulesConfigError
@@ -196,7 +208,7 @@ def _check_rules(alerting: dict[str, Any]) -> list[ConfigIssue]:
 
 
 def _check_routing(alerting: dict[str, Any], resolve_secrets: bool) -> list[ConfigIssue]:
-    from pipeline.sinks.delivery.factory import SINK_CONFIG
+    from pipeline.sinks.registry import UnknownSinkKind, validate_receiver
     from pipeline.transforms.routing import RoutingConfigError, parse_routing_config
 
     routing = alerting.get("routing")
@@ -215,13 +227,13 @@ def _check_routing(alerting: dict[str, Any], resolve_secrets: bool) -> list[Conf
             continue
         body = {k: v for k, v in receiver.items() if k != "send_resolved"}
         try:
-            SINK_CONFIG.validate_python(body, context={"resolve_secrets": resolve_secrets})
+            validate_receiver(body, context={"resolve_secrets": resolve_secrets})
+        except UnknownSinkKind as exc:
+            issues.append(ConfigIssue(f"alerting.routing.receivers[{i}].kind", str(exc),
+                                      "use a receiver kind (pipeline/sinks/registry.py)"))
         except ValidationError as exc:
             for issue in issues_from_validation(exc, f"alerting.routing.receivers[{i}]"):
-                parts = issue.path.split(".")
-                # drop the discriminator tag pydantic puts in the location (e.g. ".wecom_robot.")
-                path = ".".join(p for j, p in enumerate(parts) if not (j == 3 and p == receiver["kind"]))
-                issues.append(ConfigIssue(path, issue.message, issue.hint or "see the receiver kind's config"))
+                issues.append(ConfigIssue(issue.path, issue.message, issue.hint or "see the receiver kind's config"))
     return issues
 
 

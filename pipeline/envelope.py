@@ -34,6 +34,9 @@ def fingerprint(*fields: Any) -> str:
     return h.hexdigest()[:32]
 
 
+_SECOND_TEXT: dict[int, str] = {}  # unix second -> "YYYY-MM-DDTHH:MM:SS." (strftime is most of utc_iso's cost)
+
+
 def utc_iso(ts: float | datetime | None = None) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-29T18:04:36.123Z; `None` means now."""
     if ts is None:
@@ -42,7 +45,40 @@ def utc_iso(ts: float | datetime | None = None) -> str:
         dt = ts.astimezone(UTC)
     else:
         dt = datetime.fromtimestamp(ts, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    second = (dt.toordinal() - 719163) * 86400 + dt.hour * 3600 + dt.minute * 60 + dt.second
+    head = _SECOND_TEXT.get(second)
+    if head is None:
+        if len(_SECOND_TEXT) > 4096:  # timestamps of a burst share a few seconds; old ones are not needed
+            _SECOND_TEXT.clear()
+        head = _SECOND_TEXT[second] = dt.strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{head}{dt.microsecond // 1000:03d}Z"
+
+
+_DAY_SECONDS = 86400
+_MIN_SECONDS = -62135596800  # 0001-01-01T00:00:00Z
+_MAX_SECONDS = 253402300799  # 9999-12-31T23:59:59Z
+_HOUR_MINUTE = [f"{m // 60:02d}:{m % 60:02d}:".encode() for m in range(1440)]
+_SECOND = [f"{s:02d}.000Z".encode() for s in range(60)]
+
+
+class UtcSeconds:
+    """utc_iso(t).encode() for whole Unix seconds, from a per-day cache and two small tables: the pollers
+    stamp every record's occurred_at with it (datetime + strftime per record cost more than the rest of the
+    envelope). Times outside years 1..9999 go through utc_iso, which raises as before."""
+
+    __slots__ = ("_days",)
+
+    def __init__(self) -> None:
+        self._days: dict[int, bytes] = {}
+
+    def __call__(self, t: int) -> bytes:
+        if not _MIN_SECONDS <= t <= _MAX_SECONDS:
+            return utc_iso(float(t)).encode()
+        day, second = divmod(t, _DAY_SECONDS)
+        prefix = self._days.get(day)
+        if prefix is None:
+            prefix = self._days[day] = utc_iso(float(day * _DAY_SECONDS))[:-13].encode()  # up to the "T"
+        return prefix + _HOUR_MINUTE[second // 60] + _SECOND[second % 60]
 
 
 def parse_iso(value: str) -> datetime:
@@ -115,6 +151,28 @@ class Envelope:
         except orjson.JSONDecodeError as exc:
             raise EnvelopeError(f"not JSON: {exc}") from exc
         return cls.from_dict(obj)
+
+
+class EnvelopeBytes:
+    """Envelopes of many records that share schema, corp, source, observed_at and data layout, written
+    straight to bytes: `encode(id, occurred_at, data)` is byte for byte `Envelope(...).encode()` (same keys,
+    same order, orjson's spelling) without building an Envelope and its dicts per record. `data_head` and
+    `data_tail` wrap the one per-record member of `data`, e.g. `{"record":` ... `,"context":{...}}`."""
+
+    __slots__ = ("_data_head", "_head", "_middle", "_tail")
+
+    def __init__(self, schema: str, corp_id: str, source: str, observed_at: str, data_head: bytes,
+                 data_tail: bytes) -> None:
+        dumps = orjson.dumps
+        self._head = b'{"schema":' + dumps(schema) + b',"id":"'
+        self._middle = (b'","corp_id":' + dumps(corp_id) + b',"source":' + dumps(source)
+                        + b',"observed_at":' + dumps(observed_at) + b',"occurred_at":"')
+        self._data_head = b'","data":' + data_head
+        self._tail = data_tail + b"}"
+
+    def encode(self, hex_id: bytes, occurred_at: bytes, member: bytes) -> bytes:
+        """`hex_id` and `occurred_at` must need no JSON escaping (hex digits; an RFC 3339 time)."""
+        return b"".join((self._head, hex_id, self._middle, occurred_at, self._data_head, member, self._tail))
 
 
 def record_key(corp_id: str, subject: str) -> bytes:

@@ -49,7 +49,8 @@ def _mail_subject(record: Mapping[str, Any]) -> str:
 @dataclass(frozen=True, slots=True)
 class LogQuery:
     """How a log kind is read from the API: `ExmailClient.<method>(begin, end, **params)`, or for a per-user
-    kind `<method>(userid, begin, end)` once per user of the directory. `context` is stored with every record
+    kind `<method>(userid, begin, end)` once per user of the directory (the `log_*_rows` methods: the validated
+    JSON objects of the answer, which the pollers emit as they are). `context` is stored with every record
     (and names the query in the simulator's ground truth): {"userid"} for per-user kinds, "date", then these."""
 
     endpoint: str
@@ -129,26 +130,26 @@ for _stream in (
     Stream(
         "mail_log", "corp_id/userid", identity=("mailtype", "sender", "receiver", "subject", "time", "status"),
         poller="mail_log", interval=60.0, apps=_SYSTEM_LOG, mapper=f"{_N}.mail_log:to_event",
-        log=LogQuery("log/mail", "log_mail", params={"mailtype": 0}, context={"query_mailtype": 0},
+        log=LogQuery("log/mail", "log_mail_rows", params={"mailtype": 0}, context={"query_mailtype": 0},
                      subject=_mail_subject),
         sim=SimHook("traffic_mail", 6.0, "mail_records", per_user=True, rate_field="mails_per_user_per_day"),
     ),
     Stream(
         "login_log", "corp_id/userid", identity=("time", "ip", "type"),
         poller="login_log", interval=600.0, apps=("system_log", "contact"), mapper=f"{_N}.login_log:to_event",
-        log=LogQuery("log/login", "log_login", per_user=True),
+        log=LogQuery("log/login", "log_login_rows", per_user=True),
         sim=SimHook("traffic_login", 2.0, "login_records", per_user=True, rate_field="logins_per_user_per_day"),
     ),
     Stream(
         "operation_log", "corp_id/operator", identity=("time", "operator", "type", "operand", "remark"),
         poller="operation_log", interval=300.0, apps=_SYSTEM_LOG, mapper=f"{_N}.operation_log:to_event",
-        log=LogQuery("log/operation", "log_operation", params={"category": 1}, context={"query_type": 1}),
+        log=LogQuery("log/operation", "log_operation_rows", params={"category": 1}, context={"query_type": 1}),
         sim=SimHook("traffic_operation", 40.0, "operation_records", rate_field="admin_ops_per_day"),
     ),
     Stream(
         "batchjob_log", "corp_id/operator", identity=("time", "operator", "type", "status"),
         poller="batchjob_log", interval=300.0, apps=_SYSTEM_LOG, mapper=f"{_N}.batchjob_log:to_event",
-        log=LogQuery("log/batchjob", "log_batchjob"),
+        log=LogQuery("log/batchjob", "log_batchjob_rows"),
         sim=SimHook("batchjob", 4.0, "batchjob_records", rate_field="batchjobs_per_day", demo_seed=3),
     ),
     Stream("mail_status", "corp_id/domain", poller="mail_status", interval=3600.0, apps=_SYSTEM_LOG,

@@ -354,30 +354,38 @@ def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: 
 
 
 async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
-                     alertmanager: dict[str, Any] | None, group_interval: str = "1s") -> PhaseResult:
+                     alertmanager: dict[str, Any] | None, group_interval: str = "1s",
+                     processes: int = 1) -> PhaseResult:
     """`n` exmail.alert/1 envelopes in distinct groups produced straight to exmail.alerts (keyed by the
     routing's partition key, as the rules agent keys them); `pipeline worker --agent dispatch` and
     `--agent delivery` run as two processes to the webhook receiver; from the first produce to the n-th
     arrival. The note adds when dispatch emitted the notifications (their CreateTime on
-    exmail.notifications) and each process's CPU use, to tell the dispatch and delivery stages apart."""
+    exmail.notifications) and each process's CPU use, to tell the dispatch and delivery stages apart.
+    `processes` > 1: that many dispatch and that many delivery processes in the same consumer groups, with
+    `alerting.spread_notifications` (the webhook's notifications keyed by group, so delivery spreads too)."""
     from pipeline.transforms.routing import parse_routing_config
 
-    phase = f"burst{n}-{group_interval}"
+    phase = f"burst{n}-{group_interval}" + (f"-x{processes}" if processes > 1 else "")
     names = ctx.topics(phase)
     secret = uuid.uuid4().hex
     cfg = ctx.tmp / f"worker-{phase}.yaml"
     routing = {"route": {"receiver": "bench-hook", "group_by": ["group"], "group_wait": "0s",
                          "group_interval": group_interval, "repeat_interval": "4h"},
                "receivers": [_webhook_receiver(receiver.url(f"hook/{phase}"))]}
-    cfg.write_text(yaml.safe_dump({"worker": {"http_port": 0}, "alerting": {"routing": routing}}))
+    alerting: dict[str, Any] = {"routing": routing}
+    if processes > 1:
+        alerting["spread_notifications"] = True
+    cfg.write_text(yaml.safe_dump({"worker": {"http_port": 0}, "alerting": alerting}))
     key = parse_routing_config(routing).partition_key
     producer = EventProducer(KafkaSettings(bootstrap=ctx.bootstrap))
     try:
         with Procs(ctx.tmp, ctx.tmp) as procs:
             env = {WEBHOOK_SECRET_ENV: secret}
-            dispatch = procs.worker(f"dispatch-{phase}", cfg, ctx.bootstrap, names.prefix, ["dispatch"], env=env)
-            delivery = procs.worker(f"delivery-{phase}", cfg, ctx.bootstrap, names.prefix, ["delivery"], env=env)
-            workers = (dispatch, delivery)
+            dispatchers = tuple(procs.worker(f"dispatch-{phase}" + (f"-{i}" if i else ""), cfg, ctx.bootstrap,
+                                             names.prefix, ["dispatch"], env=env) for i in range(processes))
+            deliverers = tuple(procs.worker(f"delivery-{phase}" + (f"-{i}" if i else ""), cfg, ctx.bootstrap,
+                                            names.prefix, ["delivery"], env=env) for i in range(processes))
+            workers = (*dispatchers, *deliverers)
             await receiver.reset()
             [warm] = burst_alerts(1, WARMUP_ID)
             await producer.send(names.alerts, warm.to_envelope(time.time()), key(warm.labels))
@@ -392,7 +400,9 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
             alerts = burst_alerts(n, 0)
             now = time.time()
             records = [(names.alerts, key(a.labels), a.to_envelope(now).encode()) for a in alerts]
-            profilers = _profile(ctx, procs, phase, workers)
+            if processes > 1:  # every member owns its partitions before the burst
+                await asyncio.sleep(5.0)
+            profilers = _profile(ctx, procs, phase, workers) if processes == 1 else []
             receiver_cpu, cpu = receiver.proc.cpu(), [w.cpu() for w in workers]
             started = time.time()
             await producer.send_many(records)
@@ -403,7 +413,8 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
                 pass
             ended = time.time()
             receiver_cpu = receiver.proc.cpu() - receiver_cpu
-            cpu = [w.cpu() - c for w, c in zip(workers, cpu, strict=True)]
+            spent = [w.cpu() - c for w, c in zip(workers, cpu, strict=True)]
+            cpu = [sum(spent[:processes]), sum(spent[processes:])]
             for profiler in profilers:
                 profiler.popen.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 profiler.popen.wait(30)
@@ -422,6 +433,8 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
     title = f"burst {n:,}: our dispatch+delivery"
     if group_interval != "1s":
         title += f", group_interval {group_interval}"
+    if processes > 1:
+        title += f", {processes}+{processes} processes"
     am_rate = alertmanager.get("notifications_per_s") if alertmanager else None
     am_p99 = (alertmanager.get("arrival_ms") or {}).get("p99") if alertmanager else None
     am_cpu_us = alertmanager["cpu_s"] / n * 1e6 if alertmanager and alertmanager.get("cpu_s") else None
@@ -433,8 +446,9 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
                 "Alertmanager", notes="dispatch + delivery processes, user+system, first send to n-th arrival "
                                       "(idle timers and polling included); the load-independent comparison"),
             Row(f"{title}: peak RSS", max((r or 0.0) for r in rss), "MiB",
-                notes=f"dispatch {rss[0] or 0:.0f} MiB, delivery {rss[1] or 0:.0f} MiB")]
-    return rows, {"alerts": n, "group_interval": group_interval, "notifications_per_s": rate,
+                notes=f"dispatch {max(r or 0 for r in rss[:processes]):.0f} MiB, delivery "
+                      f"{max(r or 0 for r in rss[processes:]):.0f} MiB (largest process of each)")]
+    return rows, {"alerts": n, "group_interval": group_interval, "processes": processes, "notifications_per_s": rate,
                   "peak_rss_mib": rss, "produce_ms": (produced - started) * 1000,
                   "dispatch_emitted_ms": summarize(emitted_ms), "dispatch_cpu_s": cpu[0],
                   "delivery_cpu_s": cpu[1], **detail}

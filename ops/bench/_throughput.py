@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import os
 import shutil
 import signal
 import sqlite3
@@ -12,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -96,6 +98,22 @@ class Watermarks:
 
 # ------------------------------------------------------------------------------------------ ingest ceiling
 
+@contextlib.contextmanager
+def _profiled(ctx: Context, name: str) -> Iterator[None]:
+    """With --profile: py-spy samples this (the bench) process while the block runs, into DIR/<name>.txt.
+    py-spy reads the process's memory without pausing it, but a profiled run's rates are not the ones to
+    report: profile in a run of its own."""
+    spy = _spy(os.getpid(), ctx.profile / f"{name}.txt") if ctx.profile is not None else None
+    if spy is not None:
+        time.sleep(1.0)  # attach before the timed part starts
+    try:
+        yield
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+
+
 async def _produce_ours(bootstrap: str, names: TopicNames, records: list[RawRecord]) -> float:
     started = time.perf_counter()
     producer = EventProducer(KafkaSettings(bootstrap=bootstrap))
@@ -157,11 +175,13 @@ async def ingest_ceiling(ctx: Context, records: list[RawRecord], rounds: int) ->
         "bare": lambda: _produce_bare(ctx.bootstrap, names, records),
     }
     try:
-        for _ in range(rounds):
+        for round_no in range(rounds):
             for name, run in runners.items():
                 before = sum(wm.total(t) for t in topics)
-                result = run()
-                seconds = await result if asyncio.iscoroutine(result) else result
+                profiled = name == "ours" and round_no == 0
+                with _profiled(ctx, "producer-send-batch") if profiled else contextlib.nullcontext():
+                    result = run()
+                    seconds = await result if asyncio.iscoroutine(result) else result
                 delivered = sum(wm.total(t) for t in topics) - before
                 if delivered != n:
                     raise BenchError(f"{name} delivered {delivered} of {n} records")
@@ -204,6 +224,7 @@ def _load_bench_sources() -> ModuleType:
 async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseResult:
     """tests/bench/bench_sources.py's stages: build (fingerprint + dedup + envelope), a full poll run into
     Kafka (+ delivery reports + cursor), a re-poll (all dedup hits), and dedup bytes per record."""
+    from pipeline.exmail._parse import MailLog, decode_payload, parse_model
     from pipeline.kafka.reader import KafkaReader
     from pipeline.sources._emit import Emitter
     from pipeline.sources._runtime import CorpRuntime
@@ -225,8 +246,11 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
 
     parsing = bs.ParsingClient(recs)
     started = time.perf_counter()
-    await parsing.log_mail(bs.DAY, bs.DAY)
+    await parsing.log_mail_rows(bs.DAY, bs.DAY)
     parse_s = time.perf_counter() - started
+    started = time.perf_counter()
+    parse_model(MailLog, decode_payload(parsing.body, "log/mail"), "log/mail")
+    models_s = time.perf_counter() - started
 
     names = ctx.topics("sources")
     producer = EventProducer(KafkaSettings(bootstrap=ctx.bootstrap, topic_prefix=names.prefix))
@@ -236,9 +260,10 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
         await rt.cursors.load()
         poller = LogPoller(rt, corp, "mail_log")
         await poller.prepare()
-        started = time.perf_counter()
-        produced = await poller.run_window()
-        produce_s = time.perf_counter() - started
+        with _profiled(ctx, "poller-full-run"):
+            started = time.perf_counter()
+            produced = await poller.run_window()
+            produce_s = time.perf_counter() - started
         started = time.perf_counter()
         again = await poller.run_window()
         repoll_s = time.perf_counter() - started
@@ -250,8 +275,11 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
     rows = [
         Row("poller: build (fingerprint+dedup+envelope)", len(built) / build_s, "rec/s",
             notes="in memory, no Kafka"),
-        Row("poller: client parsing (body -> pydantic records)", n / parse_s, "rec/s",
-            notes="decode_payload + parse_model(MailLog), as ExmailClient after the HTTP answer"),
+        Row("poller: client parsing (body -> validated records)", n / parse_s, "rec/s",
+            notes="decode_payload + MAIL_ROWS (one msgspec check of the page), as ExmailClient.log_mail_rows "
+                  "after the HTTP answer"),
+        Row("client parsing into models (log_mail)", n / models_s, "rec/s",
+            notes="decode_payload + parse_model(MailLog): the typed API, one pydantic model per record"),
         Row("poller: full run into Kafka", n / produce_s, "rec/s", kcat_rate, "kcat",
             notes=f"{n:,} mail_log records: client parsing + fingerprint + dedup + envelope + produce, "
                   "delivery reports + cursor save"),
@@ -259,7 +287,8 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
         Row("poller: dedup state per record", packed, "bytes", plain, "set[bytes]",
             notes="packed DigestSet (tracemalloc)"),
     ]
-    return rows, {"records": n, "parse_s": parse_s, "build_s": build_s, "produce_s": produce_s, "repoll_s": repoll_s,
+    return rows, {"records": n, "parse_s": parse_s, "models_parse_s": models_s, "build_s": build_s,
+                  "produce_s": produce_s, "repoll_s": repoll_s,
                   "dedup_bytes_packed": packed, "dedup_bytes_set": plain}
 
 
@@ -267,8 +296,6 @@ async def poller_path(ctx: Context, n: int, kcat_rate: float | None) -> PhaseRes
 
 def postgres_dsn() -> str | None:
     """EXMAIL_POSTGRES_DSN, else the cluster of ops/postgres/postgres.sh when it is running."""
-    import os
-
     if os.environ.get("EXMAIL_POSTGRES_DSN"):
         return os.environ["EXMAIL_POSTGRES_DSN"]
     script = ROOT / "ops" / "postgres" / "postgres.sh"

@@ -195,6 +195,8 @@ async def _alerting_phases(result: Run, ctx: Context, receiver: Receiver, sizes:
             am = await result.phase(f"alertmanager-{n}", _burst_step(burst_alertmanager, ctx, receiver, n,
                                                                      sizes.am_batch, sizes.burst_timeout))
             await result.phase(f"burst-{n}", _burst_step(burst_ours, ctx, receiver, n, sizes.burst_timeout, am))
+            await result.phase(f"burst-{n}-x2", _burst_step(burst_ours, ctx, receiver, n, sizes.burst_timeout, am,
+                                                            "1s", 2))
 
 
 def _burst_step(fn: Callable[..., Awaitable[PhaseResult]], *args: Any) -> Callable[[], Awaitable[PhaseResult]]:

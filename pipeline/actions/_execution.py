@@ -15,6 +15,7 @@ from pipeline.actions.channels import DeliveryFailed
 from pipeline.actions.config import ActionKind
 from pipeline.actions.errors import ActionInputError, ActionStateError
 from pipeline.actions.model import ActionRequest, CallRecord, LedgerEntry, LedgerState, RecordStatus
+from pipeline.backoff import ceiling
 from pipeline.envelope import utc_iso
 from pipeline.exmail import AuthError, ExmailError
 
@@ -143,7 +144,7 @@ class Executor:
                 return await journal.fail(
                     entry, f"gave up after {entry.attempts} attempts: {exc}", errcode, journal.now()
                 )
-            delay = min(retry.max_backoff, retry.backoff * 2 ** (entry.attempts - 1))
+            delay = ceiling(entry.attempts, retry.backoff, retry.max_backoff)  # no jitter: a due time in the ledger
             entry.state, entry.due_at = LedgerState.SCHEDULED, journal.now() + delay
             entry.error, entry.errcode = (
                 f"attempt {entry.attempts} failed, retrying in {int(delay)}s: {exc}",

@@ -13,9 +13,9 @@ from aiohttp import web
 from pipeline.auth._access import Role
 from pipeline.auth._session import SESSION_COOKIE, SessionCodec
 from pipeline.auth.config import AuthConfig
+from pipeline.clock import SYSTEM_CLOCK, Clock
+from pipeline.ratelimit import TokenBucket
 from pipeline.secrets import resolve_secret
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
-from pipeline.sinks.delivery.token_bucket import TokenBucket
 
 MIN_TOKEN_CHARS = 24
 _MAX_TRACKED = 10_000

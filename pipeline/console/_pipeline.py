@@ -26,8 +26,9 @@ class StageLag:
 
 def lag_by_stage(group: str, agents: dict[str, list[str]]) -> list[StageLag]:
     """Per consumed topic: the faust agents reading it, and each batch unit (group "<group>.<unit>": audit,
-    siem-<name>) on its own row, with the lag the LagMonitor last measured (it probes on its own thread every
-    lag_probe_seconds; the page never opens a Kafka client for this)."""
+    siem-<name>; "<group>-dispatch", "<group>-delivery") on its own row, with the lag the LagMonitor last
+    measured (it probes on its own thread every lag_probe_seconds; the page never opens a Kafka client for
+    this)."""
     faust_lag: dict[str, int] = {}
     units: dict[tuple[str, str], int] = {}
     for family in REGISTRY.collect():
@@ -37,8 +38,8 @@ def lag_by_stage(group: str, agents: dict[str, list[str]]) -> list[StageLag]:
             owner, topic = sample.labels.get("group", ""), sample.labels.get("topic", "")
             if owner == group:
                 faust_lag[topic] = int(sample.value)
-            elif owner.startswith(group + "."):
-                units[(topic, owner.removeprefix(group + "."))] = int(sample.value)
+            elif owner.startswith((group + ".", group + "-")):  # batch units; dispatch and delivery groups
+                units[(topic, owner[len(group) + 1:])] = int(sample.value)
     rows = [StageLag(t, tuple(stages), faust_lag.get(t)) for t, stages in agents.items()
             if not t.endswith("-changelog")]
     rows += [StageLag(t, (unit,), n) for (t, unit), n in units.items()]

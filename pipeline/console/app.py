@@ -57,8 +57,9 @@ from pipeline.console.config import ConsoleConfig
 from pipeline.exmail import ExmailClient
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.metrics import AUTH_FAILURES
-from pipeline.sinks.audit.config import AuditStoreConfig, open_store
+from pipeline.sinks.audit.config import AuditStoreConfig
 from pipeline.sinks.audit.store import AuditRow, AuditStore
+from pipeline.sinks.registry import open_audit_store
 from pipeline.sinks.sse import SseConfig
 from pipeline.sinks.sse.server import SseHub
 from pipeline.sources.config import CorpConfig, client_settings
@@ -177,7 +178,7 @@ class Console:
             if self._store is None:
                 if self.deps.audit is None:
                     raise web.HTTPServiceUnavailable(text="no audit store configured (worker.audit)")
-                self._store = await open_store(self.deps.audit)
+                self._store = await open_audit_store(self.deps.audit)
             return self._store
 
     async def close(self, _app: web.Application) -> None:

@@ -58,11 +58,11 @@ class RsyslogPlan:
 
 def siem_section(run_dir: Path, syslog_port: int | None) -> list[dict[str, Any]]:
     """The worker.siem entries of the demo config."""
-    sinks: list[dict[str, Any]] = [{"type": "jsonl_file", "name": JSONL_SINK, "directory": str(run_dir / FEED_DIR),
+    sinks: list[dict[str, Any]] = [{"kind": "jsonl_file", "name": JSONL_SINK, "directory": str(run_dir / FEED_DIR),
                                     "basename": "exmail-events", "rotate_bytes": 16 * 1024 * 1024,
                                     "rotate_seconds": 600}]
     if syslog_port is not None:
-        sinks.append({"type": "syslog", "name": SYSLOG_SINK, "host": "127.0.0.1", "port": syslog_port,
+        sinks.append({"kind": "syslog", "name": SYSLOG_SINK, "host": "127.0.0.1", "port": syslog_port,
                       "transport": "tcp", "format": "cef"})
     return sinks
 

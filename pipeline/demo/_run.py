@@ -637,15 +637,16 @@ class DemoRun:
     # ------------------------------------------------------------------ the end
 
     def _consumed_topics(self) -> list[str]:
-        """What the faust agents of the demo's worker read (rules, delivery) in the app's own group."""
+        """What the faust agents of the demo's worker read (rules) in the app's own group."""
         n = self.names
-        return [n.events, n.notifications]
+        return [n.events]
 
     def _batch_groups(self) -> dict[str, list[str]]:
         """The worker's batch units (pipeline/worker/app.py): group "<app_id>.<unit>" -> the topics it reads."""
         n = self.names
         groups = {f"{self.app_id}.normalize": [*(n.raw(k) for k in RAW_SCHEMAS), n.hr_lifecycle],
                   f"{self.app_id}-dispatch": [n.alerts],
+                  f"{self.app_id}-delivery": [n.notifications],
                   f"{self.app_id}.audit": [n.events, n.actions]}
         for name in (JSONL_SINK, *([SYSLOG_SINK] if self.rsyslog_plan is not None else [])):
             groups[f"{self.app_id}.siem-{name}"] = [n.events]

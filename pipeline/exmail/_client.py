@@ -21,6 +21,7 @@ import httpx
 import orjson
 
 from pipeline import metrics
+from pipeline.clock import FunctionClock
 from pipeline.exmail._dates import DateLike, date_range, each_date, split_span
 from pipeline.exmail._endpoints import ENDPOINTS, GETTOKEN, Endpoint
 from pipeline.exmail._errors import (
@@ -32,6 +33,10 @@ from pipeline.exmail._errors import (
     TransportError,
 )
 from pipeline.exmail._parse import (
+    BATCHJOB_ROWS,
+    LOGIN_ROWS,
+    MAIL_ROWS,
+    OPERATION_ROWS,
     BatchCheck,
     BatchJobLog,
     DepartmentCreated,
@@ -48,7 +53,7 @@ from pipeline.exmail._parse import (
     decode_payload,
     parse_model,
 )
-from pipeline.exmail._ratelimit import ConcurrencyLimit, TokenBucket
+from pipeline.exmail._ratelimit import ConcurrencyLimit
 from pipeline.exmail._retry import Backoff, retry_reason
 from pipeline.exmail._settings import ExmailSettings
 from pipeline.exmail._tokens import TokenCache
@@ -85,6 +90,7 @@ from pipeline.exmail.models import (
     UserOptionType,
     UserUpdate,
 )
+from pipeline.ratelimit import TokenBucket
 from pipeline.secrets import REDACTED, scrub_text
 
 log = logging.getLogger("pipeline.exmail")
@@ -150,7 +156,7 @@ class ExmailClient:
         _install_log_scrubber()
 
     def _bucket(self, rate: float, burst: int) -> TokenBucket:
-        return TokenBucket(rate, burst, clock=self._clock, sleep=self._sleep)
+        return TokenBucket(rate, burst, clock=FunctionClock(self._clock, self._sleep))
 
     def __repr__(self) -> str:
         return f"ExmailClient(corp_id={self.corp_id!r}, base_url={scrub_text(self.settings.base_url)!r})"
@@ -172,8 +178,8 @@ class ExmailClient:
         metrics.RATE_LIMIT_WAIT.labels(self.corp_id, bucket).observe(seconds)
 
     async def _pace(self, app: App) -> None:
-        self._observe_wait("corp", await self._corp_bucket.acquire())
-        self._observe_wait(f"app:{app.value}", await self._app_buckets[app].acquire())
+        self._observe_wait("corp", await self._corp_bucket.reserve())
+        self._observe_wait(f"app:{app.value}", await self._app_buckets[app].reserve())
 
     async def _send(
         self,
@@ -547,15 +553,20 @@ class ExmailClient:
     ) -> AsyncIterator[LogDay[MailStatusSummary]]:
         return self._per_day(begin_date, end_date, lambda a, b: self._mailstatus(domain, a, b))
 
-    async def _mail(
+    async def _mail_payload(
         self, begin: date, end: date, mailtype: MailType, userid: str | None, subject: str | None
-    ) -> list[MailLogRecord]:
+    ) -> dict[str, Any]:
         body: dict[str, Any] = {**_dates(begin, end), "mailtype": int(mailtype)}
         if userid is not None:
             body["userid"] = userid
         if subject is not None:
             body["subject"] = subject
-        payload = await self._call("log/mail", body=body)
+        return await self._call("log/mail", body=body)
+
+    async def _mail(
+        self, begin: date, end: date, mailtype: MailType, userid: str | None, subject: str | None
+    ) -> list[MailLogRecord]:
+        payload = await self._mail_payload(begin, end, mailtype, userid, subject)
         return parse_model(MailLog, payload, "log/mail").records
 
     async def log_mail(
@@ -572,6 +583,17 @@ class ExmailClient:
         )
         return _concat(parts)
 
+    async def log_mail_rows(
+        self, begin_date: DateLike, end_date: DateLike, *, mailtype: MailType = MailType.ALL
+    ) -> list[dict[str, Any]]:
+        """log_mail's records as validated JSON objects, exactly as the API returned them (what the pollers
+        emit; no model per record). Same request, pacing, retries and ResponseFormatError as log_mail."""
+
+        async def fetch(a: date, b: date) -> list[dict[str, Any]]:
+            return MAIL_ROWS(await self._mail_payload(a, b, mailtype, None, None), "log/mail")
+
+        return _concat(await self._chunked(begin_date, end_date, fetch))
+
     def mail_log_days(
         self,
         begin_date: DateLike,
@@ -587,8 +609,16 @@ class ExmailClient:
         payload = await self._call("log/login", body={"userid": userid, **_dates(begin, end)})
         return parse_model(LoginLog, payload, "log/login").records
 
+    async def _login_rows(self, userid: str, begin: date, end: date) -> list[dict[str, Any]]:
+        payload = await self._call("log/login", body={"userid": userid, **_dates(begin, end)})
+        return LOGIN_ROWS(payload, "log/login")
+
     async def log_login(self, userid: str, begin_date: DateLike, end_date: DateLike) -> list[LoginLogRecord]:
         return _concat(await self._chunked(begin_date, end_date, lambda a, b: self._login(userid, a, b)))
+
+    async def log_login_rows(self, userid: str, begin_date: DateLike, end_date: DateLike) -> list[dict[str, Any]]:
+        """log_login's records as validated JSON objects (see log_mail_rows)."""
+        return _concat(await self._chunked(begin_date, end_date, lambda a, b: self._login_rows(userid, a, b)))
 
     def login_log_days(
         self, userid: str, begin_date: DateLike, end_date: DateLike
@@ -599,8 +629,15 @@ class ExmailClient:
         payload = await self._call("log/batchjob", body=_dates(begin, end))
         return parse_model(BatchJobLog, payload, "log/batchjob").records
 
+    async def _batchjob_rows(self, begin: date, end: date) -> list[dict[str, Any]]:
+        return BATCHJOB_ROWS(await self._call("log/batchjob", body=_dates(begin, end)), "log/batchjob")
+
     async def log_batchjob(self, begin_date: DateLike, end_date: DateLike) -> list[BatchJobLogRecord]:
         return _concat(await self._chunked(begin_date, end_date, self._batchjob))
+
+    async def log_batchjob_rows(self, begin_date: DateLike, end_date: DateLike) -> list[dict[str, Any]]:
+        """log_batchjob's records as validated JSON objects (see log_mail_rows)."""
+        return _concat(await self._chunked(begin_date, end_date, self._batchjob_rows))
 
     def batchjob_log_days(
         self, begin_date: DateLike, end_date: DateLike
@@ -611,6 +648,18 @@ class ExmailClient:
         body = {"type": int(category), **_dates(begin, end)}
         payload = await self._call("log/operation", body=body)
         return parse_model(OperationLog, payload, "log/operation").records
+
+    async def _operation_rows(self, begin: date, end: date, category: OperationCategory) -> list[dict[str, Any]]:
+        payload = await self._call("log/operation", body={"type": int(category), **_dates(begin, end)})
+        return OPERATION_ROWS(payload, "log/operation")
+
+    async def log_operation_rows(
+        self, begin_date: DateLike, end_date: DateLike, *, category: OperationCategory = OperationCategory.ALL
+    ) -> list[dict[str, Any]]:
+        """log_operation's records as validated JSON objects (see log_mail_rows)."""
+        category = OperationCategory(category)
+        return _concat(
+            await self._chunked(begin_date, end_date, lambda a, b: self._operation_rows(a, b, category)))
 
     async def log_operation(
         self, begin_date: DateLike, end_date: DateLike, *, category: OperationCategory = OperationCategory.ALL

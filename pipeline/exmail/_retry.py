@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from pipeline.backoff import full_jitter
 from pipeline.exmail._errors import ExmailError, RateLimited, ServerBusy, TransportError
 from pipeline.exmail._settings import RetrySettings
 
@@ -31,11 +32,8 @@ class Backoff:
     rng: random.Random
 
     def delay(self, retry_number: int) -> float:
-        cap = min(
-            self.settings.max_delay_seconds,
-            self.settings.base_delay_seconds * 2 ** min(retry_number - 1, 62),
-        )
-        return self.rng.uniform(0.0, cap)
+        return full_jitter(retry_number, self.settings.base_delay_seconds, self.settings.max_delay_seconds,
+                           self.rng.random)
 
     def next_delay(self, attempts_made: int, elapsed: float) -> float | None:
         """The wait before the next attempt, or None when the budget (attempts or total time) is spent."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from pipeline.backoff import ceiling
 from pipeline.exmail.crypto import CallbackEvent, MailEvent, WXBizMsgCrypt
 from pipeline.secrets import scrub_text
 from pipeline.sim.config import CallbackConfig
@@ -101,7 +102,6 @@ class CallbackPusher:
             extras = {"to_user_name": crypt.corp_id, "agent_id": "0"} if cfg.extra_fields else {}
             body = crypt.push_body(message, **extras)
             params = {"msg_signature": message.signature, "timestamp": message.timestamp, "nonce": message.nonce}
-            delay = cfg.backoff_initial
             for attempt in range(1, cfg.max_attempts + 1):
                 started = time.time()
                 try:
@@ -118,8 +118,7 @@ class CallbackPusher:
                     record.outcome = "delivered"
                     return
                 if attempt < cfg.max_attempts:
-                    await asyncio.sleep(delay)
-                    delay = min(cfg.backoff_max, delay * 2 if delay else cfg.backoff_initial)
+                    await asyncio.sleep(ceiling(attempt, cfg.backoff_initial, cfg.backoff_max))
             record.outcome = "failed"
             log.warning("push %s to %s failed after %d attempts", record.seq, scrub_text(cfg.url), cfg.max_attempts)
 

@@ -21,6 +21,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.backoff import equal_jitter
 from pipeline.metrics import SINK_BATCH_SIZE, SINK_LATENCY, SINK_QUEUE_RECORDS, SINK_RECORDS, SINK_RETRIES
 from pipeline.secrets import scrub_text
 
@@ -91,13 +92,6 @@ class _Held(Generic[T]):
     token: Any
     seq: int
     enqueued: float
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, rng: Callable[[], float] = random.random) -> float:
-    """Exponential backoff with equal jitter: half the step is fixed, half random, so retries spread out but
-    never hammer immediately."""
-    step = min(cap, initial * (2 ** min(attempt, 30)))
-    return step / 2 + step / 2 * rng()
 
 
 class BatchingLoop(Generic[T]):
@@ -342,7 +336,7 @@ async def deliver_batch(
             SINK_RECORDS.labels(sink=name, outcome="rejected").inc(len(still))
             break
         SINK_RETRIES.labels(sink=name, reason=reason).inc()
-        delay = backoff_delay(attempt - 1, config.retry_initial_seconds, config.retry_max_seconds, rng)
+        delay = equal_jitter(attempt, config.retry_initial_seconds, config.retry_max_seconds, rng)
         log.warning("sink %s: retrying %d records in %.2fs (%s)", name, len(still), delay, detail)
         await sleep(delay)
         pending = still

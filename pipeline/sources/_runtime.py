@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from pipeline import metrics
+from pipeline.backoff import full_jitter
 from pipeline.exmail import ExmailClient
 from pipeline.kafka import TopicNames
 from pipeline.kafka.reader import TopicReader
@@ -134,8 +135,9 @@ class Poller:
 
     def backoff(self) -> float:
         poll = self.rt.poll
-        cap = min(poll.error_backoff_max_seconds, poll.error_backoff_initial_seconds * 2 ** (self.failures - 1))
-        return max(poll.error_backoff_initial_seconds / 2, self._rng.uniform(0, cap))
+        drawn = full_jitter(self.failures, poll.error_backoff_initial_seconds, poll.error_backoff_max_seconds,
+                            self._rng.random)
+        return max(poll.error_backoff_initial_seconds / 2, drawn)
 
     async def run_once(self) -> bool:
         """One run with error reporting; True on success."""

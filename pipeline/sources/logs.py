@@ -8,6 +8,8 @@ A run:
 2. numbers identical records per date (`pipeline.records.with_occurrences`) and computes each record's id
    with `with_ids` (= `raw_id`: the same id the simulator's ground truth and every downstream stage use),
 3. produces the records whose id is not in the seen-set and adds each to it on its delivery report,
+   (the hot path works on bytes: the client hands over the validated JSON objects of the answer, ids stay 16
+   raw bytes until the envelope is written, and each envelope is written straight to bytes),
 4. once every record of a chunk is delivered, closes the chunk's dates whose lag has passed (by the time the
    run started) and saves the cursor.
 """
@@ -15,38 +17,35 @@ A run:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
+from binascii import hexlify
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
-from itertools import islice
-from typing import Any, TypeVar
+from typing import Any
+
+import orjson
 
 from pipeline import metrics, streams
-from pipeline.envelope import Envelope, record_key, utc_iso
+from pipeline.envelope import EnvelopeBytes, UtcSeconds, utc_iso
 from pipeline.exmail import App, ExmailClient, NotFound
 from pipeline.exmail.models import ExmailRecord, as_int
-from pipeline.records import RAW_SCHEMAS, with_ids
-from pipeline.sources._emit import Outgoing
+from pipeline.records import RAW_SCHEMAS, digests_of
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 from pipeline.sources._window import each_date, query_range, split_span
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
-from pipeline.sources.dedup import SeenSet, digest_of
+from pipeline.sources.dedup import SeenSet
 from pipeline.streams import LogQuery, Stream
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-DELIVERY_BATCH = 5000  # records in flight per delivery round: bounds memory and the live objects the GC walks
+DELIVERY_BATCH = 20000  # records per delivery round (~10 MB of envelopes): bounds memory; each round ends
+# with one drain of the producer, so larger rounds wait less often for the broker's acks
 
 Fetch = Callable[[ExmailClient, date, date], Awaitable[list[Any]]]
-
-
-def _batches(items: Iterator[T], size: int) -> Iterator[list[T]]:
-    while batch := list(islice(items, size)):
-        yield batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +110,27 @@ def _day_of(calendar_date_of: Callable[[float], date], record: Mapping[str, Any]
     return min(max(day, first), last)
 
 
+@dataclass(slots=True, eq=False)
+class NewRecords:
+    """Records of a run that are not in the seen-set yet, ready to produce: parallel lists of bytes (no
+    object per record for the GC to walk), and the date the digests from each start index on go under."""
+
+    runs: list[tuple[date, int]] = field(default_factory=list)  # (date, first index), in index order
+    digests: list[bytes] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def by_day(self) -> Iterator[tuple[date, slice]]:
+        """(date, index range) of each run of records of one date."""
+        bounds = [start for _, start in self.runs] + [len(self.values)]
+        for (day, start), end in zip(self.runs, bounds[1:], strict=True):
+            if end > start:
+                yield day, slice(start, end)
+
+
 class LogPoller(Poller):
     """One corp's poller of one log kind; see the module docstring."""
 
@@ -164,44 +184,142 @@ class LogPoller(Poller):
         """(userid or None, records) groups for first..last."""
         return [(None, await self.kind.fetch(self.corp.client, first, last))]
 
-    def build(self, first: date, last: date, groups: list[tuple[str | None, list[Any]]]) -> list[tuple[date, Outgoing]]:
+    def build(self, first: date, last: date, groups: list[tuple[str | None, list[Any]]]) -> NewRecords:
         """Envelopes (with their date) of every record not yet seen."""
-        return list(self.iter_new(first, last, groups))
+        return next(self.iter_new(first, last, groups, size=None), NewRecords())
+
+    def _days(self, first: date, last: date) -> Callable[[Any], date]:
+        """time -> the record's date in the corp's calendar, clamped to first..last (unreadable times: last).
+        One datetime per local day: the corp's UTC offset is fixed, so a day number names its date."""
+        offset = self.corp.calendar.offset_minutes * 60
+        date_of = self.corp.calendar.date_of
+        cache: dict[int, date] = {}
+
+        def day_of(t: Any) -> date:
+            if type(t) is int:
+                day = cache.get((t + offset) // 86400)
+                if day is not None:
+                    return day
+            try:
+                seconds = as_int(t)
+                day = min(max(date_of(float(seconds)), first), last)
+            except (ValueError, OverflowError, OSError):
+                return last
+            cache[(seconds + offset) // 86400] = day
+            return day
+
+        return day_of
 
     def iter_new(
-        self, first: date, last: date, groups: list[tuple[str | None, list[Any]]]
-    ) -> Iterator[tuple[date, Outgoing]]:
-        """Lazily: envelopes (with their date) of every record not in the seen-set."""
-        date_of = self.corp.calendar.date_of
+        self, first: date, last: date, groups: list[tuple[str | None, list[Any]]], size: int | None = DELIVERY_BATCH,
+    ) -> Iterator[NewRecords]:
+        """Lazily, in rounds of `size` records: the envelopes of every record not in the seen-set.
+
+        Per record: the 16-byte digest of its id, a seen-set lookup, and for a new one its key and its
+        envelope written as bytes (`EnvelopeBytes`, byte for byte what `Envelope.encode` gives)."""
         kind = self.kind.kind
         corp_id = self.corp_id
-        schema = RAW_SCHEMAS[kind]
         observed = utc_iso()
+        occurred_of = UtcSeconds()
+        day_of = self._days(first, last)
+        seen = self.seen
+        subject_of = self.kind.subject
+        note_activity = kind in ("mail_log", "login_log")
+        key_head = f"{corp_id}/"
+        dumps = orjson.dumps
         hits = 0
+        batch = NewRecords()
+        # a run's own records never share an id (identical ones get distinct occurrences, other dates another
+        # context), so only what the seen-set held when this chunk started can be a hit: nothing, on a first run
+        look_up = len(seen) > 0
         for userid, records in groups:
             by_day: dict[date, list[dict[str, Any]]] = {}
             for rec in records:
-                raw = raw_records(rec)
+                raw = rec if type(rec) is dict else raw_records(rec)
                 if kind == "operation_log":
                     note_group_operations(self.corp, raw)
-                by_day.setdefault(_day_of(date_of, raw, first, last), []).append(raw)
+                day = day_of(raw.get("time"))
+                day_records = by_day.get(day)
+                if day_records is None:
+                    by_day[day] = [raw]
+                else:
+                    day_records.append(raw)
             for day, day_records in by_day.items():
                 context = self.kind.context(day, userid)
-                for rid, record in with_ids(corp_id, kind, day_records, context):
-                    if digest_of(rid) in self.seen:
+                writer = EnvelopeBytes(RAW_SCHEMAS[kind], corp_id, self.source, observed, b'{"record":',
+                                       b',"context":' + dumps(context) + b"}")
+                encode = writer.encode
+                latest: dict[str, int] = {}
+                batch.runs.append((day, len(batch)))
+                add_digest, add_key, add_value = batch.digests.append, batch.keys.append, batch.values.append
+                digests = digests_of(corp_id, kind, day_records, context)
+                for digest, record in zip(digests, day_records, strict=True):
+                    if look_up and digest in seen:
                         hits += 1
                         continue
-                    subject = userid if userid is not None else self.kind.subject(record)
-                    if kind in ("mail_log", "login_log"):
-                        self._note_activity(subject, record)
-                    env = Envelope(
-                        schema=schema, id=rid, corp_id=corp_id, source=self.source,
-                        occurred_at=utc_iso(float(as_int(record["time"]))), observed_at=observed,
-                        data={"record": dict(record), "context": context},
-                    )
-                    yield day, Outgoing(self.topic, record_key(corp_id, subject), env)
+                    subject = userid if userid is not None else subject_of(record)
+                    t = record["time"]
+                    if type(t) is not int:
+                        t = as_int(t)
+                    if note_activity and t > latest.get(subject, -1 << 63):
+                        latest[subject] = t
+                    add_digest(digest)
+                    add_key((key_head + subject).encode())
+                    add_value(encode(hexlify(digest), occurred_of(t), dumps(record)))
+                    if size is not None and len(batch.values) >= size:
+                        yield batch
+                        batch = NewRecords()
+                        batch.runs.append((day, 0))
+                        add_digest, add_key, add_value = batch.digests.append, batch.keys.append, batch.values.append
+                self._note_activity(latest)
+        if batch.values:
+            yield batch
         if hits:
             metrics.DEDUP_HITS.labels(corp_id, self.stream).inc(hits)
+
+    async def _deliver_rounds(self, rounds: Iterator[NewRecords]) -> int:
+        """Deliver round after round, building the next round while the broker acknowledges the last one (the
+        producer drains in a worker thread). A round is produced only after the one before it was delivered in
+        full, so a failed round stops the chunk before anything after it is sent."""
+        produced = 0
+        pending: asyncio.Task[int] | None = None
+        try:
+            for batch in rounds:
+                if pending is not None:
+                    produced += await pending
+                pending = asyncio.create_task(self.deliver_new(batch))
+                await asyncio.sleep(0)  # let it enqueue its records before the next round is built
+        except Exception:
+            # building the next round failed: the round in flight still records what it delivered
+            if pending is not None:
+                with contextlib.suppress(Exception):
+                    await pending
+            raise
+        except BaseException:
+            if pending is not None:
+                pending.cancel()
+            raise
+        if pending is not None:
+            produced += await pending
+        return produced
+
+    async def deliver_new(self, batch: NewRecords) -> int:
+        """Produce one round; add each delivered digest to the seen-set under its date; raise RunFailed if any
+        record was not delivered (the delivered ones stay in the seen-set, so a retry sends only the rest)."""
+        results = await self.rt.emitter.deliver_values(self.topic, batch.keys, batch.values, corp=self.corp_id,
+                                                       stream=self.stream)
+        seen = self.seen
+        missing = len(results) - results.count(None)
+        failed = next((r for r in results if r is not None), None) if missing else None
+        for day, where in batch.by_day():
+            delivered = batch.digests[where]
+            if failed is not None:
+                delivered = [d for d, r in zip(delivered, results[where], strict=True) if r is None]
+            seen.insert_new(day, delivered)
+        self._gauge()
+        if failed is not None:
+            raise RunFailed(f"{missing} of {len(batch)} records not delivered: {failed}") from failed
+        return len(batch)
 
     # ------------------------------------------------------------ the run
 
@@ -223,8 +341,10 @@ class LogPoller(Poller):
         for chunk_first, chunk_last in split_span(first, today, self.rt.poll.span_days):
             self.window = (chunk_first, chunk_last)
             groups = await self.fetch(chunk_first, chunk_last)
-            for batch in _batches(self.iter_new(chunk_first, chunk_last, groups), DELIVERY_BATCH):
-                produced += await self.deliver_into(self.seen, batch)
+            try:
+                produced += await self._deliver_rounds(self.iter_new(chunk_first, chunk_last, groups, DELIVERY_BATCH))
+            finally:
+                self.seen.settle()
             self._raise_pending()
             closing = self._closing_now(now)
             closed = None if closing is None else self.corp.calendar.last_closable(
@@ -250,15 +370,14 @@ class LogPoller(Poller):
         """The moment every record up to which this run has read (dates close by it); None = close nothing."""
         return now
 
-    def _note_activity(self, userid: str, record: Mapping[str, Any]) -> None:
-        """Remember when a user last mailed or logged in: the login poller reads active users first."""
-        try:
-            t = float(as_int(record.get("time")))
-        except (ValueError, OverflowError):
-            return
-        key = userid.lower()
-        if t > self.corp.activity.get(key, float("-inf")):
-            self.corp.activity[key] = t
+    def _note_activity(self, latest: Mapping[str, int]) -> None:
+        """Remember when each user last mailed or logged in (`latest`: subject -> newest record time of one
+        answer): the login poller reads active users first."""
+        activity = self.corp.activity
+        for userid, t in latest.items():
+            key = userid.lower()
+            if t > activity.get(key, float("-inf")):
+                activity[key] = t
 
 
 @dataclass
@@ -382,7 +501,7 @@ class LoginLogPoller(LogPoller):
                 await asyncio.sleep(max(0.0, started + index * gap - time.monotonic()))
             async with limit:
                 try:
-                    records = await self.corp.client.log_login(userid, first, last)
+                    records = await self.corp.client.log_login_rows(userid, first, last)
                 except NotFound:
                     log.info("%s: user %s vanished before its login log was read", self.stream_id, userid)
                     records = []

@@ -1,5 +1,5 @@
 """One receiver's waiting notifications (FIFO, bounded, coalescing by group, with its size and oldest age), and
-the in-order acking of what the delivery stage has taken.
+the in-order commit positions of what the delivery stage has taken.
 
 A notification carries its group's whole current state (Alertmanager semantics), so when a destination is
 saturated and a newer notification of a group arrives while an older one still waits, the newer one takes the
@@ -19,8 +19,8 @@ from typing import Any
 
 @dataclass(slots=True)
 class Entry:
-    event: Any  # the faust event, acked once the notification is finished or superseded
-    note: Any  # the delivery sinks' Notification
+    event: Any  # where it came from (partition, offset, raw value): finished once sent or superseded
+    note: Any  # the Notification
     enqueued_at: float
 
 
@@ -84,6 +84,15 @@ class Backlog:
             self._changed.clear()
             await self._changed.wait()
 
+    def discard(self, which: Callable[[Entry], bool]) -> int:
+        """Forget the waiting entries `which` selects (their partition was revoked); returns how many."""
+        gone = [key for key, entry in self._waiting.items() if which(entry)]
+        for key in gone:
+            del self._waiting[key]
+        if gone:
+            self._changed.set()
+        return len(gone)
+
     def drain(self) -> Iterator[Entry]:
         """Every unfinished entry (waiting and being sent), forgotten: a stopping worker releases them unacked."""
         entries = list(self._waiting.values()) + list(self._sending.values())
@@ -93,40 +102,43 @@ class Backlog:
         return iter(entries)
 
 
-class OrderedAcks:
-    """Acks taken events in offset order per partition, whatever order they finish in.
+class OffsetLine:
+    """Which offsets of each partition may be committed, whatever order their notifications finish in.
 
-    faust commits the first run of consecutive acked offsets and, for a fresh group (or a committed offset of 0)
-    or a gap of one at the head, does not notice that an earlier offset is still unacked: acking out of order
-    there would commit past a notification still waiting. Handing faust only in-order acks keeps every
-    unfinished notification (and whatever follows it in its partition) uncommitted, so a restart takes it up
-    again; the delivery log makes the finished ones that come back no-ops."""
+    A notification is taken in offset order and finished whenever its send (and the records it produced) are
+    done; only the leading run of finished offsets of a partition is committable, so an unfinished
+    notification, and everything after it in its partition, stays uncommitted and is read again after a
+    restart (the delivery log makes the finished ones that come back no-ops)."""
 
-    def __init__(self, ack: Callable[[Any], Any]) -> None:
-        self._ack = ack
-        self._by_tp: dict[Any, OrderedDict[int, list[Any]]] = {}
+    def __init__(self) -> None:
+        self._lines: dict[int, OrderedDict[int, bool]] = {}
 
-    def taken(self, event: Any) -> None:
-        msg = event.message
-        self._by_tp.setdefault(msg.tp, OrderedDict())[msg.offset] = [event, False]
+    def __len__(self) -> int:
+        return sum(len(line) for line in self._lines.values())
 
-    async def finished(self, event: Any) -> None:
-        msg = event.message
-        line = self._by_tp.get(msg.tp)
-        if line is None or msg.offset not in line:
-            return
-        line[msg.offset][1] = True
-        while line:
-            offset, (head, done) = next(iter(line.items()))
-            if not done:
-                break
-            del line[offset]
-            res = self._ack(head)
-            if hasattr(res, "__await__"):
-                await res
+    def taken(self, partition: int, offset: int) -> None:
+        self._lines.setdefault(partition, OrderedDict())[offset] = False
 
-    def forget(self) -> list[Any]:
-        """Every event not acked yet (finished or not), forgotten: a stopping worker leaves them uncommitted."""
-        events = [e for line in self._by_tp.values() for e, _ in line.values()]
-        self._by_tp.clear()
-        return events
+    def finished(self, partition: int, offset: int) -> None:
+        line = self._lines.get(partition)
+        if line is not None and offset in line:
+            line[offset] = True
+
+    def committable(self) -> dict[int, int]:
+        """{partition: next offset to read} for every partition whose leading run of finished offsets grew;
+        those offsets are forgotten."""
+        out: dict[int, int] = {}
+        for partition, line in self._lines.items():
+            while line:
+                offset, done = next(iter(line.items()))
+                if not done:
+                    break
+                del line[offset]
+                out[partition] = offset + 1
+        return out
+
+    def forget(self, partitions: Iterator[int] | list[int] | None = None) -> None:
+        """Drop the tracking of these partitions (revoked), or of all (a stop): their unfinished offsets are
+        simply never committed by this process."""
+        for partition in list(self._lines) if partitions is None else partitions:
+            self._lines.pop(partition, None)

@@ -25,6 +25,7 @@ partitions are committed before the partition moves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -37,7 +38,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.producer import Delivered, DeliveryError
+from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.reader import scan
 from pipeline.kafka.state import CompactedState
 from pipeline.logfilter import KAFKA_LOGGER
@@ -49,7 +50,7 @@ from pipeline.transforms.rules.alert import Alert
 
 log = logging.getLogger(__name__)
 
-Record = tuple[str, bytes | None, bytes | None]
+Record = tuple[str, bytes | None, bytes | None]  # a None value is a tombstone
 MAX_TICK_GAP = 0.5  # seconds: every dispatcher ticks at least this often (maintenance, time intervals)
 
 
@@ -70,16 +71,18 @@ class DispatchService:
 
     def __init__(self, *, kafka: KafkaSettings, names: TopicNames, group_id: str, routing: RoutingConfig,
                  silences: SilenceStore, producer: EventProducer, batch_size: int = 1000,
-                 poll_interval: float = 0.005, clock: Callable[[], float] = time.time) -> None:
+                 poll_interval: float = 0.005, clock: Callable[[], float] = time.time,
+                 spread: frozenset[str] = frozenset()) -> None:
         self.kafka, self.names, self.group_id = kafka, names, group_id
         self.routing, self.silences, self.producer = routing, silences, producer
         self.batch_size, self.poll_interval, self.clock = batch_size, poll_interval, clock
+        self.spread = spread  # receivers whose notifications are keyed by group (alerting.spread_notifications)
         self.dispatchers: dict[int, Dispatcher] = {}
         self._writes: dict[int, dict[str, bytes | None]] = {}
         self._legacy: list[Record] = []
         self._out: list[Record] = []
         self._consumed: dict[int, int] = {}
-        self._inflight: deque[tuple[asyncio.Future[list[Delivered | DeliveryError]], dict[int, int]]] = deque()
+        self._inflight: deque[tuple[asyncio.Future[list[DeliveryError | None]], dict[int, int]]] = deque()
         self._last_tick: dict[int, float] = {}
         self._loading: set[int] = set()  # assigned, paused until their state is read
         self._loads: set[asyncio.Task[None]] = set()
@@ -123,16 +126,18 @@ class DispatchService:
                 for msg in batch:
                     self._ingest(msg, now)
                 self._tick(now)
-                self._ship()
                 self._settle()
+                self._ship()
                 await asyncio.sleep(self._idle(now) if not batch else 0)
         finally:
             for load in self._loads:
                 load.cancel()
-            self._ship()
-            await asyncio.to_thread(self.producer.flush)
-            await asyncio.sleep(0)  # let the delivery reports scheduled by the flush resolve their futures
-            self._settle(final=True)
+            for _ in range(2):  # the batch on its way, then what came meanwhile
+                if self._inflight:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(self._inflight[-1][0]), 30)
+                self._settle(final=True)
+                self._ship()
             consumer.close()
             tail.close()
             self._consumer = None
@@ -173,12 +178,19 @@ class DispatchService:
                 self._emit(dispatcher.tick(now))
 
     def _emit(self, notes: list[Any]) -> None:
-        topic = self.names.notifications
+        topic, spread = self.names.notifications, self.spread
         for note in notes:
-            self._out.append((topic, note.kafka_key(), note.to_envelope().encode()))
+            key = f"{note.receiver}/{note.group_id}".encode() if note.receiver in spread else note.kafka_key()
+            self._out.append((topic, key, note.to_envelope().encode()))
 
     def _ship(self) -> None:
-        """Enqueue this round's notifications, then its merged state writes; remember the offsets they cover."""
+        """Send this round's notifications, then its merged state writes, as one batch with error-only delivery
+        reports (an acknowledged record costs one produce() and no Python callback); remember the offsets they
+        cover. One batch at a time: what comes while one is on its way waits, its state writes merging per key,
+        and goes with the next. A batch's records are produced on the task's first step, which runs before the
+        loop's next consume(), so a revocation's flush covers them."""
+        if self._inflight and not self._inflight[-1][0].done():
+            return
         state_topic = self.names.state("alerting")
         out, self._out = self._out, []
         out.extend(self._legacy)
@@ -189,7 +201,7 @@ class DispatchService:
         self._writes = {p: {} for p in self.dispatchers}
         consumed, self._consumed = self._consumed, {}
         if out:
-            self._inflight.append((self.producer.enqueue_batch(out), consumed))
+            self._inflight.append((asyncio.ensure_future(self.producer.send_batch(out)), consumed))
         elif consumed and self._inflight:
             self._inflight[-1][1].update(consumed)  # committed with the batch still in flight
         elif consumed:

@@ -24,6 +24,7 @@ from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer
 from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.worker.app import WorkerContext
+from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
 SILENCE_WRITE_TIMEOUT_MS = 10_000
@@ -111,12 +112,13 @@ def alert_key_for(ctx: WorkerContext) -> Callable[[Any], bytes]:
 
 
 def install_dispatch(ctx: WorkerContext) -> None:
-    from pipeline.transforms.routing import SilenceChange, SilenceStore, create_silences_app
+    from pipeline.transforms.routing import SilenceStore, create_silences_app
     from pipeline.worker._dispatch import DispatchService
 
     app, names = ctx.app, ctx.names
     routing = load_routing(ctx)
-    silences_topic = ctx.topic(names.state("silences"), partitions=1)
+    # No faust agent follows the silences: the dispatch service reads and follows exmail.state.silences in every
+    # worker itself, so `--agent dispatch` alone runs without faust (pipeline/worker/plain.py).
     silences = SilenceStore()
     ctx.views["silences"] = silences
     silence_log = names.state("silences")
@@ -133,33 +135,27 @@ def install_dispatch(ctx: WorkerContext) -> None:
     ctx.http_mounts.append(("/alerting", create_silences_app(
         silences, publish_silences, KafkaOperatorLog(ctx.producer, names.actions))))
 
-    @app.agent(silences_topic, name="silences")
-    async def silences_agent(stream: Any) -> None:
-        """Applies silence changes as they arrive. The dispatch service follows the whole topic in every
-        worker anyway (this agent gets the partition in one worker of the group); it also gives faust's
-        consumer a subscription when dispatch runs alone (`--agent dispatch`), which faust requires."""
-        async for event in stream.events():
-            try:
-                silences.apply(SilenceChange.from_record(event.key or b"", event.value))
-            except (ValueError, TypeError) as exc:  # one unreadable record must not stop the others
-                log.error("silence log record %r skipped: %s", event.key, exc)
-
     # Its own producer with a 1 ms linger: a notification waits on the push -> delivery path for at most that
     # long, and records produced while a request is in flight still share the next one.
     producer = EventProducer(ctx.kafka, **{"linger.ms": 1})
+    spread = frozenset(r.name for r in routing.receivers if ctx.config.alerting.spread_notifications
+                       and (r.model_extra or {}).get("kind") == "webhook")
     service = DispatchService(kafka=ctx.kafka, names=names, group_id=f"{app.conf.id}-dispatch", routing=routing,
-                              silences=silences, producer=producer)
+                              silences=silences, producer=producer, spread=spread)
     ctx.views["dispatcher"] = service  # the console's groups: this process's partitions
+    ctx.watched.append(Watched("dispatch", service.group_id, lambda: [(names.alerts, p) for p in service.dispatchers]))
     running: dict[str, asyncio.Task[None]] = {}
 
-    @app.task
+    @ctx.task
     async def _dispatch() -> None:
         running["task"] = asyncio.current_task()  # type: ignore[assignment]
         try:
             await service.run()
         except Exception as exc:
             log.exception("dispatch stopped: %s", exc)
-            await app.crash(exc)  # a dispatcher that cannot make its output durable must not idle silently
+            if app.agents:  # under faust; alone, the failed task stops the process (plain.py)
+                await app.crash(exc)  # a dispatcher that cannot make its output durable must not idle silently
+            raise
 
     async def _stop() -> None:
         service.stop()

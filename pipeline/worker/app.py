@@ -14,6 +14,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
 from pipeline.worker.batch.consumer import BatchConsumer, ConsumeConfig, Handler
+from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
 BATCH_STOP_SECONDS = 60.0
@@ -43,6 +44,7 @@ class WorkerContext:
     # live objects agents expose to read-only views (the console): "silences", "dispatcher", "actions"
     views: dict[str, Any] = field(default_factory=dict)
     batch_consumers: list[BatchConsumer] = field(default_factory=list)  # each has .progress (for /healthz)
+    watched: list[Watched] = field(default_factory=list)  # other consumer loops (dispatch, delivery), for /healthz
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # long-running, started with the worker
     _producer: EventProducer | None = None
 

@@ -19,7 +19,8 @@ from pipeline.envelope import EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
 from pipeline.metrics import DLQ_RECORDS
 from pipeline.sinks._batching import BatchConfig, deliver_batch
-from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope, open_store
+from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope
+from pipeline.sinks.registry import open_audit_store
 from pipeline.worker.app import WorkerContext
 from pipeline.worker.batch.output import Record, produce_all
 
@@ -87,5 +88,5 @@ def install_audit(ctx: WorkerContext) -> None:
     cfg = ctx.config.worker.audit
     names = ctx.names
     consumer = ctx.batch_consumer(STAGE, [names.events, names.actions])
-    handler = AuditBatch(lambda: open_store(cfg), cfg.batch, ctx.producer, names)
+    handler = AuditBatch(lambda: open_audit_store(cfg), cfg.batch, ctx.producer, names)
     ctx.run_batch(consumer, handler, start=handler.start, close=handler.close)

@@ -39,7 +39,7 @@ class AlertingSection(BaseModel):
     """Rules over exmail.events, Alertmanager-style routing, and the receivers (delivery sinks).
 
     Each entry of `routing.receivers` is a receiver (`name`, `send_resolved`) plus, when it delivers, its sink
-    config (`kind: wecom_robot | wecom_app | webhook | dingtalk | feishu` and that sink's fields)."""
+    config (`kind:` one of the receiver kinds in pipeline/sinks/registry.py, and that sink's fields)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -54,6 +54,10 @@ class AlertingSection(BaseModel):
     stop_grace_seconds: float = Field(
         6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
                                "resumes at the next start (keep the worker's whole stop under 10 s)")
+    spread_notifications: bool = Field(
+        False, description="key webhook receivers' notifications by group instead of by receiver, so several "
+                           "delivery processes share one webhook (its per_minute then holds per process); chat "
+                           "receivers stay keyed by receiver (their limits are per destination)")
 
 
 class WorkerSection(BaseModel):
@@ -68,7 +72,8 @@ class WorkerSection(BaseModel):
     http_host: str = "127.0.0.1"
     http_port: int = Field(9102, ge=0, le=65535, description="/metrics and /healthz; 0 disables")
     audit: AuditStoreConfig = Field(default_factory=_default_audit)
-    siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs (each has a 'type')")
+    siem: list[dict[str, Any]] = Field(default_factory=list, description="SIEM sink configs: each has a 'kind' "
+                                        "(pipeline/sinks/registry.py; 'type' is a deprecated alias) and a 'name'")
     consume: ConsumeConfig = Field(default_factory=ConsumeConfig,
                                    description="batch consumers (normalize, audit, SIEM): batch size, timeouts")
     sse: SseConfig | None = Field(None, description="Server-Sent Events for custom clients at /sse/stream")

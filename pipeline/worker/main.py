@@ -145,6 +145,8 @@ def _watch_progress(ctx: WorkerContext, monitor: LagMonitor) -> None:
     monitor.watch(Watched("faust", app.conf.id, assigned, lambda: faust_state(app)))
     for consumer in ctx.batch_consumers:  # normalize, audit, SIEM: each its own group
         monitor.watch(Watched(consumer.name, consumer.group, consumer.progress.assignment, consumer.describe))
+    for watched in ctx.watched:  # dispatch, delivery: consumer loops of their own
+        monitor.watch(watched)
 
     @ctx.task
     async def _lag() -> None:

@@ -1,61 +1,26 @@
-"""SIEM units: one batch consumer per configured sink (Elasticsearch/OpenSearch, Splunk HEC, syslog, JSON-lines
-file), each in its own group "<app_id>.siem-<name>" reading exmail.events, so offsets commit only after that sink
-made the batch durable and a slow sink never holds up the others."""
+"""SIEM units: one batch consumer per worker.siem entry (any SIEM kind in pipeline/sinks/registry.py), each in its
+own group "<app_id>.siem-<name>" reading exmail.events, so offsets commit only after that sink made the batch
+durable and a slow sink never holds up the others."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Message
-from pydantic import BaseModel, ValidationError
 
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
 from pipeline.metrics import DLQ_RECORDS
 from pipeline.sinks._batching import BatchConfig, deliver_batch
+from pipeline.sinks.registry import SiemEntry, parse_siem
 from pipeline.worker.app import WorkerContext
 from pipeline.worker.batch.output import Record, produce_all
 
 
-def _kinds() -> dict[str, tuple[type[BaseModel], Callable[..., Any]]]:
-    from pipeline.sinks.elasticsearch import ElasticsearchSink, ElasticsearchSinkConfig
-    from pipeline.sinks.jsonl_file import JsonlFileSink, JsonlFileSinkConfig
-    from pipeline.sinks.splunk_hec import SplunkHecSink, SplunkHecSinkConfig
-    from pipeline.sinks.syslog import SyslogSink, SyslogSinkConfig
-
-    return {
-        "elasticsearch": (ElasticsearchSinkConfig, ElasticsearchSink),
-        "jsonl_file": (JsonlFileSinkConfig, JsonlFileSink),
-        "splunk_hec": (SplunkHecSinkConfig, SplunkHecSink),
-        "syslog": (SyslogSinkConfig, SyslogSink),
-    }
-
-
-def parse_siem_configs(items: list[dict[str, Any]]) -> list[tuple[str, str, BaseModel]]:
-    """[(name, type, config)] from the worker.siem list; raises ValueError naming the entry and field."""
-    kinds = _kinds()
-    out: list[tuple[str, str, BaseModel]] = []
-    for i, raw in enumerate(items):
-        body = dict(raw)
-        kind = body.pop("type", None)
-        name = str(body.pop("name", kind or f"siem{i}"))
-        if kind not in kinds:
-            raise ValueError(f"worker.siem[{i}].type must be one of {sorted(kinds)}, got {kind!r}")
-        try:
-            out.append((name, kind, kinds[kind][0].model_validate(body)))
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ValueError(f"worker.siem[{i}].{loc}: {first['msg']}") from None
-    return out
-
-
 def install_siem(ctx: WorkerContext) -> None:
-    kinds = _kinds()
-    for name, kind, cfg in parse_siem_configs(ctx.config.worker.siem):
-        _install_one(ctx, name, kinds[kind][1], cfg)
+    for entry in parse_siem(ctx.config.worker.siem):
+        _install_one(ctx, entry)
 
 
 class SiemBatch:
@@ -98,9 +63,10 @@ class SiemBatch:
             await produce_all(self._producer, letters, stage=self.stage)
 
 
-def _install_one(ctx: WorkerContext, name: str, sink_cls: Callable[..., Any], cfg: Any) -> None:
-    consumer = ctx.batch_consumer(f"siem-{name}", [ctx.names.events])
-    handler = SiemBatch(sink_cls(cfg, name=name), name, cfg.batch, ctx.producer, ctx.names)
+def _install_one(ctx: WorkerContext, entry: SiemEntry) -> None:
+    consumer = ctx.batch_consumer(f"siem-{entry.name}", [ctx.names.events])
+    config: Any = entry.config  # every SIEM config carries its batching settings
+    handler = SiemBatch(entry.build(), entry.name, config.batch, ctx.producer, ctx.names)
 
     async def close() -> None:
         await handler.sink.close()

@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pipeline.envelope import Envelope, fingerprint, utc_iso  # noqa: E402
+from pipeline.sinks.audit.postgres import PostgresAuditStore  # noqa: E402
+from pipeline.sinks.audit.postgres.store import WriteMethod  # noqa: E402
+from pipeline.sinks.audit.sqlite import SqliteAuditStore  # noqa: E402
 from pipeline.sinks.audit.store import AuditStore  # noqa: E402
-from pipeline.sinks.audit_postgres import PostgresAuditStore  # noqa: E402
-from pipeline.sinks.audit_postgres.store import WriteMethod  # noqa: E402
-from pipeline.sinks.audit_sqlite import SqliteAuditStore  # noqa: E402
 
 START = 1_793_800_000  # 2026-11-04
 USERS = [f"user{i:04d}@corp{i % 3}.example.com" for i in range(2000)]

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.exmail._parse import MailLog, decode_payload, parse_model
+from pipeline.exmail._parse import MAIL_ROWS, decode_payload
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, bootstrap_from_env, ensure_topics
 from pipeline.kafka.reader import KafkaReader, OnRecord, ScanResult
 from pipeline.sources._clock import FixedClock
@@ -52,19 +52,19 @@ class BenchClient:
     def __init__(self, recs: list[dict[str, Any]]) -> None:
         self.recs = recs
 
-    async def log_mail(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
+    async def log_mail_rows(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
         return self.recs
 
 
 class ParsingClient:
-    """log_mail through the real client's parsing: the HTTP body bytes -> errcode check -> pydantic models,
-    as ExmailClient does after the request (no network: the body is encoded once, up front)."""
+    """log_mail_rows through the real client's parsing: the HTTP body bytes -> errcode check -> the page's
+    validated records, as ExmailClient does after the request (no network: the body is encoded once)."""
 
     def __init__(self, recs: list[dict[str, Any]]) -> None:
         self.body = orjson.dumps({"errcode": 0, "errmsg": "ok", "list": recs})
 
-    async def log_mail(self, a: date, b: date, *, mailtype: Any = 0) -> list[Any]:
-        return parse_model(MailLog, decode_payload(self.body, "log/mail"), "log/mail").records
+    async def log_mail_rows(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
+        return MAIL_ROWS(decode_payload(self.body, "log/mail"), "log/mail")
 
 
 class NullReader:
@@ -81,6 +81,9 @@ class NullProducer:
 
     async def send_many(self, recs: Any) -> list[Any]:
         return []
+
+    async def send_values(self, topic: str, keys: Any, values: Any) -> list[Any]:
+        return [None] * len(values)
 
 
 def rate(n: int, seconds: float) -> str:

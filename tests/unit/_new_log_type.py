@@ -127,10 +127,11 @@ async def _through_the_simulator(out: dict[str, Any]) -> None:
             finally:
                 await client.aclose()
         out["truth_ids"] = sorted(r["id"] for r in truth)
-        out["polled_ids"] = sorted(o.envelope.id for _, o in built)
-        out["topics_written"] = sorted({o.topic for _, o in built})
-        out["contexts"] = sorted({orjson.dumps(o.envelope.data["context"]).decode() for _, o in built})
-        events = [normalize(o.envelope) for _, o in built]
+        envelopes = [Envelope.decode(value) for value in built.values]  # what the poller produces, as bytes
+        out["polled_ids"] = sorted(e.id for e in envelopes)
+        out["topics_written"] = [poller.topic] if envelopes else []
+        out["contexts"] = sorted({orjson.dumps(e.data["context"]).decode() for e in envelopes})
+        events = [normalize(e) for e in envelopes]
         out["events"] = [{"id": e.id, "schema": e.schema, "dataset": e.data["event"]["dataset"]} for e in events]
         generator = sim.sim.generator
         before = generator.counts[KIND]

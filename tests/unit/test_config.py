@@ -19,7 +19,7 @@ def test_example_config_covers_every_section_and_passes() -> None:
     assert cfg.ingest is not None and cfg.ingest.kafka.bootstrap == cfg.kafka.bootstrap
     kinds = {r["kind"] for r in cfg.alerting.routing["receivers"] if "kind" in r}
     assert kinds == {"wecom_robot", "wecom_app", "webhook", "dingtalk", "feishu"}
-    assert {s["type"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
+    assert {s["kind"] for s in cfg.worker.siem} == {"elasticsearch", "splunk_hec", "syslog", "jsonl_file"}
     assert cfg.worker.console is not None and cfg.worker.console.ingest_url
 
 

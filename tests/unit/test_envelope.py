@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from datetime import UTC, datetime, timedelta, timezone
+
 import orjson
 import pytest
 from hypothesis import given
@@ -76,3 +79,19 @@ def test_raw_id_of_login_depends_on_user_context() -> None:
         "wm1", "login_log", rec, 0, {"userid": "b@x.com"})
     assert raw_id("wm1", "login_log", rec, 0, {"userid": "a@x.com"}) != raw_id(
         "wm2", "login_log", rec, 0, {"userid": "a@x.com"})
+
+
+def test_utc_iso_equals_the_strftime_form_for_any_instant() -> None:
+    """utc_iso caches the text of each second; it must still be exact, also where microsecond rounding carries
+    into the next second and for datetimes in other zones."""
+    def reference(ts: float | datetime) -> str:
+        dt = ts.astimezone(UTC) if isinstance(ts, datetime) else datetime.fromtimestamp(ts, UTC)
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+    rng = random.Random(11)
+    instants: list[float | datetime] = [0.0, 1e9 + 0.9999996, 1e9 + 0.9995, 1796637974.587, -86400.25]
+    instants += [rng.uniform(-2e9, 4e9) for _ in range(20_000)]
+    instants += [rng.randint(0, 2**31) + rng.choice([0.0, 0.0000004, 0.9999996, 0.5]) for _ in range(20_000)]
+    instants.append(datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8))))
+    for ts in instants:
+        assert utc_iso(ts) == reference(ts), ts

@@ -18,6 +18,8 @@ import click
 import orjson
 
 from pipeline.secrets import SecretResolutionError, resolve_secret, scrub_text
+from pipeline.sinks.audit.postgres import PostgresAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.sinks.audit.store import AuditQuery, AuditRow, AuditStore, AuditStoreError, StoreUnavailable
 
 R = TypeVar("R")
@@ -76,8 +78,6 @@ def _opener(db: Path | None, dsn: str | None, schema: str) -> Callable[[], Await
         path = db
 
         async def open_sqlite() -> AuditStore:
-            from pipeline.sinks.audit_sqlite import SqliteAuditStore
-
             return await SqliteAuditStore.open(path)
 
         return open_sqlite
@@ -85,8 +85,6 @@ def _opener(db: Path | None, dsn: str | None, schema: str) -> Callable[[], Await
     ref = dsn
 
     async def open_postgres() -> AuditStore:
-        from pipeline.sinks.audit_postgres import PostgresAuditStore
-
         resolved = resolve_secret(ref) if ref.startswith(("env:", "file:")) else ref
         return await PostgresAuditStore.open(resolved, schema=schema)
 

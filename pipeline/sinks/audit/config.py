@@ -1,16 +1,15 @@
-"""Audit store configuration and the factory that opens the configured backend."""
+"""Audit store configuration (`worker.audit`); `kind` picks the backend (pipeline/sinks/audit/<kind>/), which the
+sink registry opens: `pipeline.sinks.registry.open_audit_store`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipeline.secrets import SecretRef, resolve_secret
+from pipeline.secrets import SecretRef
 from pipeline.sinks._batching import BatchConfig
-from pipeline.sinks.audit.store import AuditStore
 
 
 class AuditStoreConfig(BaseModel):
@@ -38,19 +37,3 @@ class AuditStoreConfig(BaseModel):
         if self.kind == "postgres" and self.dsn is None:
             raise ValueError("audit store kind 'postgres' needs 'dsn' (e.g. env:EXMAIL_AUDIT_DSN)")
         return self
-
-
-async def open_store(config: AuditStoreConfig, *,
-                     resolve: Callable[[str], str] = resolve_secret) -> AuditStore:
-    """Open (and create if needed) the configured store."""
-    if config.kind == "sqlite":
-        from pipeline.sinks.audit_sqlite import SqliteAuditStore
-
-        assert config.path is not None
-        return await SqliteAuditStore.open(config.path)
-    from pipeline.sinks.audit_postgres import PostgresAuditStore
-
-    assert config.dsn is not None
-    return await PostgresAuditStore.open(resolve(config.dsn), schema=config.pg_schema,
-                                         write_method=config.write_method,
-                                         connect_timeout=config.connect_timeout_seconds)

@@ -1,16 +1,19 @@
 """What one send attempt came back with, and which of three things to do about it.
 
-- transient: try again after a backoff (HTTP 5xx/408/429, timeouts, connection errors, WeCom -1, 45009,
-  45033, DingTalk/Feishu throttling). Rate-limit answers are flagged so the backoff has a floor.
-- token_refresh: the access token is bad or expired (WeCom 40014, 42001, 41001): refetch it, send again.
-- permanent: sending again cannot help (40008 bad msgtype, 81013 no valid recipient, 93000 robot gone,
-  bad signature, other 4xx). The notification is dead-lettered and the operator alerted. An errcode this
-  table does not know is permanent too: dead-lettered, visible, not silently retried forever.
+- transient: try again after a backoff (HTTP 5xx/408/429, timeouts, connection errors, a destination's "busy"
+  or throttling codes). Rate-limit answers are flagged so the backoff has a floor.
+- token_refresh: the access token is bad or expired (e.g. WeCom 40014, 42001, 41001): refetch it, send again.
+- permanent: sending again cannot help (bad message type, no valid recipient, robot gone, bad signature,
+  other 4xx). The notification is dead-lettered and the operator alerted. An errcode a destination's table
+  does not know is permanent too: dead-lettered, visible, not silently retried forever.
+
+Each destination owns its errcode table (pipeline/sinks/<kind>/errors.py, built from `CodeRule`s and read
+with `code_reply`); this module holds what every destination shares: HTTP statuses and transport failures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,53 +48,15 @@ class AttemptResult:
 
 
 @dataclass(slots=True, frozen=True)
-class _Rule:
+class CodeRule:
+    """One row of a destination's errcode table."""
+
     error_class: ErrorClass
     meaning: str
     rate_limited: bool = False
 
 
-_T, _R, _P = ErrorClass.TRANSIENT, ErrorClass.TOKEN_REFRESH, ErrorClass.PERMANENT
-
-WECOM_ERRCODES: dict[int, _Rule] = {
-    -1: _Rule(_T, "system busy"),
-    45009: _Rule(_T, "api frequency out of limit", rate_limited=True),
-    45033: _Rule(_T, "concurrent call limit exceeded", rate_limited=True),
-    40014: _Rule(_R, "invalid access_token"),
-    42001: _Rule(_R, "access_token expired"),
-    41001: _Rule(_R, "access_token missing"),
-    40001: _Rule(_P, "invalid secret"),
-    40013: _Rule(_P, "invalid corpid"),
-    40008: _Rule(_P, "invalid message type"),
-    40056: _Rule(_P, "invalid agentid"),
-    40058: _Rule(_P, "invalid parameter or content over the length limit"),
-    44004: _Rule(_P, "empty content"),
-    47001: _Rule(_P, "malformed request body"),
-    60020: _Rule(_P, "caller IP not on the app's trusted list"),
-    81013: _Rule(_P, "all recipients invalid"),
-    93000: _Rule(_P, "robot webhook invalid or robot removed"),
-}
-
-DINGTALK_ERRCODES: dict[int, _Rule] = {
-    -1: _Rule(_T, "system busy"),
-    130101: _Rule(_T, "sending too fast (20/min per robot)", rate_limited=True),
-    410100: _Rule(_T, "sending too fast", rate_limited=True),
-    300001: _Rule(_P, "robot access_token does not exist"),
-    310000: _Rule(_P, "sign not match, keyword missing or IP not allowed"),
-    400013: _Rule(_P, "robot disabled"),
-    460101: _Rule(_P, "message too long"),
-}
-
-FEISHU_CODES: dict[int, _Rule] = {
-    11232: _Rule(_T, "frequency limited", rate_limited=True),
-    9499: _Rule(_P, "bad request"),
-    19001: _Rule(_P, "invalid webhook token or parameter"),
-    19002: _Rule(_P, "invalid msg_type or content"),
-    19021: _Rule(_P, "sign match fail or timestamp outside one hour"),
-    19022: _Rule(_P, "IP not allowed"),
-    19024: _Rule(_P, "keyword missing"),
-    19036: _Rule(_P, "request body too large"),
-}
+_T, _P = ErrorClass.TRANSIENT, ErrorClass.PERMANENT
 
 _TRANSIENT_HTTP = {408, 425, 429}
 
@@ -107,7 +72,9 @@ def classify_http_status(status: int, retry_after: float | None = None) -> Attem
     return AttemptResult(_P, reason, http_status=status, detail=f"HTTP {status}")
 
 
-def _classify_code(table: dict[int, _Rule], code: int, message: str, http_status: int) -> AttemptResult:
+def classify_code(table: Mapping[int, CodeRule], code: int, message: str = "",
+                  http_status: int = 200) -> AttemptResult:
+    """A destination's answer code read against its table; 0 is success, an unknown code is permanent."""
     if code == 0:
         return AttemptResult(ErrorClass.OK, "ok", errcode=0, http_status=http_status)
     rule = table.get(code)
@@ -117,18 +84,6 @@ def _classify_code(table: dict[int, _Rule], code: int, message: str, http_status
     return AttemptResult(rule.error_class, f"errcode_{code}", errcode=code, http_status=http_status,
                          detail=f"{rule.meaning}: {message}" if message else rule.meaning,
                          rate_limited=rule.rate_limited)
-
-
-def classify_wecom(errcode: int, errmsg: str = "", http_status: int = 200) -> AttemptResult:
-    return _classify_code(WECOM_ERRCODES, errcode, errmsg, http_status)
-
-
-def classify_dingtalk(errcode: int, errmsg: str = "", http_status: int = 200) -> AttemptResult:
-    return _classify_code(DINGTALK_ERRCODES, errcode, errmsg, http_status)
-
-
-def classify_feishu(code: int, msg: str = "", http_status: int = 200) -> AttemptResult:
-    return _classify_code(FEISHU_CODES, code, msg, http_status)
 
 
 def classify_exception(exc: BaseException) -> AttemptResult:
@@ -150,25 +105,27 @@ def malformed_response(http_status: int, what: str) -> AttemptResult:
     return AttemptResult(_T, "bad_response", http_status=http_status, detail=what)
 
 
-def _code_reply(classify: Callable[[int, str, int], AttemptResult], code_field: str, msg_field: str,
-                status: int, body: object) -> AttemptResult:
+class CodeTable(dict[int, CodeRule]):
+    """A destination's errcode table, and where its answers put the code and the message."""
+
+    def __init__(self, rules: Mapping[int, CodeRule], *, code_field: str = "errcode",
+                 msg_field: str = "errmsg") -> None:
+        super().__init__(rules)
+        self.code_field = code_field
+        self.msg_field = msg_field
+
+    def classify(self, code: int, message: str = "", http_status: int = 200) -> AttemptResult:
+        return classify_code(self, code, message, http_status)
+
+    def reply(self, status: int, body: object) -> AttemptResult:
+        """Classify a 2xx answer {code_field: int, msg_field: str}; any other shape is a malformed answer."""
+        return code_reply(self, self.code_field, self.msg_field, status, body)
+
+
+def code_reply(table: Mapping[int, CodeRule], code_field: str, msg_field: str, status: int,
+               body: object) -> AttemptResult:
+    """Classify a 2xx answer {code_field: int, msg_field: str} against a destination's table."""
     if not isinstance(body, dict) or not isinstance(body.get(code_field), int):
         return malformed_response(status, f"answer without an integer {code_field}")
     message = body.get(msg_field)
-    return classify(body[code_field], message if isinstance(message, str) else "", status)
-
-
-def wecom_reply(status: int, body: object) -> AttemptResult:
-    """Classify a 2xx WeCom answer {"errcode": .., "errmsg": ..}."""
-    return _code_reply(classify_wecom, "errcode", "errmsg", status, body)
-
-
-def dingtalk_reply(status: int, body: object) -> AttemptResult:
-    return _code_reply(classify_dingtalk, "errcode", "errmsg", status, body)
-
-
-def feishu_reply(status: int, body: object) -> AttemptResult:
-    """Feishu answers {"code": .., "msg": ..}; older hooks answered {"StatusCode": 0, "StatusMessage": ..}."""
-    if isinstance(body, dict) and "code" not in body and isinstance(body.get("StatusCode"), int):
-        return _code_reply(classify_feishu, "StatusCode", "StatusMessage", status, body)
-    return _code_reply(classify_feishu, "code", "msg", status, body)
+    return classify_code(table, body[code_field], message if isinstance(message, str) else "", status)

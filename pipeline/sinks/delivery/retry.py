@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.backoff import full_jitter
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 
 
@@ -28,8 +29,7 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Delay before retry number `retry` (1 for the first retry)."""
-        ceiling = min(self.max_delay, self.base_delay * (2 ** max(0, retry - 1)))
-        return self.rng.uniform(0.0, ceiling)
+        return full_jitter(retry, self.base_delay, self.max_delay, self.rng.random)
 
     def next_delay(self, result: AttemptResult, *, attempts: int, elapsed: float) -> float | None:
         """Seconds to wait before the next attempt, or None when this result must not be retried (permanent,

@@ -17,16 +17,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.dlq import Origin
 from pipeline.envelope import Envelope, utc_iso
 from pipeline.metrics import DELIVERIES, DELIVERY_FAILURES, DELIVERY_LATENCY, DELIVERY_RETRIES, TOKEN_BUCKET_WAIT
 from pipeline.secrets import scrub
 from pipeline.sinks.delivery import _redact
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.http import HttpClient, HttpSettings, new_client
 from pipeline.sinks.delivery.notification import Notification
@@ -52,6 +52,9 @@ class Sink(Protocol):
                       stop: asyncio.Event | None = None) -> DeliveryOutcome: ...
 
     async def aclose(self) -> None: ...
+
+    def dead_letter(self, outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,
+                    source: bytes | None = None) -> Envelope: ...
 
 
 @dataclass(slots=True)
@@ -81,6 +84,10 @@ class DeliverySink(ABC, Generic[PartT]):
         _redact.register(*self._secrets)
         self.log = logging.getLogger(f"pipeline.sinks.{self.kind}")
         self._closed = False
+        # metric children looked up once (a labels() call costs more than the observation)
+        self._bucket_wait = TOKEN_BUCKET_WAIT.labels(name)
+        self._latency = DELIVERY_LATENCY.labels(name, self.kind)
+        self._delivered: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
@@ -94,6 +101,11 @@ class DeliverySink(ABC, Generic[PartT]):
     @abstractmethod
     async def acquire(self, part: PartT) -> float:
         """Wait for the destination's rate limit; returns seconds waited."""
+
+    def try_acquire(self, part: PartT) -> bool:
+        """Take the rate limit's tokens for `part` if they are there now, without waiting: a sink with a plain
+        bucket says so here, and a send under its limit then costs no waiter tasks (`acquire` races `stop`)."""
+        return False
 
     @abstractmethod
     async def attempt(self, part: PartT) -> AttemptResult:
@@ -144,10 +156,10 @@ class DeliverySink(ABC, Generic[PartT]):
             while True:
                 if stop.is_set():
                     return "interrupted"
-                waited = await _unless(stop, self.acquire(part))
+                waited = 0.0 if self.try_acquire(part) else await _unless(stop, self.acquire(part))
                 if waited is None:
                     return "interrupted"
-                TOKEN_BUCKET_WAIT.labels(self.name).observe(waited)
+                self._bucket_wait.observe(waited)
                 tries += 1
                 progress.attempts += 1
                 result = await self.attempt(part)
@@ -200,8 +212,11 @@ class DeliverySink(ABC, Generic[PartT]):
             operator_alert=failed, token_refreshes=progress.token_refreshes,
             invalid_recipients=tuple(progress.invalid), corp_id=n.corp_id,
         )
-        DELIVERIES.labels(self.name, self.kind, status).inc()
-        DELIVERY_LATENCY.labels(self.name, self.kind).observe(latency)
+        counter = self._delivered.get(status)
+        if counter is None:
+            counter = self._delivered[status] = DELIVERIES.labels(self.name, self.kind, status)
+        counter.inc()
+        self._latency.observe(latency)
         if failed:
             DELIVERY_FAILURES.labels(self.name, self.kind, status, outcome.reason or "unknown").inc()
             self.log.warning("sink %s: notification %s %s after %d attempts: %s (%s)", self.name,

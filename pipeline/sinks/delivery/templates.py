@@ -5,7 +5,8 @@ A template sees `n` (the Notification), `title` (the rendered title; not in the 
 `t.resolved`, `t.labels`, `t.severity_name(s)`...), `md(text)` (makes untrusted text safe inside markdown:
 one line, no `<...>` tags, so a mail subject cannot inject `<@all>` or `<font>`) and
 `safe(text)` (the same for text messages,
-keeping line breaks) and `highlight(text, severity)` (coloured text in the destination's markdown flavour).
+keeping line breaks) and `highlight(text, severity)` (coloured text in the destination's markdown flavour:
+each sink passes its palette, severity/"resolved" -> colour, from its own encoder; none: bold).
 Templates are compiled when a sink is built, so a broken override fails at start with the field named.
 
 The built-in templates (templates/<language>/*.j2, the reference users copy from) are rendered by plain Python
@@ -28,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pipeline.sinks.delivery.notification import Notification
 
 Language = Literal["zh", "en"]
-Flavor = Literal["wecom", "dingtalk", "feishu", "plain"]
+#: severity (and "resolved") -> the colour a destination's markdown `<font color=...>` takes; a sink's own
+Palette = Mapping[str, str]
 
 _DIR = Path(__file__).with_name("templates")
 
@@ -67,14 +69,6 @@ WORDS: dict[str, _Words] = {
                  severities={"critical": "CRITICAL", "high": "HIGH", "warning": "WARNING", "info": "INFO"}),
 }
 
-_COLORS: dict[str, dict[str, str]] = {
-    "wecom": {"critical": "warning", "high": "warning", "warning": "comment", "info": "info", "resolved": "info"},
-    "dingtalk": {"critical": "#d93026", "high": "#d93026", "warning": "#f5a623", "info": "#1890ff",
-                 "resolved": "#52c41a"},
-    "feishu": {"critical": "red", "high": "red", "warning": "orange", "info": "blue", "resolved": "green"},
-}
-
-
 def safe(value: Any) -> str:
     """Untrusted text without angle brackets (WeCom reads `<@userid>` as a mention even in text messages)."""
     return str(value).replace("\r", "").replace("<", "＜").replace(">", "＞")
@@ -84,9 +78,7 @@ def md(value: Any) -> str:
     return safe(value).replace("\n", " ")
 
 
-def _highlighter(flavor: Flavor) -> Callable[[str, str], str]:
-    colors = _COLORS.get(flavor)
-
+def _highlighter(colors: Palette | None) -> Callable[[str, str], str]:
     def highlight(text: str, severity: str) -> str:
         if colors is None:
             return f"**{text}**"
@@ -172,10 +164,10 @@ def _builtin_markdown(c: dict[str, Any], lang: _Lang) -> str:
 _BUILTINS: dict[str, _Builtin] = {"title": _builtin_title, "text": _builtin_text, "markdown": _builtin_markdown}
 
 
-def _lang(language: Language, flavor: Flavor) -> _Lang:
+def _lang(language: Language, colors: Palette | None) -> _Lang:
     if language == "zh":
-        return _Lang(WORDS["zh"], _highlighter(flavor), "：", "，", "·", lambda k, w: f"（{k} {w}）")
-    return _Lang(WORDS["en"], _highlighter(flavor), ": ", ", ", ", ", lambda k, w: f" ({k} {w})")
+        return _Lang(WORDS["zh"], _highlighter(colors), "：", "，", "·", lambda k, w: f"（{k} {w}）")
+    return _Lang(WORDS["en"], _highlighter(colors), ": ", ", ", ", ", lambda k, w: f" ({k} {w})")
 
 
 class MessageRenderer:
@@ -184,14 +176,14 @@ class MessageRenderer:
     notification build them once."""
 
     def __init__(self, language: Language = "zh", overrides: TemplateSettings | None = None,
-                 flavor: Flavor = "plain") -> None:
+                 colors: Palette | None = None) -> None:
         self.language = language
-        self._lang = _lang(language, flavor)
+        self._lang = _lang(language, colors)
         self._env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(_DIR / language)), undefined=jinja2.StrictUndefined,
             trim_blocks=True, lstrip_blocks=True, autoescape=False,
         )
-        self._env.globals.update(md=md, safe=safe, highlight=_highlighter(flavor), t=WORDS[language])
+        self._env.globals.update(md=md, safe=safe, highlight=_highlighter(colors), t=WORDS[language])
         overrides = overrides or TemplateSettings()
         self._templates = {name: self._compile(name, source) for name in ("title", "text", "markdown")
                            if (source := getattr(overrides, name)) is not None}

@@ -10,11 +10,14 @@ from pipeline.sinks.delivery.splitting import Part, split_to_fit
 from pipeline.sinks.delivery.templates import MessageRenderer
 from pipeline.sinks.dingtalk.config import DingTalkConfig
 
+#: DingTalk markdown takes any hex colour in <font color>
+COLORS = {"critical": "#d93026", "high": "#d93026", "warning": "#f5a623", "info": "#1890ff", "resolved": "#52c41a"}
+
 
 class DingTalkEncoder:
     def __init__(self, config: DingTalkConfig) -> None:
         self.config = config
-        self.renderer = MessageRenderer(config.language, config.templates, flavor="dingtalk")
+        self.renderer = MessageRenderer(config.language, config.templates, colors=COLORS)
 
     def _at(self, first: bool) -> dict[str, Any]:
         cfg = self.config

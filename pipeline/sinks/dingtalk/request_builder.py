@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from pipeline.sinks.delivery.clock import Clock
+from pipeline.clock import Clock
 from pipeline.sinks.delivery.http import HttpRequest
 from pipeline.sinks.dingtalk.config import DingTalkConfig
 from pipeline.sinks.dingtalk.signing import dingtalk_sign

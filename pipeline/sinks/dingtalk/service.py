@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from pipeline.sinks.delivery.errors import AttemptResult, dingtalk_reply
+from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.http import HttpClient, exchange
+from pipeline.sinks.dingtalk.errors import dingtalk_reply
 from pipeline.sinks.dingtalk.request_builder import DingTalkRequestBuilder
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +17,8 @@ class ElasticsearchSinkConfig(BaseModel):
     sink sends). Auth: `api_key` (the encoded key) or `username` + `password`, both as secret references."""
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["elasticsearch"] = "elasticsearch"
 
     url: str = Field(..., pattern=r"^https?://", description="cluster URL, e.g. https://es.internal:9200")
     index: str = Field("exmail-events", min_length=1)

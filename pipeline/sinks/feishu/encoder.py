@@ -13,13 +13,14 @@ from pipeline.sinks.feishu.config import FeishuConfig
 
 # What the per-attempt signature adds to a body, measured with the widest values.
 SIGNATURE_PLACEHOLDER = {"timestamp": "9999999999", "sign": "A" * 44}
-_HEADER_COLORS = {"critical": "red", "high": "red", "warning": "orange", "info": "blue"}
+#: Feishu card header templates and <font color> names share these colour words
+COLORS = {"critical": "red", "high": "red", "warning": "orange", "info": "blue", "resolved": "green"}
 
 
 class FeishuEncoder:
     def __init__(self, config: FeishuConfig) -> None:
         self.config = config
-        self.renderer = MessageRenderer(config.language, config.templates, flavor="feishu")
+        self.renderer = MessageRenderer(config.language, config.templates, colors=COLORS)
 
     def encode(self, n: Notification) -> list[dict[str, Any]]:
         cfg = self.config
@@ -32,7 +33,7 @@ class FeishuEncoder:
                 return {"msg_type": "text", "content": {"text": prefix + p.text}}
         else:
             title = self.renderer.title(n)
-            color = "green" if n.status == "resolved" else _HEADER_COLORS.get(n.severity, "orange")
+            color = COLORS["resolved"] if n.status == "resolved" else COLORS.get(n.severity, COLORS["warning"])
             markdown = self.renderer.markdown(n)
             if markdown.startswith("## "):
                 markdown = markdown.split("\n", 1)[1] if "\n" in markdown else ""

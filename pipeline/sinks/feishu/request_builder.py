@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from pipeline.sinks.delivery.clock import Clock
+from pipeline.clock import Clock
 from pipeline.sinks.delivery.http import HttpRequest, json_bytes
 from pipeline.sinks.feishu.config import FeishuConfig
 from pipeline.sinks.feishu.signing import feishu_sign

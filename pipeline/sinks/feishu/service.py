@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.sinks.delivery.errors import AttemptResult, feishu_reply
+from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.http import HttpClient, exchange
+from pipeline.sinks.feishu.errors import feishu_reply
 from pipeline.sinks.feishu.request_builder import FeishuRequestBuilder
 
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.envelope import fingerprint
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.ratelimit import SHARED_BUCKETS, BucketGroup, TokenBucket
 from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, BucketGroup, TokenBucket
 from pipeline.sinks.feishu.config import FeishuConfig
 from pipeline.sinks.feishu.encoder import FeishuEncoder
 from pipeline.sinks.feishu.request_builder import FeishuRequestBuilder

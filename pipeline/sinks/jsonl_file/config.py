@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,8 @@ class JsonlFileSinkConfig(BaseModel):
     Filebeat's `filestream`, Splunk's `monitor://` and Vector's `file` source follow by inode)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["jsonl_file"] = "jsonl_file"
 
     directory: Path = Field(..., description="created when missing")
     basename: str = Field("exmail-events", pattern=r"^[A-Za-z0-9._-]{1,100}$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,6 +17,8 @@ class SplunkHecSinkConfig(BaseModel):
     counts as durable when Splunk reports it indexed, not merely accepted."""
 
     model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["splunk_hec"] = "splunk_hec"
 
     url: str = Field(..., pattern=r"^https?://", description="HEC base URL, e.g. https://splunk.internal:8088")
     token: SecretRef = Field(..., description="secret reference to the HEC token")

@@ -23,12 +23,14 @@ from typing import Any
 import httpx
 import orjson
 
+from pipeline.backoff import ceiling
 from pipeline.envelope import Envelope, parse_iso
 from pipeline.secrets import resolve_secret
 from pipeline.sinks._batching import BatchOutcome, RetriableSinkError
 from pipeline.sinks.splunk_hec.config import SplunkHecSinkConfig
 
 log = logging.getLogger(__name__)
+_ACK_POLL_CAP_S = 5.0  # ack polls double from ack_poll_seconds up to this
 EVENT_PATH = "/services/collector/event"
 ACK_PATH = "/services/collector/ack"
 _INVALID_EVENT_CODES = {6, 12, 13}
@@ -136,7 +138,8 @@ class SplunkHecSink:
     async def _wait_ack(self, ack_id: int) -> None:
         """Poll the ack endpoint until Splunk reports the batch indexed; a timeout resends the batch."""
         deadline = time.monotonic() + self.config.ack_timeout_seconds
-        delay = self.config.ack_poll_seconds
+        first = self.config.ack_poll_seconds
+        polls, delay = 1, first  # the first wait is as configured, even above the cap
         query = orjson.dumps({"acks": [ack_id]})
         while True:
             await self._sleep(delay)
@@ -155,4 +158,5 @@ class SplunkHecSink:
                 raise RetriableSinkError(
                     f"splunk hec {self.config.url}: ack {ack_id} not indexed within"
                     f" {self.config.ack_timeout_seconds:g}s", reason="ack_timeout")
-            delay = min(delay * 2, 5.0)
+            polls += 1
+            delay = ceiling(polls, first, _ACK_POLL_CAP_S)

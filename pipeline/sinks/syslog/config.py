@@ -22,6 +22,8 @@ class SyslogSinkConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    kind: Literal["syslog"] = "syslog"
+
     host: str = Field(..., min_length=1)
     port: int = Field(6514, ge=1, le=65535)
     transport: Literal["tcp", "tls"] = "tls"

@@ -20,7 +20,7 @@ SCHEMA_PATH = Path(__file__).with_name("payload.schema.json")
 class WebhookEncoder:
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
-        self.renderer = MessageRenderer(config.language, config.templates, flavor="plain")
+        self.renderer = MessageRenderer(config.language, config.templates)
 
     def payload(self, n: Notification) -> dict[str, Any]:
         alerts = [a.to_dict() for a in n.alerts]

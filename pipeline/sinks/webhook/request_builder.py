@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.sinks.delivery.clock import Clock
+from pipeline.clock import Clock
 from pipeline.sinks.delivery.http import HttpRequest
 from pipeline.sinks.webhook.config import WebhookConfig
 from pipeline.sinks.webhook.signing import IDEMPOTENCY_HEADER, signature

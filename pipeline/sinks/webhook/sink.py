@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.envelope import fingerprint
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.ratelimit import SHARED_BUCKETS, TokenBucket
 from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, TokenBucket
 from pipeline.sinks.webhook.config import WebhookConfig
 from pipeline.sinks.webhook.encoder import WebhookEncoder
 from pipeline.sinks.webhook.request_builder import WebhookRequestBuilder
@@ -44,6 +44,9 @@ class WebhookSink(DeliverySink[WebhookPart]):
 
     def encode(self, notification: Notification) -> list[WebhookPart]:
         return [WebhookPart(b, notification.idempotency_key) for b in self.encoder.encode(notification)]
+
+    def try_acquire(self, part: WebhookPart) -> bool:
+        return self.bucket.try_take()
 
     async def acquire(self, part: WebhookPart) -> float:
         return await self.bucket.acquire()

@@ -19,6 +19,8 @@ from pipeline.sinks.wecom_app.recipients import UserMapper
 MAX_USERS_PER_CALL = 1000
 TEXTCARD_TITLE_BYTES = 128
 TEXTCARD_DESCRIPTION_BYTES = 512
+#: WeCom markdown has three named font colours (the robot's markdown uses the same)
+COLORS = {"critical": "warning", "high": "warning", "warning": "comment", "info": "info", "resolved": "info"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class AppMessage:
 class AppEncoder:
     def __init__(self, config: WeComAppConfig) -> None:
         self.config = config
-        self.renderer = MessageRenderer(config.language, config.templates, flavor="wecom")
+        self.renderer = MessageRenderer(config.language, config.templates, colors=COLORS)
         self.mapper = UserMapper(config.user_map, config.user_rule, config.lowercase)
 
     def _footer(self, n: Notification, markdown: bool) -> str:

@@ -11,10 +11,11 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from pipeline.sinks.delivery.clock import Clock
-from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass, malformed_response, wecom_reply
+from pipeline.clock import Clock
+from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass, malformed_response
 from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.wecom_app.encoder import AppMessage
+from pipeline.sinks.wecom_app.errors import wecom_reply
 from pipeline.sinks.wecom_app.request_builder import AppRequestBuilder
 
 

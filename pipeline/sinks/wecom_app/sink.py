@@ -6,11 +6,11 @@ import random
 
 import httpx
 
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.clock import SYSTEM_CLOCK, Clock
+from pipeline.ratelimit import SHARED_BUCKETS, KeyedBuckets, window_bucket_factory
 from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, KeyedBuckets, window_bucket_factory
 from pipeline.sinks.wecom_app.config import WeComAppConfig
 from pipeline.sinks.wecom_app.encoder import AppEncoder, AppMessage
 from pipeline.sinks.wecom_app.request_builder import AppRequestBuilder

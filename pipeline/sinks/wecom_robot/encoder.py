@@ -8,6 +8,7 @@ from typing import Any
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.splitting import split_utf8
 from pipeline.sinks.delivery.templates import MessageRenderer
+from pipeline.sinks.wecom_app.encoder import COLORS  # one WeCom markdown palette for both WeCom sinks
 from pipeline.sinks.wecom_robot.config import WeComRobotConfig
 
 
@@ -21,7 +22,7 @@ class RobotMessage:
 class RobotEncoder:
     def __init__(self, config: WeComRobotConfig) -> None:
         self.config = config
-        self.renderer = MessageRenderer(config.language, config.templates, flavor="wecom")
+        self.renderer = MessageRenderer(config.language, config.templates, colors=COLORS)
 
     def encode(self, n: Notification) -> list[RobotMessage]:
         cfg = self.config

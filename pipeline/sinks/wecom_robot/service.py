@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
-from pipeline.sinks.delivery.errors import AttemptResult, wecom_reply
+from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.http import HttpClient, exchange
 from pipeline.sinks.wecom_robot.encoder import RobotMessage
+from pipeline.sinks.wecom_robot.errors import wecom_reply
 from pipeline.sinks.wecom_robot.request_builder import RobotRequestBuilder
 
 

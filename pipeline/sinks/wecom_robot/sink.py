@@ -6,12 +6,12 @@ import random
 
 import httpx
 
+from pipeline.clock import SYSTEM_CLOCK, Clock
 from pipeline.envelope import fingerprint
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.ratelimit import SHARED_BUCKETS, TokenBucket
 from pipeline.sinks.delivery.errors import AttemptResult
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.sink import DeliverySink
-from pipeline.sinks.delivery.token_bucket import SHARED_BUCKETS, TokenBucket
 from pipeline.sinks.wecom_robot.config import WeComRobotConfig
 from pipeline.sinks.wecom_robot.encoder import RobotEncoder, RobotMessage
 from pipeline.sinks.wecom_robot.request_builder import RobotRequestBuilder

@@ -38,8 +38,8 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.backoff import equal_jitter
 from pipeline.logfilter import KAFKA_LOGGER
-from pipeline.sinks._batching import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,34 @@ class ConsumerProgress:
                     p.high_water = high
 
 
+def legacy_positions(name: str, bootstrap: str, consumer: Consumer, tps: list[TopicPartition],
+                     legacy_group: str) -> int:
+    """Partitions the consumer's group never committed start where the legacy group (the faust agents' group
+    before the unit became a consumer group of its own) got to, instead of at the earliest retained record; sets
+    tp.offset and returns how many moved."""
+    try:
+        mine = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+        fresh = [tp for tp in tps if mine.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
+        if not fresh:
+            return 0
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        request = ConsumerGroupTopicPartitions(legacy_group, [TopicPartition(t.topic, t.partition) for t in fresh])
+        result = admin.list_consumer_group_offsets([request], request_timeout=10)[legacy_group].result()
+    except Exception as exc:  # no legacy group, broker busy: start as a new group would
+        log.warning("%s: legacy offsets of group %s not read (%s)", name, legacy_group, exc)
+        return 0
+    legacy = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
+    moved = 0
+    for tp in fresh:
+        offset = legacy.get((tp.topic, tp.partition))
+        if offset is not None:
+            tp.offset = offset
+            moved += 1
+    if moved:
+        log.info("%s: %d partitions start at the offsets committed by group %s", name, moved, legacy_group)
+    return moved
+
+
 def _tp_list(tps: Sequence[TopicPartition]) -> str:
     return ", ".join(f"{tp.topic}[{tp.partition}]" for tp in tps) or "-"
 
@@ -218,33 +246,8 @@ class BatchConsumer:
                     consumer.assign(tps)
 
     def _legacy_positions(self, consumer: Consumer, tps: list[TopicPartition]) -> int:
-        """Partitions this group never committed start where the legacy group (the faust agents' group before
-        this unit became a batch consumer) got to, instead of at the earliest retained record; sets tp.offset."""
-        try:
-            mine = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
-            fresh = [tp for tp in tps if mine.get((tp.topic, tp.partition), OFFSET_INVALID) < 0]
-            if not fresh:
-                return 0
-            group = self.legacy_group
-            assert group is not None
-            admin = AdminClient({"bootstrap.servers": self._bootstrap})
-            request = ConsumerGroupTopicPartitions(group, [TopicPartition(t.topic, t.partition)
-                                                                       for t in fresh])
-            result = admin.list_consumer_group_offsets([request], request_timeout=10)[group].result()
-        except Exception as exc:  # no legacy group, broker busy: start as a new group would
-            log.warning("%s: legacy offsets of group %s not read (%s)", self.name, self.legacy_group, exc)
-            return 0
-        legacy = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions if tp.offset >= 0}
-        moved = 0
-        for tp in fresh:
-            offset = legacy.get((tp.topic, tp.partition))
-            if offset is not None:
-                tp.offset = offset
-                moved += 1
-        if moved:
-            log.info("%s: %d partitions start at the offsets committed by group %s", self.name, moved,
-                     self.legacy_group)
-        return moved
+        assert self.legacy_group is not None
+        return legacy_positions(self.name, self._bootstrap, consumer, tps, self.legacy_group)
 
     def _on_revoke(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         self.progress._revoked(tps)
@@ -347,8 +350,7 @@ class BatchConsumer:
                 except Exception as exc:
                     failures += 1
                     self.progress.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    delay = backoff_delay(failures - 1, self.config.retry_initial_seconds,
-                                          self.config.retry_max_seconds)
+                    delay = equal_jitter(failures, self.config.retry_initial_seconds, self.config.retry_max_seconds)
                     log.exception("%s: batch of %d records failed (attempt %d); re-reading it in %.1fs",
                                   self.name, len(batch), failures, delay)
                     await self._call(self._seek, first)

@@ -7,8 +7,8 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+from pipeline.backoff import equal_jitter
 from pipeline.kafka import EventProducer
-from pipeline.sinks._batching import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ async def produce_all(producer: EventProducer, records: Sequence[Record], *, sta
         if not failed:
             return
         first = next(o for o in outcomes if o is not None)
-        delay = backoff_delay(attempt, retry_initial, retry_max)
+        delay = equal_jitter(attempt + 1, retry_initial, retry_max)
         attempt += 1
         log.error("%s: %d of %d records not delivered (%s); retrying in %.1fs", stage, len(failed), len(pending),
                   first, delay)

@@ -17,8 +17,9 @@ from pipeline.cli import main as pipeline_main
 from pipeline.envelope import Envelope
 from pipeline.metrics import REGISTRY
 from pipeline.sinks._batching import BatchConfig
-from pipeline.sinks.audit import AuditQuery, AuditSink, AuditStoreConfig, StoreUnavailable, open_store
-from pipeline.sinks.audit_postgres import PostgresAuditStore
+from pipeline.sinks.audit import AuditQuery, AuditSink, AuditStoreConfig, StoreUnavailable
+from pipeline.sinks.audit.postgres import PostgresAuditStore
+from pipeline.sinks.registry import open_audit_store
 
 EventFactory = Callable[..., Envelope]
 
@@ -287,7 +288,7 @@ async def test_open_store_resolves_the_dsn_reference(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_AUDIT_DSN", postgres_dsn)
     cfg = AuditStoreConfig(kind="postgres", dsn="env:TEST_AUDIT_DSN", pg_schema=pg_schema)
-    s = await open_store(cfg)
+    s = await open_audit_store(cfg)
     try:
         assert (await s.write_batch([audit_event(1, corp=corp_of(request))], 0)).inserted == 1
         assert "exmail:exmail" not in repr(s)

@@ -40,7 +40,7 @@ async def test_worker_syslog_sink_delivers_one_rfc5424_line_per_event_to_rsyslog
     producer.close()
     cfg = tmp_path / "pipeline.yaml"
     cfg.write_text(
-        "worker:\n  siem:\n    - type: syslog\n      name: rsys\n      host: 127.0.0.1\n"
+        "worker:\n  siem:\n    - kind: syslog\n      name: rsys\n      host: 127.0.0.1\n"
         f"      port: {server.port}\n      transport: tcp\n      format: cef\n"  # type: ignore[attr-defined]
         "      batch:\n        max_age_seconds: 0.2\n")
     log = (tmp_path / "worker.log").open("wb")

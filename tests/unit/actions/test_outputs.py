@@ -14,7 +14,7 @@ from pipeline.kafka import TopicNames
 from pipeline.schema_registry import validate
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit._rows import prepare
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.transforms.routing import parse_routing_config
 from pipeline.transforms.rules.alert import Alert
 

@@ -21,7 +21,7 @@ from pipeline.console import ConsoleConfig, ConsoleDeps, create_console_app
 from pipeline.envelope import Envelope, fingerprint
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.sinks.audit.config import AuditStoreConfig
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.transforms.routing import Dispatcher, SilenceStore, create_silences_app, parse_routing_config
 from pipeline.transforms.rules import Alert
 

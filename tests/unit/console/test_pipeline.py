@@ -51,8 +51,10 @@ def test_lag_rows_for_faust_agents_and_batch_units() -> None:
     CONSUMER_LAG.labels("lagtest", "p.exmail.raw.mail_log").set(7)
     CONSUMER_LAG.labels("lagtest.audit", "p.exmail.events").set(3)
     CONSUMER_LAG.labels("lagtest.siem-feed", "p.exmail.events").set(0)
+    CONSUMER_LAG.labels("lagtest-delivery", "p.exmail.notifications").set(4)
     CONSUMER_LAG.labels("other", "p.exmail.events").set(99)
     rows = {(r.topic, r.stages): r.lag for r in lag_by_stage(
         "lagtest", {"p.exmail.raw.mail_log": ["normalize"], "p.exmail.alerts": ["dispatch"]})}
     assert rows == {("p.exmail.raw.mail_log", ("normalize",)): 7, ("p.exmail.alerts", ("dispatch",)): None,
-                    ("p.exmail.events", ("audit",)): 3, ("p.exmail.events", ("siem-feed",)): 0}
+                    ("p.exmail.events", ("audit",)): 3, ("p.exmail.events", ("siem-feed",)): 0,
+                    ("p.exmail.notifications", ("delivery",)): 4}

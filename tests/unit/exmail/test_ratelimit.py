@@ -1,4 +1,5 @@
-"""Client-side pacing on a fake clock: token buckets per corp and per app, and the per-user concurrency cap."""
+"""Client-side pacing on a fake clock: token buckets per corp and per app, and the per-user concurrency cap.
+The bucket itself is tested in tests/unit/test_ratelimit.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from pipeline import metrics
 from pipeline.exmail import ExmailClient, RateLimit
-from pipeline.exmail._ratelimit import ConcurrencyLimit, TokenBucket
+from pipeline.exmail._ratelimit import ConcurrencyLimit
 
 CORP = "wm0123456789abcdef"
 
@@ -23,53 +24,6 @@ def _wait_sum(bucket: str) -> float:
 def _wait_count(bucket: str) -> float:
     return metrics.REGISTRY.get_sample_value("exmail_rate_limit_wait_seconds_count",
                                              {"corp": CORP, "bucket": bucket}) or 0.0  # fmt: skip
-
-
-async def test_bucket_serves_the_burst_at_once_then_one_token_per_interval(clock: Any) -> None:
-    bucket = TokenBucket(rate=2, burst=3, clock=clock, sleep=clock.sleep)
-    waits = [await bucket.acquire() for _ in range(5)]
-    assert waits == [0, 0, 0, 0.5, 0.5]
-
-
-async def test_bucket_queues_concurrent_callers_in_arrival_order(clock: Any) -> None:
-    async def frozen_time_sleep(seconds: float) -> None:
-        await asyncio.sleep(0)
-
-    bucket = TokenBucket(rate=1, burst=2, clock=clock, sleep=frozen_time_sleep)
-    waits = await asyncio.gather(*(bucket.acquire() for _ in range(5)))
-    assert waits == [0, 0, 1, 2, 3]
-
-
-async def test_bucket_refills_while_idle_but_never_above_the_burst(clock: Any) -> None:
-    bucket = TokenBucket(rate=1, burst=2, clock=clock, sleep=clock.sleep)
-    await bucket.acquire()
-    await bucket.acquire()
-    clock.advance(100)
-    assert bucket.available == 2
-    waits = [await bucket.acquire() for _ in range(3)]
-    assert waits == [0, 0, 1]
-
-
-async def test_cancelled_waiter_gives_its_reserved_token_back(clock: Any) -> None:
-    async def never_wakes(seconds: float) -> None:
-        await asyncio.Event().wait()
-
-    bucket = TokenBucket(rate=1, burst=1, clock=clock, sleep=never_wakes)
-    await bucket.acquire()
-    waiter = asyncio.ensure_future(bucket.acquire())
-    await asyncio.sleep(0)
-    assert bucket.available == -1
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    assert bucket.available == 0
-
-
-def test_bucket_rejects_nonsense_parameters(clock: Any) -> None:
-    with pytest.raises(ValueError):
-        TokenBucket(rate=0, burst=1, clock=clock, sleep=clock.sleep)
-    with pytest.raises(ValueError):
-        TokenBucket(rate=1, burst=0, clock=clock, sleep=clock.sleep)
 
 
 async def test_concurrency_limit_never_admits_more_than_its_limit(clock: Any) -> None:

@@ -14,7 +14,6 @@ from pipeline.sinks._batching import (
     BatchOutcome,
     RetriableSinkError,
     SinkFailedError,
-    backoff_delay,
 )
 
 
@@ -156,12 +155,6 @@ async def test_retriable_failure_is_retried_with_growing_backoff_then_acked() ->
     assert (after or 0) - (before or 0) == 4
     assert (REGISTRY.get_sample_value("exmail_sink_records_total", {"sink": "retrying", "outcome": "written"})
             or 0) >= 1
-
-
-def test_backoff_jitter_stays_between_half_and_full_step() -> None:
-    assert backoff_delay(3, 0.1, 100, rng=lambda: 0.0) == pytest.approx(0.4)
-    assert backoff_delay(3, 0.1, 100, rng=lambda: 1.0) == pytest.approx(0.8)
-    assert backoff_delay(50, 0.1, 5, rng=lambda: 1.0) == pytest.approx(5)
 
 
 async def test_only_failed_items_are_retried() -> None:

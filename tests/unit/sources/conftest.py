@@ -82,6 +82,9 @@ class FakeBroker:
                 out.append(exc)
         return out
 
+    async def send_values(self, topic: str, keys: Any, values: Any) -> list[Any]:
+        return await self.send_batch((topic, k, v) for k, v in zip(keys, values, strict=True))
+
     def close(self, timeout: float = 30.0) -> int:
         return 0
 
@@ -168,6 +171,19 @@ class FakeExmail:
         if userid not in {u["userid"] for u in self.users}:
             raise NotFound(60111, "userid not found", "log/login")
         return [LoginLogRecord.model_validate(r) for r in self._select("login_log", a, b, userid)]
+
+    # the pollers read the validated JSON objects (ExmailClient.log_*_rows): the models' raw records
+    async def log_mail_rows(self, a: date, b: date, *, mailtype: Any = 0) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_mail(a, b, mailtype=mailtype)]
+
+    async def log_operation_rows(self, a: date, b: date, *, category: Any = 1) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_operation(a, b, category=category)]
+
+    async def log_batchjob_rows(self, a: date, b: date) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_batchjob(a, b)]
+
+    async def log_login_rows(self, userid: str, a: date, b: date) -> list[dict[str, Any]]:
+        return [r.raw for r in await self.log_login(userid, a, b)]
 
     async def log_mailstatus(self, domain: str, a: date, b: date) -> MailStatusSummary:
         self.calls.append(("log/mailstatus", (domain, a, b)))

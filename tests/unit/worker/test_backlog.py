@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
-from pipeline.worker._backlog import Backlog, OrderedAcks
+from pipeline.worker._backlog import Backlog, OffsetLine
 
 
 @dataclass(frozen=True)
@@ -71,24 +70,41 @@ async def test_drain_forgets_waiting_and_sending() -> None:
     assert len(list(backlog.drain())) == 2 and len(backlog) == 0
 
 
-async def test_acks_go_out_in_offset_order_per_partition() -> None:
-    acked: list[tuple[str, int]] = []
-    acks = OrderedAcks(lambda e: acked.append((e.message.tp, e.message.offset)))
-    events = [ev(0), ev(1), ev(2), ev(0, "t-1")]
-    for e in events:
-        acks.taken(e)
-    await acks.finished(events[2])
-    await acks.finished(events[1])
-    await acks.finished(events[3])
-    assert acked == [("t-1", 0)]  # offset 0 of t-0 is still unfinished: nothing after it is acked
-    await acks.finished(events[0])
-    assert acked == [("t-1", 0), ("t-0", 0), ("t-0", 1), ("t-0", 2)]
+def test_commit_positions_advance_in_offset_order_per_partition() -> None:
+    line = OffsetLine()
+    for partition, offset in [(0, 0), (0, 1), (0, 2), (1, 0)]:
+        line.taken(partition, offset)
+    line.finished(0, 2)
+    line.finished(0, 1)
+    line.finished(1, 0)
+    assert line.committable() == {1: 1}  # offset 0 of partition 0 is still unfinished: nothing after it
+    assert line.committable() == {}  # what was committable is handed out once
+    line.finished(0, 0)
+    assert line.committable() == {0: 3}
+    assert len(line) == 0
 
 
-async def test_forget_returns_every_unacked_event() -> None:
-    acks = OrderedAcks(lambda e: None)
-    events: list[Any] = [ev(0), ev(1), ev(2)]
-    for e in events:
-        acks.taken(e)
-    await acks.finished(events[1])
-    assert acks.forget() == events
+def test_forgotten_partitions_are_never_committed() -> None:
+    line = OffsetLine()
+    for partition, offset in [(0, 5), (0, 6), (1, 9)]:
+        line.taken(partition, offset)
+    line.forget([0])
+    line.finished(0, 5)  # a send of a revoked partition that finishes later changes nothing
+    line.finished(1, 9)
+    assert line.committable() == {1: 10}
+    line.taken(2, 0)
+    line.forget()
+    line.finished(2, 0)
+    assert line.committable() == {} and len(line) == 0
+
+
+async def test_discard_forgets_only_the_selected_waiting_entries() -> None:
+    backlog = Backlog(10)
+    backlog.put(ev(0, "t-0"), Note("a", 1))
+    backlog.put(ev(1, "t-1"), Note("b", 1))
+    backlog.put(ev(2, "t-0"), Note("c", 1))
+    sending = await backlog.take()  # a (t-0) is being sent: a revocation does not touch it
+    assert backlog.discard(lambda e: e.event.message.tp == "t-0") == 1
+    assert len(backlog) == 2 and backlog.sending == 1
+    assert (await backlog.take()).note == Note("b", 1)
+    backlog.done(sending)

@@ -16,7 +16,7 @@ from pipeline.kafka.producer import DeliveryError
 from pipeline.records import RAW_SCHEMAS, raw_id
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit import AuditQuery
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.worker.audit import AuditBatch
 from pipeline.worker.batch.consumer import ConsumerProgress
 from pipeline.worker.batch.directory import DirectoryCopy

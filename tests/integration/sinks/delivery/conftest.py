@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from pipeline.clock import ManualClock
 from pipeline.sim.receiver import (
     ChatRobot,
     DingTalkSimConfig,
@@ -24,7 +25,6 @@ from pipeline.sim.receiver import create_app as create_receiver_app
 from pipeline.sim.receiver.recording import FAULTS_KEY, RECORDER_KEY, Fault, Recorder
 from pipeline.sim.wecom import SimApp, SimRobot, WeComSimConfig
 from pipeline.sim.wecom import create_app as create_wecom_app
-from pipeline.sinks.delivery.clock import ManualClock
 from pipeline.sinks.dingtalk import DingTalkConfig
 from pipeline.sinks.feishu import FeishuConfig
 from pipeline.sinks.webhook import WebhookConfig

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.clock import ManualClock
 
 Mounted = Any
 

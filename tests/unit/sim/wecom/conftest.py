@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from pipeline.clock import ManualClock
 from pipeline.sim.receiver import (
     ChatRobot,
     DingTalkSimConfig,
@@ -26,7 +27,6 @@ from pipeline.sim.receiver import create_app as create_receiver_app
 from pipeline.sim.receiver.recording import RECORDER_KEY, Recorder, ScrubbingAccessLogger
 from pipeline.sim.wecom import SimApp, SimRobot, WeComSimConfig
 from pipeline.sim.wecom import create_app as create_wecom_app
-from pipeline.sinks.delivery.clock import ManualClock
 
 WECOM = WeComSimConfig(
     corp_id="wwcorp", apps=[SimApp(agent_id=1000002, secret="app-secret"), SimApp(agent_id=1000003, secret="s3")],

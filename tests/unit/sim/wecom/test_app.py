@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.clock import ManualClock
 
 Mounted = Any
 

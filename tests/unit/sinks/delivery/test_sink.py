@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
+from pipeline.clock import ManualClock
 from pipeline.metrics import REGISTRY
-from pipeline.sinks.delivery.clock import ManualClock
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.delivery.retry import RetryPolicy

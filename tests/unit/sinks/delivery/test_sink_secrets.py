@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.sinks.delivery.clock import ManualClock
+from pipeline.clock import ManualClock
 from pipeline.sinks.delivery.notification import Notification
 from pipeline.sinks.dingtalk import DingTalkConfig, DingTalkSink
 from pipeline.sinks.feishu import FeishuConfig, FeishuSink

@@ -11,11 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.sinks.delivery.notification import AlertItem, Notification, SsoLink
-from pipeline.sinks.delivery.templates import Flavor, Language, MessageRenderer, TemplateError, TemplateSettings
+from pipeline.sinks.delivery.templates import Language, MessageRenderer, Palette, TemplateError, TemplateSettings
+from pipeline.sinks.dingtalk.encoder import COLORS as DINGTALK_COLORS
+from pipeline.sinks.feishu.encoder import COLORS as FEISHU_COLORS
+from pipeline.sinks.wecom_app.encoder import COLORS as WECOM_COLORS
 
 
 def test_chinese_defaults(make: Callable[..., Notification]) -> None:
-    r = MessageRenderer("zh", flavor="wecom")
+    r = MessageRenderer("zh", colors=WECOM_COLORS)
     n = make()
     assert r.title(n) == "[严重] user0 发信失败过多（2 条告警）"
     md = r.markdown(n)
@@ -29,7 +32,7 @@ def test_chinese_defaults(make: Callable[..., Notification]) -> None:
 
 def test_english_defaults_and_resolved(make: Callable[..., Notification]) -> None:
     n = make(alerts=(AlertItem(labels={"alertname": "X"}, status="resolved", summary="done"),))
-    r = MessageRenderer("en", flavor="feishu")
+    r = MessageRenderer("en", colors=FEISHU_COLORS)
     assert r.title(n) == "[RESOLVED] done"
     assert "<font color=\"green\">WARNING, RESOLVED</font>" in r.markdown(n)
 
@@ -44,7 +47,7 @@ def test_upstream_bodies_are_used_when_present(make: Callable[..., Notification]
 
 def test_untrusted_text_cannot_mention_or_inject_tags(make: Callable[..., Notification]) -> None:
     n = make(alerts=(AlertItem(labels={"alertname": "<@all>"}, summary='<@all> <font color="x">hi'),))
-    r = MessageRenderer("zh", flavor="wecom")
+    r = MessageRenderer("zh", colors=WECOM_COLORS)
     for body in (r.markdown(n), r.text(n)):
         assert "<@all>" not in body
         assert '<font color="x">' not in body
@@ -82,18 +85,23 @@ _notifications = st.builds(
                        max_size=2).map(tuple))
 
 
+#: each chat sink's own palette (from its encoder), and none (plain bold)
+_PALETTES: dict[str, Palette | None] = {"wecom": WECOM_COLORS, "dingtalk": DINGTALK_COLORS, "feishu": FEISHU_COLORS,
+                                         "plain": None}
+
+
 @functools.cache
-def _renderers(language: Language, flavor: Flavor) -> tuple[MessageRenderer, dict[str, Any]]:
-    r = MessageRenderer(language, flavor=flavor)
+def _renderers(language: Language, palette: str) -> tuple[MessageRenderer, dict[str, Any]]:
+    r = MessageRenderer(language, colors=_PALETTES[palette])
     return r, {name: r.reference(name) for name in ("title", "text", "markdown")}
 
 
 @settings(max_examples=300, deadline=None)
 @given(n=_notifications, language=st.sampled_from(["zh", "en"]),
-       flavor=st.sampled_from(["wecom", "dingtalk", "feishu", "plain"]))
-def test_builtins_equal_the_shipped_jinja_templates(n: Notification, language: Language, flavor: Flavor) -> None:
+       palette=st.sampled_from(sorted(_PALETTES)))
+def test_builtins_equal_the_shipped_jinja_templates(n: Notification, language: Language, palette: str) -> None:
     """The plain-Python built-ins render exactly what templates/<language>/*.j2 render in the sandbox."""
-    r, reference = _renderers(language, flavor)
+    r, reference = _renderers(language, palette)
     context = r._context(n)
     title = reference["title"].render({k: v for k, v in context.items() if k != "title"}).strip()
     assert r.title(n) == title

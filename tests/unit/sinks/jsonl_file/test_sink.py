@@ -14,7 +14,7 @@ from pipeline.envelope import Envelope
 from pipeline.sinks._batching import BatchConfig, BatchingLoop, RetriableSinkError
 from pipeline.sinks.jsonl_file import JsonlFileSink, JsonlFileSinkConfig, count_events, encode_line
 from pipeline.sinks.jsonl_file.sink import feed_files, rotated_files
-from pipeline.worker.siem import parse_siem_configs
+from pipeline.sinks.registry import parse_siem
 
 EventFactory = Callable[..., Envelope]
 
@@ -123,10 +123,11 @@ def test_count_events_counts_duplicates_once(tmp_path: Path, audit_event: EventF
         count_events(cfg)
 
 
-def test_registered_under_the_siem_type_key(tmp_path: Path) -> None:
-    ((name, kind, cfg),) = parse_siem_configs([{"type": "jsonl_file", "name": "feed", "directory": str(tmp_path)}])
-    assert (name, kind) == ("feed", "jsonl_file") and isinstance(cfg, JsonlFileSinkConfig)
+def test_registered_under_the_siem_kind_key(tmp_path: Path) -> None:
+    (entry,) = parse_siem([{"kind": "jsonl_file", "name": "feed", "directory": str(tmp_path)}])
+    assert (entry.name, entry.kind) == ("feed", "jsonl_file") and isinstance(entry.config, JsonlFileSinkConfig)
+    assert isinstance(entry.build(), JsonlFileSink)
     with pytest.raises(ValueError, match=r"worker.siem\[0\].rotate_bytes"):
-        parse_siem_configs([{"type": "jsonl_file", "directory": str(tmp_path), "rotate_bytes": 10}])
+        parse_siem([{"kind": "jsonl_file", "directory": str(tmp_path), "rotate_bytes": 10}])
     with pytest.raises(ValidationError):
         JsonlFileSinkConfig(directory=tmp_path, basename="../escape")

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from pipeline.cli import main as pipeline_main
 from pipeline.envelope import Envelope
 from pipeline.sinks._batching import BatchConfig
-from pipeline.sinks.audit import AuditQuery, AuditSink, AuditStoreConfig, StoreUnavailable, open_store
+from pipeline.sinks.audit import AuditQuery, AuditSink, AuditStoreConfig, StoreUnavailable
 from pipeline.sinks.audit.cli import parse_time
-from pipeline.sinks.audit_sqlite import SqliteAuditStore
+from pipeline.sinks.audit.sqlite import SqliteAuditStore
+from pipeline.sinks.registry import open_audit_store
 
 EventFactory = Callable[..., Envelope]
 
@@ -208,7 +209,7 @@ def test_config_refuses_inline_dsns_and_names_missing_fields() -> None:
 
 
 async def test_open_store_opens_sqlite_from_config(tmp_path: Path, audit_event: EventFactory) -> None:
-    s = await open_store(AuditStoreConfig(kind="sqlite", path=tmp_path / "cfg.db"))
+    s = await open_audit_store(AuditStoreConfig(kind="sqlite", path=tmp_path / "cfg.db"))
     try:
         assert (await s.write_batch([audit_event(1)], 0)).inserted == 1
     finally:

@@ -1,4 +1,5 @@
-"""Async token buckets sized to a destination's documented send limit.
+"""The project's one token bucket: async buckets sized to a destination's documented send limit (delivery
+sinks, login-failure throttling) or to an API's rate (the Exmail client).
 
 A destination limit reads "at most N messages per W seconds". A bucket with burst b refilling at r tokens/s
 lets at most b + r*T sends through in any interval of length T, so `TokenBucket.per_window(N, W, burst=b)`
@@ -12,7 +13,10 @@ the start). An empty bucket is the state of a sender that used its whole allowan
 the limit holds across any number of restarts; the cost is one refill interval before the first send.
 
 Waiting never holds a lock: a check-and-take has no await in between, so it is atomic on the event loop,
-and a sender for one member never queues behind a sender waiting for another.
+and a sender for one member never queues behind a sender waiting for another. Two ways to take: `acquire`
+waits until the tokens are there (several buckets at once, see `acquire_all`); `reserve` takes the token on
+arrival and sleeps off the deficit, so concurrent callers of one bucket are served in arrival order (the
+Exmail client's per-corp and per-app pacing).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
-from pipeline.sinks.delivery.clock import SYSTEM_CLOCK, Clock
+from pipeline.clock import SYSTEM_CLOCK, Clock
 
 # A wait this short is float rounding after a sleep, not a real deficit; it widens a window by a
 # microsecond, which cannot admit an extra whole send.
@@ -69,6 +73,13 @@ class TokenBucket:
     def take(self, n: float = 1.0) -> None:
         self._tokens -= n
 
+    def try_take(self, n: float = 1.0) -> bool:
+        """Take `n` tokens if they are there now (no wait, nothing scheduled); False leaves the bucket as is."""
+        if self.delay_for(n) > _SLACK_S:
+            return False
+        self._tokens -= n
+        return True
+
     def drain(self) -> None:
         """Start from no tokens (a cold start: the allowance may have been used just before)."""
         self._refill()
@@ -79,9 +90,30 @@ class TokenBucket:
         self._refill()
         return self._tokens >= self.burst
 
+    @property
+    def available(self) -> float:
+        """Tokens available now (negative while `reserve` callers are queued)."""
+        self._refill()
+        return self._tokens
+
     async def acquire(self, n: float = 1.0) -> float:
         """Wait until `n` tokens are available and take them; returns the seconds waited."""
         return await acquire_all((self,), self.clock, n)
+
+    async def reserve(self, n: float = 1.0) -> float:
+        """Take `n` tokens now (the balance may go negative) and sleep until they have accrued: callers are
+        served in arrival order. A cancelled waiter gives its tokens back. Returns the seconds waited."""
+        self._refill()
+        self._tokens -= n
+        if self._tokens >= 0:
+            return 0.0
+        wait = -self._tokens / self.rate
+        try:
+            await self.clock.sleep(wait)
+        except BaseException:
+            self._tokens += n
+            raise
+        return wait
 
 
 async def acquire_all(buckets: Sequence[TokenBucket], clock: Clock, n: float = 1.0) -> float:

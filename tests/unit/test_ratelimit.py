@@ -1,4 +1,5 @@
-"""Token buckets on a manual clock: destination limits hold in every window, waits are reported."""
+"""The one token bucket on a manual clock: destination limits hold in every window, waits are reported; `reserve`
+(the Exmail client's pacing) serves callers in arrival order."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from pipeline.sinks.delivery.clock import ManualClock
-from pipeline.sinks.delivery.token_bucket import (
+from pipeline.clock import FunctionClock, ManualClock
+from pipeline.ratelimit import (
     BucketGroup,
     BucketRegistry,
     KeyedBuckets,
@@ -137,3 +138,71 @@ async def test_cold_keyed_buckets_start_empty_for_keys_first_seen_after_the_star
     keyed = registry.get(("app",), lambda: KeyedBuckets(window_bucket_factory([(30, 60.0)], clock), clock=clock))
     waited = await keyed.acquire(["member-1"])
     assert waited > 0  # no burst right after a restart
+
+
+def test_try_take_takes_only_what_is_there_and_never_passes_the_limit() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket.per_window(20, 60.0, burst=5, clock=clock)
+    assert [bucket.try_take() for _ in range(6)] == [True] * 5 + [False]  # the burst, then nothing
+    assert 0 < bucket.delay_for() <= 60 / 15
+    times = []
+    for _ in range(2000):  # poll every 0.1 s for 200 s: a non-waiting taker still keeps every window's limit
+        if bucket.try_take():
+            times.append(clock.monotonic())
+        clock.advance(0.1)
+    assert max_in_window(times, 60.0) <= 20
+    assert len(times) >= 48  # and it gets the whole refill rate: (20 - 5) / 60 s for 200 s is 50
+
+
+async def test_bucket_serves_the_burst_at_once_then_one_token_per_interval() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=2, burst=3, clock=clock)
+    waits = [await bucket.reserve() for _ in range(5)]
+    assert waits == [0, 0, 0, 0.5, 0.5]
+
+
+async def test_bucket_queues_concurrent_callers_in_arrival_order() -> None:
+    clock = ManualClock()
+
+    async def frozen_time_sleep(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    bucket = TokenBucket(rate=1, burst=2, clock=FunctionClock(clock.monotonic, frozen_time_sleep))
+    waits = await asyncio.gather(*(bucket.reserve() for _ in range(5)))
+    assert waits == [0, 0, 1, 2, 3]
+
+
+async def test_bucket_refills_while_idle_but_never_above_the_burst() -> None:
+    clock = ManualClock()
+    bucket = TokenBucket(rate=1, burst=2, clock=clock)
+    await bucket.reserve()
+    await bucket.reserve()
+    clock.advance(100)
+    assert bucket.available == 2
+    waits = [await bucket.reserve() for _ in range(3)]
+    assert waits == [0, 0, 1]
+
+
+async def test_cancelled_waiter_gives_its_reserved_token_back() -> None:
+    clock = ManualClock()
+
+    async def never_wakes(seconds: float) -> None:
+        await asyncio.Event().wait()
+
+    bucket = TokenBucket(rate=1, burst=1, clock=FunctionClock(clock.monotonic, never_wakes))
+    await bucket.reserve()
+    waiter = asyncio.ensure_future(bucket.reserve())
+    await asyncio.sleep(0)
+    assert bucket.available == -1
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert bucket.available == 0
+
+
+def test_bucket_rejects_nonsense_parameters() -> None:
+    clock = ManualClock()
+    with pytest.raises(ValueError):
+        TokenBucket(rate=0, burst=1, clock=clock)
+    with pytest.raises(ValueError):
+        TokenBucket(rate=1, burst=0, clock=clock)

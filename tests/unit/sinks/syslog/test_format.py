@@ -1,4 +1,4 @@
-"""Encodings of the SIEM sinks: RFC 5424 + octet framing + CEF, Elasticsearch bulk NDJSON, Splunk HEC events."""
+"""Syslog records: RFC 5424 header and structured data, octet framing, the ECS JSON and CEF payloads."""
 
 from __future__ import annotations
 
@@ -7,19 +7,18 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pytest
-from pydantic import ValidationError
 
 from pipeline.envelope import Envelope
-from pipeline.sinks.elasticsearch import ElasticsearchSinkConfig, bulk_body, document
-from pipeline.sinks.splunk_hec import SplunkHecSinkConfig, hec_event
 from pipeline.sinks.syslog import SyslogSink, SyslogSinkConfig, cef, octet_frame, rfc5424
 from pipeline.sinks.syslog.format import cef_header_escape, cef_value_escape, header_field, sd_escape
 
 # RFC 5424 §6 in one regex: PRI VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD MSG
+
+
 RFC5424 = re.compile(
     rb'^<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>[!-~]{1,255}) (?P<app>[!-~]{1,48}) (?P<procid>[!-~]{1,128}) '
     rb'(?P<msgid>[!-~]{1,32}) (?P<sd>\[(?:[^\]\\]|\\.)*\]) (?P<msg>.*)$', re.S)
+
 
 EventFactory = Callable[..., Envelope]
 
@@ -102,37 +101,3 @@ def test_cef_record_fields(audit_event: EventFactory) -> None:
     assert pairs["msg"] == "a\\=b | c\\nd"
     assert pairs["cs1"] == "corp1" and pairs["cs1Label"] == "corp"
     assert "src=10.0.0.1" in cef(audit_event(5), vendor="V", product="P", version="1")
-
-
-def test_elasticsearch_bulk_body_is_create_with_the_event_id(audit_event: EventFactory) -> None:
-    events = [audit_event(i) for i in range(3)]
-    body = bulk_body(events, "exmail-events")
-    assert body.endswith(b"\n")
-    lines = body.split(b"\n")[:-1]
-    assert len(lines) == 6
-    for env, action, source in zip(events, lines[::2], lines[1::2], strict=True):
-        assert orjson.loads(action) == {"create": {"_index": "exmail-events", "_id": env.id}}
-        assert orjson.loads(source) == document(env)
-        assert orjson.loads(source)["event"]["id"] == env.id
-
-
-def test_hec_event_carries_metadata_time_and_indexed_ids(audit_event: EventFactory) -> None:
-    env = audit_event(1)
-    out = hec_event(env, host="mx-1", source="exmail-pipeline", sourcetype="exmail:event", index="mail")
-    assert out["time"] == 1793872800.0
-    assert (out["host"], out["source"], out["sourcetype"], out["index"]) == (
-        "mx-1", "exmail-pipeline", "exmail:event", "mail")
-    assert out["event"] == env.data
-    assert out["fields"] == {"event_id": env.id, "corp_id": "corp1", "dataset": "exmail.login_log"}
-    assert "index" not in hec_event(env, host="h", source="s", sourcetype="t", index=None)
-
-
-def test_siem_configs_refuse_inline_secrets() -> None:
-    with pytest.raises(ValidationError, match="secret reference"):
-        SplunkHecSinkConfig(url="https://splunk:8088", token="00000000-1111-2222-3333-444444444444")
-    with pytest.raises(ValidationError, match="secret reference"):
-        ElasticsearchSinkConfig(url="https://es:9200", username="u", password="hunter2")
-    with pytest.raises(ValidationError, match="go together"):
-        SyslogSinkConfig(host="h", cert_file="/tmp/c.pem")
-    with pytest.raises(ValidationError, match="need transport: tls"):
-        SyslogSinkConfig(host="h", transport="tcp", ca_file="/tmp/ca.pem")

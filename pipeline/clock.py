@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -32,6 +33,25 @@ class SystemClock:
 
 
 SYSTEM_CLOCK = SystemClock()
+
+
+class FunctionClock:
+    """A Clock from a monotonic function and a sleep coroutine (the Exmail client takes its time that way)."""
+
+    def __init__(self, monotonic: Callable[[], float], sleep: Callable[[float], Awaitable[None]],
+                 wall: Callable[[], float] = time.time) -> None:
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._wall = wall
+
+    def monotonic(self) -> float:
+        return self._monotonic()
+
+    def time(self) -> float:
+        return self._wall()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._sleep(seconds)
 
 
 class ManualClock:
