@@ -707,7 +707,7 @@ class DemoRun:
         """Uncommitted records per topic over every consumer group of the worker, and the total per stage."""
         assert self.probe is not None
         lag = self.probe.lag(self.app_id, self._consumed_topics())
-        by_stage = {"rules+delivery": sum(lag.values())}
+        by_stage = {"rules": sum(lag.values())}
         for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
             stage_lag = self.probe.lag(group, topics)
             by_stage[group.removeprefix(self.app_id).lstrip(".-")] = sum(stage_lag.values())
