@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 import httpx
 import orjson
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 
 import pipeline
 from pipeline import streams
@@ -508,8 +508,6 @@ class DemoRun:
         self._drill(f"two forged callback pushes (bad signature, hour-old timestamp) -> {', '.join(answers)}")
 
     def _malformed_hr_record(self) -> None:
-        from confluent_kafka import Producer
-
         producer = Producer({"bootstrap.servers": self.bootstrap, "log_level": 3})
         producer.produce(self.names.hr_lifecycle, key=b"demo/malformed",
                          value=b'{"schema": "hr.lifecycle/1", "note": "malformed on purpose by pipeline demo"}')

@@ -17,6 +17,7 @@ from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
 from pipeline.secrets import scrub
+from pipeline.transforms.rules import load_default_rules
 
 OPTIONAL_STREAMS = tuple(s.kind for s in streams.raw_kinds() if s.poller is None)  # pipeline_error: only on errors
 WECOM_RECEIVERS = ("cs-robot", "security-app")
@@ -122,8 +123,6 @@ def sample_messages(received: dict[str, Any], per_destination: int = 3) -> dict[
 
 def _default_rule_names() -> list[str]:
     """Every rule of the shipped pack, so the summary also shows the ones that did not fire."""
-    from pipeline.transforms.rules import load_default_rules
-
     return [r.name for r in load_default_rules({}).rules]
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from pipeline.demo import DemoOptions, DemoRun
+
 
 @click.command("demo")
 @click.option("--duration", default=60.0, show_default=True, type=click.FloatRange(min=5),
@@ -34,8 +36,6 @@ def demo(duration: float, forever: bool, output_root: Path, users: int, speed: f
     show live progress, then print a summary. Exit 0 only when every stream had records, alerts reached the
     simulated WeCom and the audit store holds every event once; Ctrl-C stops everything and exits 130 (with
     --forever the first Ctrl-C ends the run normally, the second aborts)."""
-    from pipeline.demo import DemoOptions, DemoRun
-
     options = DemoOptions(duration=None if forever else duration, output_root=output_root, users=users,
                           speed=speed, seed=seed, history_hours=history_hours, sim_start=sim_start,
                           partitions=partitions, faults=not no_faults)

@@ -7,60 +7,59 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiohttp import web
 from confluent_kafka import Consumer
 
-from pipeline.auth import Authenticator, Role, secure_app
+from pipeline.auth import Authenticator, KafkaOperatorLog, Role, secure_app
 from pipeline.config import PipelineConfig
+from pipeline.console import ConsoleDeps, create_console_app
 from pipeline.kafka import TOPICS, ensure_topics
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
+from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
+from pipeline.sinks.sse import create_sse_app, sse_credentials
+from pipeline.worker.actions import install_actions
+from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
 from pipeline.worker.app import WorkerContext, build_app
+from pipeline.worker.audit import install_audit
 from pipeline.worker.config import AgentName
+from pipeline.worker.delivery import install_delivery
 from pipeline.worker.lag import LagMonitor, Watched
+from pipeline.worker.normalize import install_normalize
+from pipeline.worker.plain import run_without_faust
+from pipeline.worker.siem import install_siem
 from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
 
-def _installers() -> dict[str, Callable[[WorkerContext], None]]:
-    from pipeline.worker.normalize import install_normalize
-
-    table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
-    from pipeline.worker.actions import install_actions
-    from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
-    from pipeline.worker.audit import install_audit
-    from pipeline.worker.delivery import install_delivery
-    from pipeline.worker.siem import install_siem
-
-    table["audit"] = install_audit
-    table["siem"] = install_siem
-    table["alerting"] = install_alerting  # rules + dispatch
-    table["rules"] = install_rules
-    table["dispatch"] = install_dispatch
-    table["delivery"] = install_delivery
-    table["actions"] = install_actions
-    return table
+# agent name (worker.agents, --agent) -> the unit that installs it; "alerting" = rules + dispatch
+INSTALLERS: dict[AgentName, Callable[[WorkerContext], None]] = {
+    "normalize": install_normalize,
+    "audit": install_audit,
+    "siem": install_siem,
+    "alerting": install_alerting,
+    "rules": install_rules,
+    "dispatch": install_dispatch,
+    "delivery": install_delivery,
+    "actions": install_actions,
+}
 
 
 def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) -> WorkerContext:
     selected = list(dict.fromkeys(agents or config.worker.agents))
     if "alerting" in selected:  # alerting = rules + dispatch
         selected = [a for a in selected if a not in ("rules", "dispatch")]
-    installers = _installers()
-    unknown = [a for a in selected if a not in installers]
-    if unknown:
-        raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
+    installers = INSTALLERS
     extra = {"consumer_group_instance_id": config.worker.instance_id} if config.worker.instance_id else {}
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
                     agents=[installers[a] for a in selected], **extra)
     extra_tokens: list[Any] = []
     if config.worker.sse is not None:
-        from pipeline.sinks.sse import create_sse_app, sse_credentials
-
         ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
         extra_tokens = sse_credentials(config.worker.sse)
-    api_token = config.actions.get("api_token") if "actions" in selected else None
-    if isinstance(api_token, str):  # the former actions-only token: an operator + approver credential
+    api_token = config.actions.api_token if config.actions is not None and "actions" in selected else None
+    if api_token is not None:  # the former actions-only token: an operator + approver credential
         extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
                              resolve_secret(api_token)))
     monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,
@@ -77,9 +76,6 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
 
 
 def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator, monitor: LagMonitor) -> None:
-    from pipeline.auth import KafkaOperatorLog
-    from pipeline.console import ConsoleDeps, create_console_app
-
     assert config.worker.console is not None
     deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
                        group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
@@ -102,10 +98,6 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagM
                          auth: Authenticator) -> None:
     """Build the HTTP app now, so an undeclared route or an unauthenticated state-changing API stops the
     worker before it joins the consumer group; serve it once the app runs."""
-    from aiohttp import web
-
-    from pipeline.observability import add_observability_routes, start_server
-
     state: dict[str, Any] = {}
 
     def health() -> dict[str, Any]:
@@ -291,8 +283,6 @@ def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, lo
     ensure_worker_topics(config, ctx)
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
-        from pipeline.worker.plain import run_without_faust
-
         raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))
     for fn in ctx.tasks:
         ctx.app.task(fn)

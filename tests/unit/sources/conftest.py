@@ -28,10 +28,10 @@ from pipeline.exmail.models import (
 )
 from pipeline.kafka import DeliveryError, TopicNames
 from pipeline.kafka.reader import OnRecord, ScanResult
+from pipeline.kafka.state import StateTopic
 from pipeline.sources._clock import FixedClock
 from pipeline.sources._emit import Emitter
 from pipeline.sources._runtime import CorpRuntime, Runtime
-from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.config import CorpConfig, PollSettings
 from pipeline.sources.cursor import CursorStore

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.envelope import fingerprint
-from pipeline.sources._window import CorpCalendar, each_date, query_range, split_span
+from pipeline.exmail import each_date, split_span
+from pipeline.sources._window import CorpCalendar, query_range
 from pipeline.sources.cursor import StreamCursor
 from pipeline.sources.dedup import DigestSet, SeenSet, digest_of
 

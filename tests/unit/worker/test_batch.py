@@ -12,14 +12,14 @@ from confluent_kafka import TopicPartition
 
 from pipeline.envelope import Envelope, record_key, utc_iso
 from pipeline.kafka import TopicNames
+from pipeline.kafka.batch import ConsumerProgress
 from pipeline.kafka.producer import DeliveryError
 from pipeline.records import RAW_SCHEMAS, raw_id
 from pipeline.sinks._batching import BatchConfig
 from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit.sqlite import SqliteAuditStore
+from pipeline.transforms.normalize.directory_copy import DirectoryCopy
 from pipeline.worker.audit import AuditBatch
-from pipeline.worker.batch.consumer import ConsumerProgress
-from pipeline.worker.batch.directory import DirectoryCopy
 from pipeline.worker.normalize import NormalizeBatch
 
 CORP = "wm0123456789abcdef"

@@ -3,7 +3,8 @@
 The directory poller keeps the last snapshot of every object in the compacted topic exmail.state.directory
 (key "<corp_id>/user/<userid>", value the user object, a tombstone when deleted), written right after the
 change events. Each normalize process rebuilds the users from that topic at start (pipeline/kafka/reader.py's
-scan) and then follows it (TopicTail), applying what arrived before every batch.
+scan) and then follows it (TopicTail), applying what arrived before every batch; a worker started before the
+first directory poll created the topic follows it once it exists.
 
 Why a whole copy per process rather than a table co-partitioned with the raw topics (as the faust table was):
 the state topic has one partition and is keyed by object, the batch consumers use cooperative-sticky
@@ -76,8 +77,9 @@ class DirectoryCopy:
 class DirectoryFeed:
     """Rebuild a DirectoryCopy from the state topic, then keep it current with `catch_up()`."""
 
-    def __init__(self, reader: TopicReader, bootstrap: str, topic: str) -> None:
+    def __init__(self, reader: TopicReader, bootstrap: str, topic: str, *, recheck_seconds: float = 5.0) -> None:
         self.copy = DirectoryCopy()
+        self._recheck = recheck_seconds  # how often a directory topic that does not exist yet is looked for
         self._reader = reader
         self._bootstrap = bootstrap
         self.topic = topic
@@ -85,7 +87,8 @@ class DirectoryFeed:
 
     async def load(self) -> None:
         result = await self._reader.scan(self.topic, self.copy.apply)
-        self._tail = await asyncio.to_thread(TopicTail, self._bootstrap, self.topic, result.end)
+        self._tail = await asyncio.to_thread(TopicTail, self._bootstrap, self.topic, result.end,
+                                             recheck_seconds=self._recheck)
         log.info("normalize: directory copy rebuilt from %s (%d users, %d records)", self.topic,
                  len(self.copy.users), result.records)
 
