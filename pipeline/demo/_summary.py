@@ -36,7 +36,8 @@ class Summary:
     topic_prefix: str
     app_id: str
     live_seconds: float
-    interrupted: bool = False
+    interrupted: bool = False  # aborted (a signal before the live phase, or a second one): counts are partial
+    stopped_by: str | None = None  # --forever: the signal that ended the live phase; the run then ended normally
     failure: str | None = None
     sim: dict[str, Any] = field(default_factory=dict)
     streams: dict[str, int] = field(default_factory=dict)
@@ -209,6 +210,8 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ", align: str = "")
 
 def render_summary(s: Summary) -> str:
     state = "interrupted" if s.interrupted else ("failed" if s.failure else "finished")
+    if s.stopped_by and not s.interrupted:
+        state += f" ({s.stopped_by} ended the live phase)"
     out = [f"Demo {state} after {s.live_seconds:.0f} s of traffic "
            f"(simulated {s.sim.get('start', '?')} → {s.sim.get('end', '?')}, x{s.sim.get('speed', '?')}); "
            f"topics {s.topic_prefix}*"]

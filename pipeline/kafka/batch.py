@@ -39,6 +39,7 @@ from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.backoff import equal_jitter
+from pipeline.logfilter import KAFKA_LOGGER
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,7 @@ class BatchConsumer:
             "fetch.wait.max.ms": 100,
             "queued.max.messages.kbytes": 65536,
             "log_level": 3,
+            "logger": KAFKA_LOGGER,  # through the connection-log limiter, not a stderr line per reconnect attempt
             "error_cb": self._on_error,
             **overrides,
         }
@@ -226,8 +228,11 @@ class BatchConsumer:
     # ------------------------------------------------------------------ librdkafka callbacks (consumer thread)
 
     def _on_error(self, err: KafkaError) -> None:
+        """Through the connection-log limiter (this logger is one of its LIMITED_LOGGERS): one line per kind
+        of error when it starts, then a summary a minute while the broker stays away."""
         level = logging.ERROR if err.fatal() else logging.WARNING
-        log.log(level, "%s: kafka client error: %s", self.name, err)
+        # the error's name in the template: the limiter keys on it, so a new kind of error still passes at once
+        log.log(level, "%s: kafka client error " + err.name() + ": %s", self.name, err)
 
     def _on_assign(self, consumer: Consumer, tps: list[TopicPartition]) -> None:
         self.progress._assigned(tps)

@@ -41,6 +41,7 @@ from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topi
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
+from pipeline.logfilter import KAFKA_LOGGER
 from pipeline.metrics import TRANSFORM_RECORDS
 from pipeline.transforms.routing.config import RoutingConfig
 from pipeline.transforms.routing.dispatcher import Dispatcher
@@ -110,6 +111,7 @@ class DispatchService:
             "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 15000, "heartbeat.interval.ms": 1500,
             "log_level": 3,  # fetch.wait.max.ms stays 500: the broker answers a fetch as soon as data arrives
+            "logger": KAFKA_LOGGER,  # through the connection-log limiter (a line per reconnect otherwise)
         })
         consumer.subscribe([names.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)

@@ -40,6 +40,7 @@ from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topi
 from pipeline.kafka.batch import legacy_positions
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
+from pipeline.logfilter import KAFKA_LOGGER
 from pipeline.metrics import (
     DELIVERY_BACKLOG,
     DELIVERY_BACKLOG_AGE,
@@ -179,7 +180,7 @@ class DeliveryService:
             "bootstrap.servers": self.kafka.bootstrap, "group.id": self.group,
             "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 15000, "heartbeat.interval.ms": 1500,
-            "log_level": 3,
+            "log_level": 3, "logger": KAFKA_LOGGER,  # through the connection-log limiter
         })
         consumer.subscribe([names.notifications], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)

@@ -8,10 +8,12 @@ from typing import Any
 
 import faust
 from aiohttp import web
+from confluent_kafka import Consumer
 
 from pipeline.auth import Authenticator, KafkaOperatorLog, Role, secure_app
 from pipeline.config import PipelineConfig
 from pipeline.console import ConsoleDeps, create_console_app
+from pipeline.kafka import TOPICS, ensure_topics
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
@@ -233,8 +235,52 @@ class QuietWorker(faust.Worker):
 _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
 
 
+def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
+    """Create the missing topics this worker reads or writes before any consumer subscribes. A faust (aiokafka)
+    consumer that subscribes to a topic missing at that moment ignores it ("Ignoring missing topic") until its
+    next metadata refresh, even through rebalances: the agent reading it sits idle without another word (the
+    cold-start stall of issue 11, tests/integration/worker/test_worker_cold_start.py). Only this worker's
+    topics: a worker of one agent does not create the whole catalog. A broker that does not answer yet is no
+    reason not to start: the consumers find the topics when they appear (faust's metadata age is 30 s)."""
+    k = config.kafka
+    used = {t for c in ctx.batch_consumers for t in c.topics} | set(ctx.topics)
+    specs = tuple(s for s in TOPICS if k.topic_prefix + s.name in used)
+    if not specs:
+        return
+    try:
+        missing = _missing_topics(k.bootstrap, [k.topic_prefix + s.name for s in specs])
+        if not missing:
+            return
+        created = ensure_topics(k.bootstrap, prefix=k.topic_prefix, partitions=k.partitions,
+                                replication_factor=k.replication_factor, timeout=10.0,
+                                specs=tuple(s for s in specs if k.topic_prefix + s.name in missing))
+    except Exception as exc:
+        log.warning("topics not checked at start (%s): the consumers pick them up when they appear", exc)
+        return
+    if created:
+        log.info("created %d missing topics before subscribing: %s", len(created), ", ".join(sorted(created)))
+
+
+def _missing_topics(bootstrap: str, names: list[str]) -> set[str]:
+    """The named topics the broker does not know, one small metadata request each: asking for the whole
+    cluster's metadata costs ~0.4 s on a broker holding thousands of topics (start to healthy must stay < 3 s),
+    and auto-creation is off for these requests, so asking never creates a topic with the broker's defaults."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "exmail-topic-check",
+                      "allow.auto.create.topics": False, "log_level": 0})
+    try:
+        missing = set()
+        for name in names:
+            meta = probe.list_topics(topic=name, timeout=10.0).topics.get(name)
+            if meta is None or meta.error is not None or not meta.partitions:
+                missing.add(name)
+        return missing
+    finally:
+        probe.close()
+
+
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
+    ensure_worker_topics(config, ctx)
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
         raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))
