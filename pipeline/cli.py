@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import faulthandler
 import importlib
+import re
 import sys
+from datetime import datetime
 
 import click
+import orjson
 
 from pipeline import __version__
 from pipeline.logfilter import limit_connection_logs
+from pipeline.secrets import install_log_scrubbing
 
 # Subcommands owned by their packages (each module keeps its own click group/command), imported only when
 # named: `pipeline worker` does not pay for the simulator's, the demo's and the actions' imports at start.
 _LAZY = {
+    "worker": "pipeline.worker.cli:worker",
     "sim": "pipeline.sim.cli:sim_command",
     "ingest": "pipeline.ingest.cli:ingest",
     "backfill": "pipeline.ingest.cli:backfill",
@@ -51,8 +56,6 @@ def main() -> None:
         faulthandler.enable(all_threads=True)
     # while the broker is away, one line per kind of connection error and a periodic summary, not 100/s
     limit_connection_logs()
-    from pipeline.secrets import install_log_scrubbing
-
     install_log_scrubbing()  # every process: no log line or traceback leaves with a live secret in it
 
 
@@ -62,6 +65,7 @@ def main() -> None:
 @click.option("--partitions", default=6, show_default=True, type=int)
 def topics_cmd(bootstrap: str | None, prefix: str, partitions: int) -> None:
     """Create the pipeline's topics (missing ones only)."""
+    # imported on use (also below): `pipeline` starts every process, and a command pays only for its own imports
     from pipeline.kafka import bootstrap_from_env, ensure_topics
 
     created = ensure_topics(bootstrap or bootstrap_from_env(), prefix=prefix, partitions=partitions)
@@ -73,7 +77,7 @@ def topics_cmd(bootstrap: str | None, prefix: str, partitions: int) -> None:
 @click.option("--records", default=1000, show_default=True, type=int)
 def smoke_cmd(bootstrap: str | None, records: int) -> None:
     """Round-trip records through the local broker with the idempotent producer and a consumer group."""
-    from pipeline.smoke import run_smoke
+    from pipeline.smoke import run_smoke  # imported on use: the command's own imports (confluent-kafka)
 
     sys.exit(run_smoke(bootstrap, records))
 
@@ -90,11 +94,7 @@ def smoke_cmd(bootstrap: str | None, records: int) -> None:
 def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_topic: str | None,
                reason: str | None, ids: tuple[str, ...], since: object, dry_run: bool) -> None:
     """Re-inject dead letters into their origin topics after a fix."""
-    import re
-    from datetime import datetime
-
-    import orjson
-
+    # imported on use: the command's own imports (confluent-kafka), not paid by `pipeline sim` and the others
     from pipeline.kafka import KafkaSettings, bootstrap_from_env
     from pipeline.replay import ReplayFilter, describe, read_dead_letters, replay
 
@@ -117,6 +117,7 @@ def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_top
 @click.option("--resolve-secrets", is_flag=True, help="also check that every env:/file: secret reference resolves")
 def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
     """Validate the YAML config: every problem with its path and a fix hint; exit 1 if any."""
+    # imported on use: every section's model (~1 s of imports), not paid by `pipeline sim` and the others
     from pipeline.config import check_config
 
     issues = check_config(config_path, resolve_secrets=resolve_secrets)
@@ -130,52 +131,6 @@ def check_config_cmd(config_path: str, resolve_secrets: bool) -> None:
     for issue in problems:
         click.echo(f"  - {issue}", err=True)
     sys.exit(1)
-
-
-@main.command("worker")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="the pipeline YAML config (default: embedded defaults)")
-@click.option("--agent", "agents", multiple=True,
-              type=click.Choice(["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery",
-                                 "actions"]),
-              help="run only these agents (repeatable; default: worker.agents from config)")
-@click.option("--bootstrap", default=None, help="override kafka.bootstrap")
-@click.option("--prefix", default=None, help="override kafka.topic_prefix")
-@click.option("--http-port", type=int, default=None, help="override worker.http_port (0 disables)")
-@click.option("--sqlite", "sqlite_path", default=None, help="override: audit store is this SQLite file")
-@click.option("--app-id", default=None, help="override worker.app_id (the consumer group)")
-@click.option("--instance-id", default=None,
-              help="override worker.instance_id (static membership: a restart takes its partitions back at once)")
-@click.option("--loglevel", default="INFO", show_default=True,
-              help="our own lines (rebalances, stalls, sinks) at INFO; libraries stay at WARNING")
-def worker_cmd(config_path: str | None, agents: tuple[str, ...], bootstrap: str | None, prefix: str | None,
-               http_port: int | None, sqlite_path: str | None, app_id: str | None, instance_id: str | None,
-               loglevel: str) -> None:
-    """Run the faust worker: normalize, audit and SIEM sinks, alerting, delivery, actions."""
-    from pipeline.config import ConfigError, PipelineConfig, load_config
-    from pipeline.worker.main import run_worker
-
-    try:
-        cfg = load_config(config_path) if config_path else PipelineConfig()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    if bootstrap:
-        cfg.kafka.bootstrap = bootstrap
-    if prefix is not None:
-        cfg.kafka.topic_prefix = prefix
-    if http_port is not None:
-        cfg.worker.http_port = http_port
-    if sqlite_path:
-        from pathlib import Path
-
-        from pipeline.sinks.audit.config import AuditStoreConfig
-
-        cfg.worker.audit = AuditStoreConfig(kind="sqlite", path=Path(sqlite_path), batch=cfg.worker.audit.batch)
-    if app_id:
-        cfg.worker.app_id = app_id
-    if instance_id:
-        cfg.worker.instance_id = instance_id
-    run_worker(cfg, list(agents) or None, loglevel=loglevel)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """The one YAML config: loading, section models, and errors that name the field and the fix.
 
-Each unit owns the model of its section (sources, worker, sinks, alerting, actions); this module composes
-them. Secrets are references ("env:NAME" or "file:/path"), resolved when a process starts, never inline.
+Each unit owns the model of its section (ingest: sources/config.py, worker: worker/config.py, alerting:
+transforms/routing/section.py, actions: actions/config.py, auth, kafka); this module composes them.
+Every section is a typed model, so `PipelineConfig.model_validate` is the one validation: rule pack, route
+tree, receivers, SIEM sinks and actions included. `check_config` runs that same validation and turns its
+errors into issues with a path and a fix hint. Secrets are references ("env:NAME" or "file:/path"), resolved
+when a process starts, never inline.
 """
 
 from __future__ import annotations
@@ -11,13 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipeline.actions.config import ActionsConfig
 from pipeline.auth.config import AuthConfig
 from pipeline.kafka import KafkaSettings
+from pipeline.secrets import SecretResolutionError, resolve_secret
+from pipeline.sinks.registry import deprecated_siem_keys
 from pipeline.sources.config import IngestConfig
 from pipeline.sso_gateway import MIN_SECRET_CHARS
-from pipeline.worker.config import AlertingSection, WorkerSection
+from pipeline.transforms.routing.section import AlertingSection
+from pipeline.worker.config import WorkerSection
 
 
 class PipelineConfig(BaseModel):
@@ -30,7 +38,12 @@ class PipelineConfig(BaseModel):
     ingest: IngestConfig | None = Field(None, description="pipeline ingest: corps, pollers, HTTP endpoints")
     worker: WorkerSection = Field(default_factory=WorkerSection)
     alerting: AlertingSection = Field(default_factory=AlertingSection)
-    actions: dict[str, Any] = Field(default_factory=dict, description="HR lifecycle and security responses")
+    actions: ActionsConfig | None = Field(None, description="HR lifecycle and security responses")
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _no_actions(cls, value: Any) -> Any:
+        return None if value == {} else value
 
     @model_validator(mode="before")
     @classmethod
@@ -82,10 +95,18 @@ _HINTS = {
 
 
 def issues_from_validation(err: ValidationError, prefix: str = "") -> list[ConfigIssue]:
+    """One issue per error. A section validator that found several problems (the rule pack's and the route
+    tree's own parsers: an exception with `errors`, "location: problem" lines, and a `hint`) gives one issue
+    per line, under the section's path."""
     out = []
     for e in err.errors():
         loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in e["loc"]).replace(".[", "[")
         path = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "<root>")
+        cause = (e.get("ctx") or {}).get("error")
+        lines = getattr(cause, "errors", None)
+        if isinstance(lines, list) and lines:
+            out.extend(_section_issues(path, [str(line) for line in lines], str(getattr(cause, "hint", ""))))
+            continue
         out.append(ConfigIssue(path, e["msg"], _HINTS.get(e["type"], "")))
     return out
 
@@ -116,124 +137,50 @@ def load_config(path: str | Path) -> PipelineConfig:
         raise ConfigError(str(path), issues_from_validation(exc)) from exc
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _section_issues(prefix: str, lines: list[str], hint: str) -> list[ConfigIssue]:
     """'location: problem' lines from a section's own validator -> issues under `prefix`."""
     out = []
     for line in lines:
         loc, sep, msg = line.partition(": ")
         if sep and " " not in loc.strip():
-            out.append(ConfigIssue(f"{prefix}.{loc.strip()}", msg, hint))
+            out.append(ConfigIssue(f"{prefix}.{loc.strip()}".replace(".[", "["), msg, hint))
         else:
             out.append(ConfigIssue(prefix, line, hint))
     return out
 
 
 def check_config(path: str | Path, *, resolve_secrets: bool = False) -> list[ConfigIssue]:
-    """Every problem in the file: schema errors of all sections at once, then what each unit's own validator
-    finds (rule pack, routing tree, receivers, SIEM sinks, actions), then cross-section requirements."""
-    from pipeline.secrets import SecretResolutionError, resolve_secret
-
+    """Every problem in the file: the one validation of all sections (each unit's model checks its own part:
+    rule pack, route tree, receivers, SIEM sinks, actions), then cross-section requirements, then (with
+    `resolve_secrets`) every secret reference."""
     try:
         data = load_yaml(path)
     except ConfigError as exc:
         return exc.issues
     issues: list[ConfigIssue] = []
-    cfg: PipelineConfig | None = None
     try:
-        cfg = PipelineConfig.model_validate(data)
+        cfg = PipelineConfig.model_validate(data, context={"resolve_secrets": resolve_secrets})
     except ValidationError as exc:
         issues.extend(issues_from_validation(exc))
-
-    alerting = _dict(data.get("alerting"))
-    issues.extend(_check_rules(alerting))
-    issues.extend(_check_routing(alerting, resolve_secrets))
-    worker = _dict(data.get("worker"))
-    if isinstance(worker.get("siem"), list):
-        issues.extend(_check_siem(worker["siem"]))
-    if isinstance(data.get("actions"), dict) and data["actions"]:
-        from pipeline.actions import ActionsConfig
-
-        try:
-            ActionsConfig.model_validate(data["actions"])
-        except ValidationError as exc:
-            issues.extend(issues_from_validation(exc, "actions"))
-    if cfg is not None:
+    else:
         issues.extend(_cross_checks(cfg))
-        if resolve_secrets:
-            for where, ref in _secret_refs(data):
-                try:
-                    value = resolve_secret(ref)
-                except SecretResolutionError as exc:
-                    issues.append(ConfigIssue(where, str(exc), "set the variable or create the file"))
-                    continue
-                if where == "ingest.sso_gateway.secret" and len(value) < MIN_SECRET_CHARS:
-                    issues.append(ConfigIssue(where, f"the gateway secret is shorter than {MIN_SECRET_CHARS} "
-                                              "characters", "use e.g. `openssl rand -base64 32`"))
-    return issues
-
-
-def _check_siem(items: list[Any]) -> list[ConfigIssue]:
-    from pipeline.sinks.registry import deprecated_siem_keys, parse_siem
-
-    issues = [ConfigIssue(f"worker.siem[{i}].type", message, "rename the key; 'type:' is read as 'kind:' for now",
-                          warning=True) for i, message in deprecated_siem_keys(items)]
-    for i, item in enumerate(items):
-        try:
-            parse_siem([item], warn=lambda _: None)
-        except ValueError as exc:
-            where, _, message = str(exc).partition(": ")
-            issues.append(ConfigIssue(where.replace("worker.siem[0]", f"worker.siem[{i}]", 1), message,
-                                      "see pipeline/sinks/<kind>/config.py for the fields"))
-    return issues
-
-
-def _check_rules(alerting: dict[str, Any]) -> list[ConfigIssue]:
-    from pipeline.transforms.rules import load_default_rules, load_rules
-    from pipeline.transforms.rules.config import RulesConfigError
-
-    rules = _dict(alerting.get("rules"))
-    params = _dict(rules.get("params"))
-    try:
-        if rules.get("file"):
-            load_rules(str(rules["file"]), params)
-        else:
-            load_default_rules(params)
-    except RulesConfigError as exc:
-        return _section_issues("alerting.rules", exc.errors, "fix the rule pack (pipeline/transforms/rules/README.md)")
-    return []
-
-
-def _check_routing(alerting: dict[str, Any], resolve_secrets: bool) -> list[ConfigIssue]:
-    from pipeline.sinks.registry import UnknownSinkKind, validate_receiver
-    from pipeline.transforms.routing import RoutingConfigError, parse_routing_config
-
-    routing = alerting.get("routing")
-    if not isinstance(routing, dict) or not routing:
-        return []
-    issues: list[ConfigIssue] = []
-    try:
-        parse_routing_config(routing)
-    except RoutingConfigError as exc:
-        issues += _section_issues("alerting.routing", exc.errors,
-                                  "fix the route tree (Alertmanager syntax; pipeline/transforms/routing/README.md)")
-    raw_receivers = routing.get("receivers")
-    receivers: list[Any] = raw_receivers if isinstance(raw_receivers, list) else []
-    for i, receiver in enumerate(receivers):
-        if not isinstance(receiver, dict) or "kind" not in receiver:
-            continue
-        body = {k: v for k, v in receiver.items() if k != "send_resolved"}
-        try:
-            validate_receiver(body, context={"resolve_secrets": resolve_secrets})
-        except UnknownSinkKind as exc:
-            issues.append(ConfigIssue(f"alerting.routing.receivers[{i}].kind", str(exc),
-                                      "use a receiver kind (pipeline/sinks/registry.py)"))
-        except ValidationError as exc:
-            for issue in issues_from_validation(exc, f"alerting.routing.receivers[{i}]"):
-                issues.append(ConfigIssue(issue.path, issue.message, issue.hint or "see the receiver kind's config"))
+    siem = data.get("worker", {}).get("siem") if isinstance(data.get("worker"), dict) else None
+    if isinstance(siem, list):  # still valid, so not a validation error: a warning
+        issues.extend(ConfigIssue(f"worker.siem[{i}].type", message, "rename the key; 'type:' is read as 'kind:' "
+                                  "for now", warning=True) for i, message in deprecated_siem_keys(siem))
+    if resolve_secrets:
+        reported = {i.path for i in issues}
+        for where, ref in _secret_refs(data):
+            if where in reported:
+                continue
+            try:
+                value = resolve_secret(ref)
+            except SecretResolutionError as exc:
+                issues.append(ConfigIssue(where, str(exc), "set the variable or create the file"))
+                continue
+            if where == "ingest.sso_gateway.secret" and len(value) < MIN_SECRET_CHARS:
+                issues.append(ConfigIssue(where, f"the gateway secret is shorter than {MIN_SECRET_CHARS} "
+                                          "characters", "use e.g. `openssl rand -base64 32`"))
     return issues
 
 

@@ -22,7 +22,8 @@ KAFKA_LOGGER = logging.getLogger("librdkafka")
 LIMITED_LOGGERS = ("librdkafka", "aiokafka", "aiokafka.client", "aiokafka.conn", "aiokafka.consumer.fetcher",
                    "aiokafka.consumer.group_coordinator", "aiokafka.consumer.consumer", "aiokafka.producer.sender",
                    "aiokafka.producer.producer", "faust.transport.drivers.aiokafka",
-                   "pipeline.sources._intake")  # our own line per refused push while the broker is away
+                   "pipeline.sources._intake",  # our own line per refused push while the broker is away
+                   "pipeline.kafka.batch")  # the batch consumers' error_cb: a line per reconnect
 _RDKAFKA_TEMPLATE = "%s [%s] %s"  # how confluent-kafka hands librdkafka's (facility, client, message) to logging
 
 

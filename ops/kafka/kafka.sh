@@ -47,7 +47,10 @@ fetch() {
 running_pid() {
   [ -f "$pidfile" ] || return 1
   local pid; pid=$(cat "$pidfile")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q 'kafka.Kafka' "/proc/$pid/cmdline" 2>/dev/null || return 1
+  # this checkout's broker only: a stale pid file's pid may since belong to another checkout's broker (pids are
+  # reused), and stopping that one would kill a stranger (seen in the fresh-clone demo drill)
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null \
+    | grep -qF "kafka.Kafka $state/server.properties" || return 1
   echo "$pid"
 }
 

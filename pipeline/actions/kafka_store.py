@@ -13,7 +13,8 @@ from typing import Any
 import orjson
 
 from pipeline.kafka import EventProducer
-from pipeline.kafka.reader import end_offsets, scan
+from pipeline.kafka.reader import end_offsets
+from pipeline.kafka.state import read_compacted
 
 
 class KafkaLedgerStore:
@@ -54,15 +55,4 @@ def _scan(bootstrap: str, topic: str) -> dict[str, bytes]:
     """The latest value of every live key (tombstones remove keys), read up to the end offsets seen now."""
     if not end_offsets(bootstrap, topic):
         raise RuntimeError(f"ledger topic {topic} does not exist (create it compacted, one partition)")
-    data: dict[str, bytes] = {}
-
-    def on_record(key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        if value is None:
-            data.pop(key.decode(), None)
-        else:
-            data[key.decode()] = value
-
-    scan(bootstrap, topic, on_record)
-    return data
+    return read_compacted(bootstrap, topic, decode=bytes)

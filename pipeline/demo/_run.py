@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 import httpx
 import orjson
+from confluent_kafka import KafkaException, Producer
 
 import pipeline
 from pipeline import streams
@@ -140,6 +141,8 @@ class DemoRun:
         self._worker_silent_since: float | None = None
         self.stalled_now: list[str] = []
         self._interrupted: int | None = None
+        self._live_started = False
+        self._stop_signal: int | None = None  # --forever: the signal that ended the live phase (drain + checks follow)
         self._cleaning = False
         self._t0 = time.monotonic()
 
@@ -191,6 +194,13 @@ class DemoRun:
         self.view.say(f"  [{time.monotonic() - self._t0:5.1f} s] {text}")
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """--forever's first SIGINT/SIGTERM during the live phase ends the run the way a timed run ends (the live
+        loop sees the flag: sources stop, the pipeline drains, the checks decide the exit code); any other
+        signal, the second one included, aborts at once."""
+        if (self.opts.duration is None and self._live_started and self._stop_signal is None
+                and self._interrupted is None and not self._cleaning):
+            self._stop_signal = signum
+            return
         first = self._interrupted is None
         self._interrupted = self._interrupted or signum
         if first and not self._cleaning:
@@ -382,10 +392,16 @@ class DemoRun:
     def _live(self) -> None:
         started = time.monotonic()
         duration = self.opts.duration
+        self._live_started = True
         while True:
             elapsed = time.monotonic() - started
             self.live_seconds = elapsed
             if duration is not None and elapsed >= duration:
+                break
+            if self._stop_signal is not None:
+                self._say(f"{signal.Signals(self._stop_signal).name}: ending the run: ingest stops, the worker "
+                          f"drains (up to {self.opts.drain_timeout:.0f} s), then the summary checks; press Ctrl-C "
+                          "again to abort at once")
                 break
             for child in (self.sim, self.ingest, self.worker):
                 self._require_alive(child)
@@ -492,8 +508,6 @@ class DemoRun:
         self._drill(f"two forged callback pushes (bad signature, hour-old timestamp) -> {', '.join(answers)}")
 
     def _malformed_hr_record(self) -> None:
-        from confluent_kafka import Producer
-
         producer = Producer({"bootstrap.servers": self.bootstrap, "log_level": 3})
         producer.produce(self.names.hr_lifecycle, key=b"demo/malformed",
                          value=b'{"schema": "hr.lifecycle/1", "note": "malformed on purpose by pipeline demo"}')
@@ -652,19 +666,23 @@ class DemoRun:
         while True:
             now = time.monotonic()
             self._require_alive(self.worker)
-            lag = self.probe.lag(self.app_id, self._consumed_topics())
-            for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
-                for topic, n in self.probe.lag(group, topics).items():
-                    lag[topic] = lag.get(topic, 0) + n
+            unanswered = ""
+            try:
+                lag, by_stage = self._lag_by_stage()
+                current = self.probe.counts(watched)
+            except KafkaException as exc:
+                # a busy or just-restarted broker times out or names no leader for a moment: unknown is not
+                # caught up, so ask again (the drain timeout still bounds the wait)
+                unanswered = f"the broker did not answer ({exc})"
+                lag, by_stage, current = {unanswered: 1}, {}, {}
             behind = sum(lag.values())
-            current = self.probe.counts(watched)
             if behind:
                 stable_since = None
             elif current != marks or stable_since is None:
                 stable_since = now
             elif now - stable_since >= SETTLE_SECONDS:
                 self.drained = {"ok": True, "detail": f"every consumer group committed everything after "
-                                                      f"{now - started:.0f} s"}
+                                                      f"{now - started:.0f} s", "lag_by_stage": by_stage}
                 break
             marks = current
             if now - started > self.opts.drain_timeout:
@@ -673,14 +691,27 @@ class DemoRun:
                 stuck = "; stalled: " + "; ".join(stalled) if stalled else ""
                 self._problem(f"worker still behind after {self.opts.drain_timeout:.0f} s: {late}{stuck}")
                 self.drained = {"ok": False, "detail": f"still behind after {self.opts.drain_timeout:.0f} s: "
-                                                       f"{late}{stuck}"}
+                                                       f"{late}{stuck}", "lag_by_stage": by_stage}
                 break
             waited = f"{now - started:.0f} s"
-            phase = (f"draining ({waited}): worker lag {behind}" if behind
+            phase = (f"draining ({waited}): {unanswered}" if unanswered
+                     else f"draining ({waited}): worker lag {behind}" if behind
                      else f"draining ({waited}): letting alert groups flush")
             self.view.show(self._progress(self.live_seconds, phase))
             time.sleep(1.0)
         self.view.show(self._progress(self.live_seconds, "drained"), force=True)
+
+    def _lag_by_stage(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Uncommitted records per topic over every consumer group of the worker, and the total per stage."""
+        assert self.probe is not None
+        lag = self.probe.lag(self.app_id, self._consumed_topics())
+        by_stage = {"rules": sum(lag.values())}
+        for group, topics in self._batch_groups().items():  # audit and SIEM units commit in groups of their own
+            stage_lag = self.probe.lag(group, topics)
+            by_stage[group.removeprefix(self.app_id).lstrip(".-")] = sum(stage_lag.values())
+            for topic, n in stage_lag.items():
+                lag[topic] = lag.get(topic, 0) + n
+        return lag, by_stage
 
     def _admin_delete(self, path: str) -> None:
         with contextlib.suppress(httpx.HTTPError):
@@ -702,6 +733,7 @@ class DemoRun:
             children[child.name] = {"pid": child.pid, "returncode": code, "log": str(child.log_path)}
         summary = Summary(run_dir=str(self.run_dir), topic_prefix=self.prefix, app_id=self.app_id,
                           live_seconds=round(self.live_seconds, 1), interrupted=self._interrupted is not None,
+                          stopped_by=signal.Signals(self._stop_signal).name if self._stop_signal else None,
                           failure=failure, drill=self.drill, children=children)
         summary.sim = {"start": self.sim_first_clock, "end": _clock_text(self.sim_clock),
                        "speed": self.opts.speed, "users": self.opts.users, "seed": self.opts.seed,
@@ -718,10 +750,15 @@ class DemoRun:
         # the received messages carry live SSO links and the summary names paths: nothing live leaves the run
         samples.write_bytes(orjson.dumps(scrub(sample_messages(self.received)), option=orjson.OPT_INDENT_2))
         if self.probe is not None:
-            try:
-                collect_from_broker(summary, self.probe, self.names)
-            except Exception as exc:
-                summary.problems.append(f"could not read the run's topics: {type(exc).__name__}: {exc}")
+            for attempt in range(4):  # a busy broker may time out or briefly name no leader: ask again
+                try:
+                    collect_from_broker(summary, self.probe, self.names)
+                    break
+                except Exception as exc:
+                    if attempt == 3:
+                        summary.problems.append(f"could not read the run's topics: {type(exc).__name__}: {exc}")
+                    else:
+                        time.sleep(3.0)
             self.probe.close()
         if self._interrupted is None and failure is None:
             summary.checks = run_checks(summary)

@@ -17,6 +17,7 @@ from pipeline.demo._kafka import TopicProbe, decode_values
 from pipeline.demo._view import STREAMS
 from pipeline.kafka import TopicNames
 from pipeline.secrets import scrub
+from pipeline.transforms.rules import load_default_rules
 
 OPTIONAL_STREAMS = tuple(s.kind for s in streams.raw_kinds() if s.poller is None)  # pipeline_error: only on errors
 WECOM_RECEIVERS = ("cs-robot", "security-app")
@@ -35,7 +36,8 @@ class Summary:
     topic_prefix: str
     app_id: str
     live_seconds: float
-    interrupted: bool = False
+    interrupted: bool = False  # aborted (a signal before the live phase, or a second one): counts are partial
+    stopped_by: str | None = None  # --forever: the signal that ended the live phase; the run then ended normally
     failure: str | None = None
     sim: dict[str, Any] = field(default_factory=dict)
     streams: dict[str, int] = field(default_factory=dict)
@@ -121,8 +123,6 @@ def sample_messages(received: dict[str, Any], per_destination: int = 3) -> dict[
 
 def _default_rule_names() -> list[str]:
     """Every rule of the shipped pack, so the summary also shows the ones that did not fire."""
-    from pipeline.transforms.rules import load_default_rules
-
     return [r.name for r in load_default_rules({}).rules]
 
 
@@ -210,6 +210,8 @@ def _table(rows: Sequence[tuple[str, ...]], indent: str = "  ", align: str = "")
 
 def render_summary(s: Summary) -> str:
     state = "interrupted" if s.interrupted else ("failed" if s.failure else "finished")
+    if s.stopped_by and not s.interrupted:
+        state += f" ({s.stopped_by} ended the live phase)"
     out = [f"Demo {state} after {s.live_seconds:.0f} s of traffic "
            f"(simulated {s.sim.get('start', '?')} → {s.sim.get('end', '?')}, x{s.sim.get('speed', '?')}); "
            f"topics {s.topic_prefix}*"]

@@ -4,6 +4,7 @@ Models and enums live in `pipeline.exmail.models`; the most used ones are re-exp
 """
 
 from pipeline.exmail._client import ExmailClient
+from pipeline.exmail._dates import each_date, split_span
 from pipeline.exmail._endpoints import ENDPOINTS, Endpoint, Param
 from pipeline.exmail._errors import (
     ERRCODES,
@@ -68,5 +69,7 @@ __all__ = [
     "TransportError",
     "UserOptionType",
     "ValidationError",
+    "each_date",
     "error_for",
+    "split_span",
 ]

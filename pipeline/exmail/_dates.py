@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date, timedelta
 
 DateLike = date | str
@@ -27,15 +26,14 @@ def date_range(begin: DateLike, end: DateLike) -> tuple[date, date]:
     return first, last
 
 
-def each_date(begin: date, end: date) -> Iterator[date]:
-    day = begin
-    while day <= end:
-        yield day
-        day += timedelta(days=1)
+def each_date(begin: date, end: date) -> list[date]:
+    """Every date begin..end, inclusive, in order (empty when end is before begin)."""
+    return [begin + timedelta(days=i) for i in range((end - begin).days + 1)]
 
 
 def split_span(begin: date, end: date, max_days: int) -> list[tuple[date, date]]:
-    """Consecutive inclusive chunks of at most `max_days` dates covering begin..end, in order."""
+    """Consecutive inclusive chunks of at most `max_days` dates covering begin..end, in order: a log query
+    longer than the API allows, split (the client's `*_logs_span` and the sources' pollers)."""
     if max_days < 1:
         raise ValueError("max_days must be >= 1")
     chunks = []

@@ -27,6 +27,7 @@ from pipeline.exmail.crypto import WXBizMsgCrypt
 from pipeline.kafka import EventProducer, TopicNames, ensure_topics
 from pipeline.kafka.claims import ClaimLog
 from pipeline.kafka.reader import KafkaReader
+from pipeline.kafka.state import StateTopic
 from pipeline.metrics import REGISTRY
 from pipeline.observability import HEALTH_PUBLIC, METRICS_PUBLIC, start_server
 from pipeline.secrets import resolve_secret
@@ -34,7 +35,6 @@ from pipeline.sources._clock import Clock, SimClockFollower, SystemClock
 from pipeline.sources._emit import Emitter
 from pipeline.sources._intake import IntakeGate, intake_producer
 from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
-from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.callback import CallbackEndpoint
 from pipeline.sources.config import IngestConfig, SsoSettings, client_settings

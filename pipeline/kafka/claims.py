@@ -20,7 +20,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from pipeline.kafka.producer import EventProducer
-from pipeline.kafka.reader import end_offsets
+from pipeline.kafka.reader import end_offsets, groupless_consumer
 
 log = logging.getLogger(__name__)
 CLAIM_WAIT_SECONDS = 10.0
@@ -48,11 +48,7 @@ class ClaimLog:
 
     async def start(self) -> None:
         """Read every claim up to the current end, then keep tailing."""
-        self._consumer = Consumer({
-            "bootstrap.servers": self._bootstrap, "group.id": f"exmail-claims-{uuid.uuid4().hex}",
-            "enable.auto.commit": False, "enable.auto.offset.store": False, "auto.offset.reset": "earliest",
-            "enable.partition.eof": True, "log_level": 3,
-        })
+        self._consumer = groupless_consumer(self._bootstrap)
         self._consumer.assign([TopicPartition(self._topic, 0, OFFSET_BEGINNING)])
         end = (await asyncio.to_thread(end_offsets, self._bootstrap, self._topic)).get(0, 0)
         self._task = asyncio.create_task(self._tail(), name=f"claims:{self._topic}")

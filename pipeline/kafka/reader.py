@@ -13,11 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from pipeline.logfilter import KAFKA_LOGGER
 
 _TIMEOUT = 15.0
+RECHECK_TIMEOUT = 0.5  # seconds a TopicTail waits for metadata when it looks for a topic created later
 
 
 @dataclass(slots=True, frozen=True)
@@ -54,7 +55,9 @@ class KafkaReader:
         return await asyncio.to_thread(scan, self.bootstrap, topic, on_record, start)
 
 
-def _consumer(bootstrap: str) -> Consumer:
+def groupless_consumer(bootstrap: str) -> Consumer:
+    """A consumer that is assigned partitions explicitly, joins no group and commits nothing (scans, tails,
+    the claim log); partition EOF events mark where the end was."""
     return Consumer({
         "bootstrap.servers": bootstrap,
         "group.id": f"exmail-scan-{uuid.uuid4().hex}",
@@ -67,8 +70,8 @@ def _consumer(bootstrap: str) -> Consumer:
     })
 
 
-def _partitions(consumer: Consumer, topic: str) -> list[int]:
-    meta = consumer.list_topics(topic, timeout=_TIMEOUT).topics.get(topic)
+def _partitions(consumer: Consumer, topic: str, timeout: float = _TIMEOUT) -> list[int]:
+    meta = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
     if meta is None or meta.error is not None:
         return []
     return sorted(meta.partitions)
@@ -99,7 +102,7 @@ def _marks(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
 
 def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     """partition -> (low, high) offsets; empty when the topic does not exist."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         return _marks(consumer, topic)
     finally:
@@ -109,7 +112,7 @@ def watermarks(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
 def offsets_after(bootstrap: str, topic: str, timestamp_ms: int) -> dict[int, int]:
     """partition -> the first offset whose record timestamp is at or after `timestamp_ms` (the high watermark
     when there is none): where a scan of "the last N seconds" starts."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         marks = _marks(consumer, topic)
         if not marks:
@@ -128,7 +131,7 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult:
     """Feed (key, value) of every record from `start` (default: the earliest offset; partitions missing from a
     given `start` are read from their earliest too) up to the high watermarks taken now."""
-    consumer = _consumer(bootstrap)
+    consumer = groupless_consumer(bootstrap)
     try:
         marks = _marks(consumer, topic)
         begin = {p: max(low, (start or {}).get(p, low)) for p, (low, _) in marks.items()}
@@ -170,26 +173,54 @@ def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, in
 
 class TopicTail:
     """Follow a topic from given offsets (typically a scan's end) without a group: `poll()` returns what has
-    arrived since, without waiting. For state kept current after a rebuild, e.g. normalize's directory copy.
-    Blocking calls: use from one thread (or accept a short stall: `poll()` never waits)."""
+    arrived since, without waiting. For state kept current after a rebuild, e.g. normalize's directory copy
+    and the dispatcher's silences.
 
-    def __init__(self, bootstrap: str, topic: str, start: Mapping[int, int]) -> None:
+    A topic that did not exist when it was scanned (empty `start`) is looked for again at most every
+    `recheck_seconds` and followed from its beginning once it exists, so a state topic created after this
+    process started (exmail.state.directory, by the first directory poll) is still followed. Blocking calls:
+    use from one thread (or accept a short stall: `poll()` never waits for records; a recheck asks the
+    broker for metadata, waiting at most RECHECK_TIMEOUT while the broker is away)."""
+
+    def __init__(self, bootstrap: str, topic: str, start: Mapping[int, int], *,
+                 recheck_seconds: float = 5.0) -> None:
         self.topic = topic
-        self._consumer = _consumer(bootstrap)
-        if start:
-            self._consumer.assign([TopicPartition(topic, p, o) for p, o in sorted(start.items())])
+        self._consumer = groupless_consumer(bootstrap)
+        self._assigned: set[int] = set()
+        self._recheck = recheck_seconds
+        self._checked = time.monotonic()
+        self._assign({p: o for p, o in start.items()})
 
     def __repr__(self) -> str:
-        return f"TopicTail({self.topic!r})"
+        return f"TopicTail({self.topic!r}, partitions={sorted(self._assigned)})"
+
+    def _assign(self, offsets: Mapping[int, int]) -> None:
+        new = {p: o for p, o in offsets.items() if p not in self._assigned}
+        if new:
+            self._consumer.incremental_assign([TopicPartition(self.topic, p, o) for p, o in sorted(new.items())])
+            self._assigned.update(new)
+
+    def _new_partitions(self) -> None:
+        """Assign, from their beginning, partitions that exist now and are not followed yet."""
+        self._checked = time.monotonic()
+        try:
+            found = _partitions(self._consumer, self.topic, RECHECK_TIMEOUT)
+        except KafkaException:
+            return  # the broker is away: the next recheck tries again
+        self._assign({p: OFFSET_BEGINNING for p in found if p not in self._assigned})
 
     def poll(self, max_records: int = 10_000) -> list[tuple[bytes | None, bytes | None]]:
         """(key, value) of the records that arrived, oldest first per partition."""
+        if not self._assigned and time.monotonic() - self._checked >= self._recheck:
+            self._new_partitions()
         out: list[tuple[bytes | None, bytes | None]] = []
+        if not self._assigned:
+            return out
         for msg in self._consumer.consume(num_messages=max_records, timeout=0):
             err = msg.error()
             if err is None:
                 out.append((msg.key(), msg.value()))
-            elif err.code() != KafkaError._PARTITION_EOF:
+            elif err.code() not in (KafkaError._PARTITION_EOF, KafkaError.UNKNOWN_TOPIC_OR_PART):
                 raise RuntimeError(f"reading {self.topic}[{msg.partition()}] failed: {err}")
         return out
 

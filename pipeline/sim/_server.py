@@ -25,6 +25,7 @@ from pipeline.sim._faults import FaultEngine
 from pipeline.sim._surfaces import Surface, mount_surfaces
 from pipeline.sim._tokens import RateLimiter, TokenStore
 from pipeline.sim.admin import admin_routes
+from pipeline.sim.client import SimAdminClient
 from pipeline.sim.clock import SimClock
 from pipeline.sim.config import APPS, Choices, SimConfig
 from pipeline.sim.generator import TrafficGenerator
@@ -197,8 +198,6 @@ class Simulator:
 async def run_simulator(config: SimConfig | None = None) -> AsyncIterator[SimulatorHandle]:
     """Run a simulator on a free 127.0.0.1 port in the current loop; yields a handle with `base_url`,
     `credentials` and `admin` (an httpx client for /_sim/)."""
-    from pipeline.sim.client import SimAdminClient
-
     sim = Simulator(config)
     await sim.start()
     assert sim.base_url is not None

@@ -11,6 +11,7 @@ from datetime import datetime
 
 import click
 
+from pipeline.sim._server import Simulator
 from pipeline.sim.config import CallbackConfig, FaultRule, SimConfig, TrafficConfig
 
 
@@ -93,8 +94,6 @@ def sim_command(host: str, port: int, seed: int, users: int, domain: str, speed:
 
 
 async def _serve(config: SimConfig, credentials_out: str | None) -> None:
-    from pipeline.sim._server import Simulator
-
     sim = Simulator(config)
     await sim.start()
     if credentials_out:

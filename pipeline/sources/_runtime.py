@@ -16,9 +16,9 @@ from pipeline.backoff import full_jitter
 from pipeline.exmail import ExmailClient
 from pipeline.kafka import TopicNames
 from pipeline.kafka.reader import TopicReader
+from pipeline.kafka.state import StateTopic
 from pipeline.sources._clock import Clock
 from pipeline.sources._emit import Emitter, Outgoing
-from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.config import CorpConfig, PollSettings
 from pipeline.sources.cursor import CursorStore

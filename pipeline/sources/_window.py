@@ -49,22 +49,5 @@ def query_range(closed_through: date | None, today: date, backfill_days: int) ->
     return (first, today) if first <= today else None
 
 
-def split_span(first: date, last: date, max_days: int) -> list[tuple[date, date]]:
-    """Consecutive inclusive chunks of at most `max_days` dates covering first..last."""
-    if max_days < 1:
-        raise ValueError("max_days must be >= 1")
-    chunks = []
-    start = first
-    while start <= last:
-        stop = min(last, start + timedelta(days=max_days - 1))
-        chunks.append((start, stop))
-        start = stop + timedelta(days=1)
-    return chunks
-
-
-def each_date(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
 def utc_now() -> float:
     return datetime.now(UTC).timestamp()

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.envelope import utc_iso
 from pipeline.kafka.reader import ScanResult, TopicReader
-from pipeline.sources._state import StateTopic
+from pipeline.kafka.state import StateTopic
 from pipeline.sources.dedup import SeenSet, digest_of
 
 log = logging.getLogger(__name__)

@@ -31,11 +31,11 @@ import orjson
 
 from pipeline import metrics, streams
 from pipeline.envelope import EnvelopeBytes, UtcSeconds, utc_iso
-from pipeline.exmail import App, ExmailClient, NotFound
+from pipeline.exmail import App, ExmailClient, NotFound, each_date, split_span
 from pipeline.exmail.models import ExmailRecord, as_int
 from pipeline.records import RAW_SCHEMAS, digests_of
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
-from pipeline.sources._window import each_date, query_range, split_span
+from pipeline.sources._window import query_range
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
 from pipeline.sources.dedup import SeenSet
 from pipeline.streams import LogQuery, Stream

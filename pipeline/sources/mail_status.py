@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from pipeline.envelope import Envelope, fingerprint, record_key, utc_iso
+from pipeline.exmail import each_date
 from pipeline.records import RAW_SCHEMAS
 from pipeline.sources._emit import Outgoing
 from pipeline.sources._runtime import CorpRuntime, Poller, Runtime
-from pipeline.sources._window import each_date
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
 from pipeline.sources.dedup import SeenSet, digest_of
 

@@ -35,13 +35,14 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.producer import DeliveryError
-from pipeline.kafka.reader import scan
+from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
-from pipeline.metrics import DLQ_RECORDS, TRANSFORM_RECORDS
+from pipeline.logfilter import KAFKA_LOGGER
+from pipeline.metrics import TRANSFORM_RECORDS
 from pipeline.transforms.routing.config import RoutingConfig
 from pipeline.transforms.routing.dispatcher import Dispatcher
 from pipeline.transforms.routing.silences import SilenceChange, SilenceStore
@@ -88,6 +89,7 @@ class DispatchService:
         self._stopped = False
         self._consumer: Consumer | None = None
         self._ok = TRANSFORM_RECORDS.labels("dispatch", "ok")
+        self._letters = DeadLetters(names.dlq)
 
     def stop(self) -> None:
         self._stopped = True
@@ -109,6 +111,7 @@ class DispatchService:
             "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 15000, "heartbeat.interval.ms": 1500,
             "log_level": 3,  # fetch.wait.max.ms stays 500: the broker answers a fetch as soon as data arrives
+            "logger": KAFKA_LOGGER,  # through the connection-log limiter (a line per reconnect otherwise)
         })
         consumer.subscribe([names.alerts], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)
@@ -159,11 +162,9 @@ class DispatchService:
         try:
             alert = Alert.from_envelope(Envelope.decode(value))
         except (EnvelopeError, ValueError) as exc:
-            letter = dead_letter(stage="dispatch", reason=str(exc), error_type=type(exc).__name__,
-                                 origin=Origin(msg.topic() or self.names.alerts, partition, msg.offset() or 0, None),
-                                 payload=value)
-            self._out.append((self.names.dlq, (msg.topic() or "").encode(), letter.encode()))
-            DLQ_RECORDS.labels("dispatch", type(exc).__name__).inc()
+            self._out.append(self._letters.letter(
+                stage="dispatch", reason=str(exc), error_type=type(exc).__name__,
+                origin=Origin(msg.topic() or self.names.alerts, partition, msg.offset() or 0, None), payload=value))
             return
         self._emit(dispatcher.ingest(alert, now))
         self._ok.inc()
@@ -326,23 +327,16 @@ class DispatchService:
 
     # --- silences
 
-    def _read_silences(self) -> Consumer:
-        """Apply every stored silence, then return a consumer positioned right after them to follow the topic."""
+    def _read_silences(self) -> TopicTail:
+        """Apply every stored silence, then return a tail positioned right after them to follow the topic
+        (also when the topic is only created later)."""
         topic = self.names.state("silences")
+        result = scan(self.kafka.bootstrap, topic, self._apply_silence)
+        return TopicTail(self.kafka.bootstrap, topic, result.end)
 
-        def on_record(key: bytes | None, value: bytes | None) -> None:
+    def _follow(self, tail: TopicTail) -> None:
+        for key, value in tail.poll(100):
             self._apply_silence(key, value)
-
-        result = scan(self.kafka.bootstrap, topic, on_record)
-        tail = Consumer({"bootstrap.servers": self.kafka.bootstrap, "group.id": f"{self.group_id}-silences",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
-        tail.assign([TopicPartition(topic, p, o) for p, o in result.end.items()] or [TopicPartition(topic, 0, 0)])
-        return tail
-
-    def _follow(self, tail: Consumer) -> None:
-        for msg in tail.consume(100, 0):
-            if msg.error() is None:
-                self._apply_silence(msg.key(), msg.value())
 
     def _apply_silence(self, key: bytes | None, value: bytes | None) -> None:
         try:

@@ -21,17 +21,15 @@ from pipeline.actions import (
     create_actions_app,
 )
 from pipeline.auth import KafkaOperatorLog
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.exmail import ExmailClient
-from pipeline.metrics import DLQ_RECORDS
 from pipeline.sources.config import client_settings
-from pipeline.worker.alerting import load_routing
 from pipeline.worker.app import WorkerContext
 
 
 def install_actions(ctx: WorkerContext) -> None:
     app, names = ctx.app, ctx.names
-    cfg = ActionsConfig.model_validate(ctx.config.actions)
+    cfg = ctx.config.actions or ActionsConfig()
     ingest = ctx.config.ingest
     if ingest is None or not ingest.corps:
         raise SystemExit("the actions agent needs ingest.corps (the Exmail credentials of each corp)")
@@ -42,7 +40,7 @@ def install_actions(ctx: WorkerContext) -> None:
     async def known_groups(corp_id: str) -> list[str]:
         return groups.get(corp_id, [])
 
-    routing = load_routing(ctx) if ctx.config.alerting.routing else None
+    routing = ctx.config.alerting.routing
     output = KafkaActionOutput(ctx.producer, names, routing.partition_key if routing is not None else None)
     service = ActionService(cfg, clients, store, output, group_source=known_groups)
     ctx.views["actions"] = service
@@ -51,6 +49,7 @@ def install_actions(ctx: WorkerContext) -> None:
                            options_topic=names.raw("options"), load=store.load, clients=clients.values())
     source = app.topic(*runner.topics, key_type=bytes, value_type=bytes)
     dlq = ctx.topic(names.dlq)
+    dead = DeadLetters(names.dlq)
 
     @app.agent(source, name="actions")
     async def actions_agent(stream: Any) -> None:
@@ -60,8 +59,7 @@ def install_actions(ctx: WorkerContext) -> None:
                 try:
                     await runner.handle(msg.topic, event.value)
                 except ActionInputError as exc:
-                    letter = dead_letter(stage="actions", reason=str(exc), error_type="ActionInputError",
+                    letter = dead.letter(stage="actions", reason=str(exc), error_type="ActionInputError",
                                          origin=Origin(msg.topic, msg.partition, msg.offset, None),
                                          payload=event.value)
-                    await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                    DLQ_RECORDS.labels("actions", "ActionInputError").inc()
+                    await dlq.send(key=letter.key, value=letter.value)

@@ -13,70 +13,51 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from pipeline.auth import KafkaOperatorLog
-from pipeline.dlq import Origin, dead_letter
+from pipeline.backoff import equal_jitter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer
-from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
+from pipeline.metrics import TRANSFORM_LATENCY, TRANSFORM_RECORDS
+from pipeline.transforms.routing.config import RoutingConfig
+from pipeline.transforms.routing.http import create_silences_app
+from pipeline.transforms.routing.silences import SilenceStore
+from pipeline.transforms.rules import (
+    Alert,
+    RuleEngine,
+    RuleEvaluationError,
+    RuleInputError,
+    RuleStateUnavailable,
+    TableRuleState,
+)
+from pipeline.worker._dispatch import DispatchService
 from pipeline.worker.app import WorkerContext
 from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
 SILENCE_WRITE_TIMEOUT_MS = 10_000
+STATE_RETRY_INITIAL, STATE_RETRY_MAX = 0.5, 30.0
 
 
-class TableRuleState:
-    """RuleState over a faust table (str keys, JSON values as bytes); written only inside stream events."""
-
-    def __init__(self, table: Any) -> None:
-        self._table = table
-
-    def get(self, key: str) -> Any | None:
-        raw = self._table.get(key.encode())
-        return None if raw is None else orjson.loads(raw)
-
-    def put(self, key: str, value: Any) -> None:
-        self._table[key.encode()] = orjson.dumps(value)
-
-    def delete(self, key: str) -> None:
-        self._table.pop(key.encode(), None)
-
-    def items(self, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        p = prefix.encode()
-        for k, v in list(self._table.items()):
-            if k.startswith(p):
-                yield k.decode(), orjson.loads(v)
-
-
-def load_rule_pack(ctx: WorkerContext) -> Any:
-    from pipeline.transforms.rules import load_default_rules, load_rules
-
-    cfg = ctx.config.alerting.rules
-    return load_rules(cfg.file, cfg.params) if cfg.file else load_default_rules(cfg.params)
-
-
-def load_routing(ctx: WorkerContext) -> Any:
-    from pipeline.transforms.routing import parse_routing_config
-
+def routing_of(ctx: WorkerContext) -> RoutingConfig:
+    """The route tree (validated with the config); the alerting agents cannot run without one."""
     routing = ctx.config.alerting.routing
-    if not routing:
+    if routing is None:
         raise SystemExit("alerting.routing is required to run the alerting agents (a route and its receivers)")
-    return parse_routing_config(routing)
+    assert isinstance(routing, RoutingConfig)
+    return routing
 
 
 def install_rules(ctx: WorkerContext) -> None:
-    from pipeline.transforms.rules import RuleEngine, RuleEvaluationError, RuleInputError
-
     app, names = ctx.app, ctx.names
-    pack = load_rule_pack(ctx)
+    pack = ctx.config.alerting.rules.pack
     events = ctx.topic(names.events)
     alerts = ctx.topic(names.alerts)
     dlq = ctx.topic(names.dlq)
+    dead = DeadLetters(names.dlq)
     alert_key = alert_key_for(ctx)
     table = app.Table("alerting-rules", key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
     engine = RuleEngine(pack, TableRuleState(table), corp_domains=ctx.config.alerting.corp_domains)
@@ -88,12 +69,11 @@ def install_rules(ctx: WorkerContext) -> None:
             t0 = time.perf_counter()
             try:
                 env = Envelope.decode(event.value)
-                raised = engine.evaluate(env, now=time.time())
+                raised = await _evaluate(engine, env, msg)
             except (EnvelopeError, RuleInputError, RuleEvaluationError) as exc:
-                letter = dead_letter(stage="rules", reason=str(exc), error_type=type(exc).__name__,
+                letter = dead.letter(stage="rules", reason=str(exc), error_type=type(exc).__name__,
                                      origin=Origin(msg.topic, msg.partition, msg.offset, None), payload=event.value)
-                await dlq.send(key=msg.topic.encode(), value=letter.encode())
-                DLQ_RECORDS.labels("rules", type(exc).__name__).inc()
+                await dlq.send(key=letter.key, value=letter.value)
                 continue
             now = time.time()
             for alert in raised:
@@ -102,21 +82,33 @@ def install_rules(ctx: WorkerContext) -> None:
             TRANSFORM_LATENCY.labels("rules").observe(time.perf_counter() - t0)
 
 
+async def _evaluate(engine: RuleEngine, env: Envelope, msg: Any) -> list[Alert]:
+    """Evaluate, waiting out a rule state that cannot be written (e.g. its changelog topic is not there yet):
+    the event is not at fault, so it is retried with backoff, never dead-lettered."""
+    attempt = 0
+    while True:
+        try:
+            return engine.evaluate(env, now=time.time())
+        except RuleStateUnavailable as exc:
+            delay = equal_jitter(attempt + 1, STATE_RETRY_INITIAL, STATE_RETRY_MAX)
+            attempt += 1
+            log.error("rules: state unavailable at %s[%s]@%s (%s); retrying the event in %.1fs", msg.topic,
+                      msg.partition, msg.offset, exc, delay)
+            await asyncio.sleep(delay)
+
+
 def alert_key_for(ctx: WorkerContext) -> Callable[[Any], bytes]:
     """How producers key exmail.alerts: by the routing's partition key (the fingerprint when this worker has
     no routing config, e.g. rules-only; then every alert must carry the partition labels' values itself)."""
-    if not ctx.config.alerting.routing:
+    routing = ctx.config.alerting.routing
+    if routing is None:
         return lambda alert: bytes(alert.kafka_key())
-    routing = load_routing(ctx)
     return lambda alert: routing.partition_key(alert.labels)
 
 
 def install_dispatch(ctx: WorkerContext) -> None:
-    from pipeline.transforms.routing import SilenceStore, create_silences_app
-    from pipeline.worker._dispatch import DispatchService
-
     app, names = ctx.app, ctx.names
-    routing = load_routing(ctx)
+    routing = routing_of(ctx)
     # No faust agent follows the silences: the dispatch service reads and follows exmail.state.silences in every
     # worker itself, so `--agent dispatch` alone runs without faust (pipeline/worker/plain.py).
     silences = SilenceStore()

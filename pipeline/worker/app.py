@@ -7,14 +7,17 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
-from pipeline.worker.batch.consumer import BatchConsumer, ConsumeConfig, Handler
+from pipeline.kafka.batch import BatchConsumer, Handler
 from pipeline.worker.lag import Watched
+
+if TYPE_CHECKING:  # pipeline.config composes worker/config.py, which this package provides: types only
+    from pipeline.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 BATCH_STOP_SECONDS = 60.0
@@ -35,7 +38,7 @@ class WorkerContext:
     app: faust.App
     names: TopicNames
     kafka: KafkaSettings
-    config: Any
+    config: PipelineConfig
     topics: dict[str, faust.TopicT] = field(default_factory=dict)
     on_stop: list[Callable[[], Any]] = field(default_factory=list)
     # run by the worker before faust stops its consumer (which waits for every taken message to be acked)
@@ -64,8 +67,8 @@ class WorkerContext:
         """A consumer-group member for one batch unit; its group is "<app_id>.<unit>", so every process with
         the same app id shares the unit's partitions. `continue_app_group`: partitions this group never
         committed start where the faust app's group got to (only for topics no faust agent reads any more)."""
-        cfg = getattr(getattr(self.config, "worker", None), "consume", None) or ConsumeConfig()
-        return BatchConsumer(unit, self.kafka.bootstrap, f"{self.app.conf.id}.{unit}", topics, cfg,
+        return BatchConsumer(unit, self.kafka.bootstrap, f"{self.app.conf.id}.{unit}", topics,
+                             self.config.worker.consume,
                              legacy_group=self.app.conf.id if continue_app_group else None)
 
     def run_batch(self, consumer: BatchConsumer, handler: Handler, *,
@@ -124,7 +127,7 @@ class WorkerContext:
         return self._producer
 
 
-def build_app(app_id: str, kafka: KafkaSettings, *, config: Any = None,
+def build_app(app_id: str, kafka: KafkaSettings, *, config: PipelineConfig,
               agents: list[Callable[[WorkerContext], None]] | None = None, **overrides: Any) -> WorkerContext:
     brokers = ";".join(f"kafka://{b.strip()}" for b in kafka.bootstrap.split(","))
     settings: dict[str, Any] = {
@@ -142,6 +145,9 @@ def build_app(app_id: str, kafka: KafkaSettings, *, config: Any = None,
         "broker_session_timeout": 15.0,
         "broker_heartbeat_interval": 1.5,
         "broker_rebalance_timeout": 30.0,
+        # aiokafka's default is 5 min: a topic created after the consumer subscribed, or partitions added to one,
+        # stay unread that long (issue 11's cold-start stall; test_worker_cold_start.py)
+        "consumer_metadata_max_age_ms": 30_000,
         "producer_compression_type": kafka.compression if kafka.compression != "none" else None,
         "producer_linger": 0.0,
         "producer_acks": -1,

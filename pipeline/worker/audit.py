@@ -14,15 +14,14 @@ from collections.abc import Awaitable, Callable
 
 from confluent_kafka import Message
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
-from pipeline.metrics import DLQ_RECORDS
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.sinks._batching import BatchConfig, deliver_batch
 from pipeline.sinks.audit import AuditItem, AuditSink, AuditStore, index_envelope
 from pipeline.sinks.registry import open_audit_store
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "audit"
 ACTIONS_CHAIN_OFFSET = 10_000
@@ -38,6 +37,7 @@ class AuditBatch:
         self._config = config
         self._producer = producer
         self._names = names
+        self._letters = DeadLetters(names.dlq)
 
     async def start(self) -> None:
         self._sink = AuditSink(await self._open_store(), self._config)
@@ -51,7 +51,7 @@ class AuditBatch:
         assert sink is not None, "start() first"
         items: list[AuditItem] = []
         letters: list[Record] = []
-        actions, dlq = self._names.actions, self._names.dlq
+        actions, dead = self._names.actions, self._letters
         for msg in batch:
             value = msg.value()
             topic = msg.topic() or ""
@@ -61,10 +61,8 @@ class AuditBatch:
                     raise EnvelopeError("record has no value (tombstone)")
                 env = index_envelope(value)  # only what the columns read; `value` is stored as the record
             except EnvelopeError as exc:
-                letter = dead_letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
-                                     origin=Origin(topic, partition, msg.offset(), None), payload=value)
-                letters.append((dlq, topic.encode(), letter.encode()))
-                DLQ_RECORDS.labels(STAGE, "EnvelopeError").inc()
+                letters.append(dead.letter(stage=STAGE, reason=str(exc), error_type="EnvelopeError",
+                                           origin=Origin(topic, partition, msg.offset(), None), payload=value))
                 continue
             # action records chain separately from events of the same partition number
             chain = partition + ACTIONS_CHAIN_OFFSET if topic == actions else partition
@@ -72,11 +70,9 @@ class AuditBatch:
 
         async def reject(refused: list[tuple[AuditItem, str]]) -> None:
             for item, reason in refused:
-                letter = dead_letter(stage=STAGE, reason=reason, error_type="rejected",
-                                     origin=Origin(self._names.events, item.partition, None, None),
-                                     payload=item.raw, corp_id=item.envelope.corp_id)
-                letters.append((dlq, self._names.events.encode(), letter.encode()))
-                DLQ_RECORDS.labels(STAGE, "rejected").inc()
+                letters.append(dead.letter(stage=STAGE, reason=reason, error_type="rejected",
+                                           origin=Origin(self._names.events, item.partition, None, None),
+                                           payload=item.raw, corp_id=item.envelope.corp_id))
 
         if items:
             await deliver_batch(sink.name, sink.send, items, self._config, dead_letter=reject)

@@ -1,63 +1,35 @@
-"""The `worker` section of the config: which agents run and how they reach their sinks."""
+"""The `worker` section of the config: which agents run and how they reach their sinks. (The alerting section
+is alerting's: pipeline/transforms/routing/section.py.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.console.config import ConsoleConfig
+from pipeline.kafka.batch import ConsumeConfig
 from pipeline.sinks.audit.config import AuditStoreConfig
+from pipeline.sinks.registry import parse_siem
 from pipeline.sinks.sse.config import SseConfig
-from pipeline.worker.batch.consumer import ConsumeConfig
 
 AgentName = Literal["normalize", "audit", "siem", "alerting", "rules", "dispatch", "delivery", "actions"]
 DEFAULT_AGENTS: tuple[AgentName, ...] = ("normalize", "audit")
 
 
+class SiemConfigError(ValueError):
+    """Every bad `worker.siem` entry, as "[i].field: problem" lines (`pipeline check-config` lists each)."""
+
+    hint = "see pipeline/sinks/<kind>/config.py for the fields"
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(errors))
+
+
 def _default_audit() -> AuditStoreConfig:
     return AuditStoreConfig(kind="sqlite", path=Path(".state/audit.db"))
-
-
-class RulesSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    file: Path | None = Field(None, description="a rule pack YAML; default: the shipped default pack")
-    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the pack's params")
-
-
-class SsoLinksSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    base_url: str = Field(..., pattern=r"^https?://", description="public URL of the ingest redirector's /sso")
-    secret: str = Field(..., description="HMAC key reference, env:NAME or file:/path (shared with ingest)")
-    ttl_seconds: int = Field(900, ge=60, le=7 * 86400)
-
-
-class AlertingSection(BaseModel):
-    """Rules over exmail.events, Alertmanager-style routing, and the receivers (delivery sinks).
-
-    Each entry of `routing.receivers` is a receiver (`name`, `send_resolved`) plus, when it delivers, its sink
-    config (`kind:` one of the receiver kinds in pipeline/sinks/registry.py, and that sink's fields)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    rules: RulesSection = Field(default_factory=RulesSection)
-    corp_domains: dict[str, list[str]] = Field(default_factory=dict, description="corp_id -> its mail domains")
-    routing: dict[str, Any] = Field(default_factory=dict, description="route, receivers, inhibit_rules, ...")
-    sso: SsoLinksSection | None = None
-    operator_alerts: bool = Field(True, description="raise a DeliveryFailed alert when a notification fails")
-    backlog_alert_seconds: float = Field(
-        300.0, gt=0, description="raise a DeliveryBacklog alert while a receiver's oldest waiting notification is "
-                                 "older than this")
-    stop_grace_seconds: float = Field(
-        6.0, ge=0, description="on stop, in-flight sends may finish their current part for this long; the rest "
-                               "resumes at the next start (keep the worker's whole stop under 10 s)")
-    spread_notifications: bool = Field(
-        False, description="key webhook receivers' notifications by group instead of by receiver, so several "
-                           "delivery processes share one webhook (its per_minute then holds per process); chat "
-                           "receivers stay keyed by receiver (their limits are per destination)")
 
 
 class WorkerSection(BaseModel):
@@ -81,3 +53,17 @@ class WorkerSection(BaseModel):
     stall_seconds: float = Field(120.0, ge=5.0, description="an assigned partition with lag and no committed "
                                  "progress for this long is stalled: logged, counted, /healthz turns 503")
     lag_probe_seconds: float = Field(5.0, ge=0.5, le=300.0, description="how often lag and progress are read")
+
+    @field_validator("siem")
+    @classmethod
+    def _check_siem(cls, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each entry against its sink type's model (the sinks' own; built again by the SIEM unit)."""
+        errors = []
+        for i, item in enumerate(items):
+            try:
+                parse_siem([item], warn=lambda _: None)  # a deprecated `type:` is check-config's warning
+            except ValueError as exc:
+                errors.append(str(exc).removeprefix("worker.siem").replace("[0]", f"[{i}]", 1))
+        if errors:
+            raise SiemConfigError(errors)
+        return items

@@ -34,29 +34,29 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
+from pipeline.kafka.batch import legacy_positions
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
+from pipeline.logfilter import KAFKA_LOGGER
 from pipeline.metrics import (
     DELIVERY_BACKLOG,
     DELIVERY_BACKLOG_AGE,
     DELIVERY_COALESCED,
     DELIVERY_RESUMED,
-    DLQ_RECORDS,
 )
 from pipeline.notification import Notification, NotificationError
 from pipeline.ratelimit import SHARED_BUCKETS
 from pipeline.secrets import resolve_secret
-from pipeline.sinks.delivery.factory import SINK_CONFIG, build_sink
+from pipeline.sinks.delivery.factory import build_sink
 from pipeline.sinks.delivery.sink import Sink
 from pipeline.sso import SsoLinkSigner
 from pipeline.transforms.rules.alert import Alert
 from pipeline.worker._backlog import Backlog, Entry, OffsetLine
-from pipeline.worker.alerting import alert_key_for, load_routing
+from pipeline.worker.alerting import alert_key_for, routing_of
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.consumer import legacy_positions
 from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
@@ -72,17 +72,6 @@ COMMIT_SECONDS = 0.2
 IDLE_POLL_SECONDS = 0.005
 
 Record = tuple[str, bytes | None, bytes]
-
-
-def receiver_sink_configs(routing: Any) -> dict[str, Any]:
-    """Sink config per receiver that has a `kind`; receivers without one only group/mute (a blackhole)."""
-    out: dict[str, Any] = {}
-    for receiver in routing.receivers:
-        extra = dict(receiver.model_extra or {})
-        if "kind" not in extra:
-            continue
-        out[receiver.name] = SINK_CONFIG.validate_python({**extra, "name": receiver.name})
-    return out
 
 
 def _live(value: Any, now: float) -> bool:
@@ -116,6 +105,7 @@ class DeliveryService:
                  settings: DeliverySettings | None = None, batch_size: int = BATCH_SIZE,
                  legacy_group: str = "") -> None:
         self.kafka, self.names, self.group = kafka, names, group_id
+        self._letters = DeadLetters(names.dlq)
         self.sinks, self.languages, self.kinds = sinks, languages, kinds
         self.producer, self.alert_key, self.signer = producer, alert_key, signer
         self.settings = settings or DeliverySettings()
@@ -164,7 +154,7 @@ class DeliveryService:
             "bootstrap.servers": self.kafka.bootstrap, "group.id": self.group,
             "partition.assignment.strategy": "cooperative-sticky", "enable.auto.commit": False,
             "auto.offset.reset": "earliest", "session.timeout.ms": 15000, "heartbeat.interval.ms": 1500,
-            "log_level": 3,
+            "log_level": 3, "logger": KAFKA_LOGGER,  # through the connection-log limiter
         })
         consumer.subscribe([names.notifications], on_assign=self._on_assign, on_revoke=self._on_revoke,
                            on_lost=self._on_lost)
@@ -241,11 +231,10 @@ class DeliveryService:
                 raise ValueError(f"receiver {receiver!r} has no delivery sink configured")
             note = Notification.from_envelope(env, self.languages[receiver], self.signer)
         except (EnvelopeError, NotificationError, ValueError, KeyError, TypeError) as exc:
-            letter = dead_letter(stage="delivery", reason=str(exc), error_type=type(exc).__name__,
-                                 origin=Origin(self.names.notifications, partition, offset, None), payload=taken.value)
-            self._out.append((self.names.dlq, self.names.notifications.encode(), letter.encode()))
+            self._out.append(self._letters.letter(
+                stage="delivery", reason=str(exc), error_type=type(exc).__name__,
+                origin=Origin(self.names.notifications, partition, offset, None), payload=taken.value))
             self._finish.append(taken)
-            DLQ_RECORDS.labels("delivery", type(exc).__name__).inc()
             return
         backlog = self.backlogs.get(receiver)
         if backlog is None:
@@ -372,9 +361,8 @@ class DeliveryService:
             self._mark(key, int(time.time()))
         else:
             origin = Origin(self.names.notifications, taken.partition, taken.offset, receiver)
-            letter = sink.dead_letter(outcome, note, origin=origin, source=taken.value)
-            self._out.append((self.names.dlq, self.names.notifications.encode(), letter.encode()))
-            DLQ_RECORDS.labels("delivery", outcome.status).inc()
+            self._out.append(self._letters.wrap(sink.dead_letter(outcome, note, origin=origin, source=taken.value),
+                                                stage="delivery", error_type=outcome.status))
             self._operator_alert(receiver, outcome, note)
         self._finish.append(taken)
         return True
@@ -493,7 +481,8 @@ def _json(value: Any) -> bytes:
 
 def install_delivery(ctx: WorkerContext) -> None:
     alerting = ctx.config.alerting
-    configs = receiver_sink_configs(load_routing(ctx))
+    routing_of(ctx)
+    configs = alerting.receivers()
     signer = None
     if alerting.sso is not None:
         signer = SsoLinkSigner(resolve_secret(alerting.sso.secret), alerting.sso.base_url, alerting.sso.ttl_seconds)

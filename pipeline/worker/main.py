@@ -7,58 +7,59 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiohttp import web
+from confluent_kafka import Consumer
 
-from pipeline.auth import Authenticator, Role, secure_app
+from pipeline.auth import Authenticator, KafkaOperatorLog, Role, secure_app
 from pipeline.config import PipelineConfig
+from pipeline.console import ConsoleDeps, create_console_app
+from pipeline.kafka import TOPICS, ensure_topics
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
+from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
+from pipeline.sinks.sse import create_sse_app, sse_credentials
+from pipeline.worker.actions import install_actions
+from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
 from pipeline.worker.app import WorkerContext, build_app
+from pipeline.worker.audit import install_audit
 from pipeline.worker.config import AgentName
+from pipeline.worker.delivery import install_delivery
 from pipeline.worker.lag import LagMonitor, Watched
+from pipeline.worker.normalize import install_normalize
+from pipeline.worker.plain import run_without_faust
+from pipeline.worker.siem import install_siem
 from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
 
 
-def _installers() -> dict[str, Callable[[WorkerContext], None]]:
-    from pipeline.worker.normalize import install_normalize
-
-    table: dict[str, Callable[[WorkerContext], None]] = {"normalize": install_normalize}
-    from pipeline.worker.actions import install_actions
-    from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
-    from pipeline.worker.audit import install_audit
-    from pipeline.worker.delivery import install_delivery
-    from pipeline.worker.siem import install_siem
-
-    table["audit"] = install_audit
-    table["siem"] = install_siem
-    table["alerting"] = install_alerting  # rules + dispatch
-    table["rules"] = install_rules
-    table["dispatch"] = install_dispatch
-    table["delivery"] = install_delivery
-    table["actions"] = install_actions
-    return table
+# agent name (worker.agents, --agent) -> the unit that installs it; "alerting" = rules + dispatch
+INSTALLERS: dict[AgentName, Callable[[WorkerContext], None]] = {
+    "normalize": install_normalize,
+    "audit": install_audit,
+    "siem": install_siem,
+    "alerting": install_alerting,
+    "rules": install_rules,
+    "dispatch": install_dispatch,
+    "delivery": install_delivery,
+    "actions": install_actions,
+}
 
 
 def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) -> WorkerContext:
     selected = list(dict.fromkeys(agents or config.worker.agents))
     if "alerting" in selected:  # alerting = rules + dispatch
         selected = [a for a in selected if a not in ("rules", "dispatch")]
-    installers = _installers()
-    unknown = [a for a in selected if a not in installers]
-    if unknown:
-        raise SystemExit(f"agents not available in this build: {', '.join(unknown)}")
+    installers = INSTALLERS
     extra = {"consumer_group_instance_id": config.worker.instance_id} if config.worker.instance_id else {}
     ctx = build_app(config.worker.app_id, config.kafka, config=config,
                     agents=[installers[a] for a in selected], **extra)
     extra_tokens: list[Any] = []
     if config.worker.sse is not None:
-        from pipeline.sinks.sse import create_sse_app, sse_credentials
-
         ctx.http_mounts.append(("/sse", create_sse_app(config.worker.sse, ctx.kafka, ctx.names)))
         extra_tokens = sse_credentials(config.worker.sse)
-    api_token = config.actions.get("api_token") if "actions" in selected else None
-    if isinstance(api_token, str):  # the former actions-only token: an operator + approver credential
+    api_token = config.actions.api_token if config.actions is not None and "actions" in selected else None
+    if api_token is not None:  # the former actions-only token: an operator + approver credential
         extra_tokens.append(("actions-api-token", frozenset({Role.OPERATOR, Role.APPROVER}),
                              resolve_secret(api_token)))
     monitor = LagMonitor(ctx.kafka.bootstrap, stall_after=config.worker.stall_seconds,
@@ -75,9 +76,6 @@ def build_worker(config: PipelineConfig, agents: list[AgentName] | None = None) 
 
 
 def _mount_console(ctx: WorkerContext, config: PipelineConfig, auth: Authenticator, monitor: LagMonitor) -> None:
-    from pipeline.auth import KafkaOperatorLog
-    from pipeline.console import ConsoleDeps, create_console_app
-
     assert config.worker.console is not None
     deps = ConsoleDeps(config=config.worker.console, auth=auth, kafka=ctx.kafka, names=ctx.names,
                        group=ctx.app.conf.id, audit=config.worker.audit, views=ctx.views, monitor=monitor,
@@ -100,10 +98,6 @@ def _serve_observability(ctx: WorkerContext, host: str, port: int, monitor: LagM
                          auth: Authenticator) -> None:
     """Build the HTTP app now, so an undeclared route or an unauthenticated state-changing API stops the
     worker before it joins the consumer group; serve it once the app runs."""
-    from aiohttp import web
-
-    from pipeline.observability import add_observability_routes, start_server
-
     state: dict[str, Any] = {}
 
     def health() -> dict[str, Any]:
@@ -241,12 +235,54 @@ class QuietWorker(faust.Worker):
 _CHATTY_LIBRARIES = ("faust", "mode", "aiokafka", "httpx", "httpcore", "aiohttp.access")
 
 
+def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
+    """Create the missing topics this worker reads or writes before any consumer subscribes. A faust (aiokafka)
+    consumer that subscribes to a topic missing at that moment ignores it ("Ignoring missing topic") until its
+    next metadata refresh, even through rebalances: the agent reading it sits idle without another word (the
+    cold-start stall of issue 11, tests/integration/worker/test_worker_cold_start.py). Only this worker's
+    topics: a worker of one agent does not create the whole catalog. A broker that does not answer yet is no
+    reason not to start: the consumers find the topics when they appear (faust's metadata age is 30 s)."""
+    k = config.kafka
+    used = {t for c in ctx.batch_consumers for t in c.topics} | set(ctx.topics)
+    specs = tuple(s for s in TOPICS if k.topic_prefix + s.name in used)
+    if not specs:
+        return
+    try:
+        missing = _missing_topics(k.bootstrap, [k.topic_prefix + s.name for s in specs])
+        if not missing:
+            return
+        created = ensure_topics(k.bootstrap, prefix=k.topic_prefix, partitions=k.partitions,
+                                replication_factor=k.replication_factor, timeout=10.0,
+                                specs=tuple(s for s in specs if k.topic_prefix + s.name in missing))
+    except Exception as exc:
+        log.warning("topics not checked at start (%s): the consumers pick them up when they appear", exc)
+        return
+    if created:
+        log.info("created %d missing topics before subscribing: %s", len(created), ", ".join(sorted(created)))
+
+
+def _missing_topics(bootstrap: str, names: list[str]) -> set[str]:
+    """The named topics the broker does not know, one small metadata request each: asking for the whole
+    cluster's metadata costs ~0.4 s on a broker holding thousands of topics (start to healthy must stay < 3 s),
+    and auto-creation is off for these requests, so asking never creates a topic with the broker's defaults."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "exmail-topic-check",
+                      "allow.auto.create.topics": False, "log_level": 0})
+    try:
+        missing = set()
+        for name in names:
+            meta = probe.list_topics(topic=name, timeout=10.0).topics.get(name)
+            if meta is None or meta.error is not None or not meta.partitions:
+                missing.add(name)
+        return missing
+    finally:
+        probe.close()
+
+
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
+    ensure_worker_topics(config, ctx)
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
-        from pipeline.worker.plain import run_without_faust
-
         raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))
     for fn in ctx.tasks:
         ctx.app.task(fn)

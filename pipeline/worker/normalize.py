@@ -5,7 +5,7 @@ record (events and dead letters) is produced in one `send_batch`, and the input 
 of them are acknowledged. Each event is serialized once; those bytes are what Kafka, and through it the audit
 store, receive. Events keep their key "corp_id/userid" and are produced with murmur2_random, so the faust
 rules agent's table stays co-partitioned with exmail.events. Directory enrichment reads a per-process copy of
-the users (pipeline/worker/batch/directory.py).
+the users (pipeline/transforms/normalize/directory_copy.py).
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ from collections.abc import Callable
 
 from confluent_kafka import Message
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.kafka.reader import KafkaReader
-from pipeline.metrics import DLQ_RECORDS, TRANSFORM_LATENCY, TRANSFORM_RECORDS
+from pipeline.metrics import TRANSFORM_LATENCY, TRANSFORM_RECORDS
 from pipeline.records import RAW_SCHEMAS
 from pipeline.transforms.normalize import DirectoryLookup, NormalizeError, event_key, normalize
+from pipeline.transforms.normalize.directory_copy import DirectoryFeed
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.directory import DirectoryFeed
-from pipeline.worker.batch.output import Record, produce_all
 
 STAGE = "normalize"
 
@@ -40,7 +40,7 @@ class NormalizeBatch:
                  catch_up: Callable[[], object] | None = None) -> None:
         self._producer = producer
         self._events = names.events
-        self._dlq = names.dlq
+        self._letters = DeadLetters(names.dlq)
         self._directory = directory
         self._catch_up = catch_up
 
@@ -60,13 +60,11 @@ class NormalizeBatch:
             except (EnvelopeError, NormalizeError) as exc:
                 topic = msg.topic() or ""
                 key = msg.key()
-                letter = dead_letter(
+                out.append(self._letters.letter(
                     stage=STAGE, reason=getattr(exc, "reason", None) or str(exc), error_type=type(exc).__name__,
                     origin=Origin(topic, msg.partition(), msg.offset(),
                                   key.decode("utf-8", "replace") if key else None),
-                    payload=value)
-                out.append((self._dlq, topic.encode(), letter.encode()))
-                DLQ_RECORDS.labels(STAGE, type(exc).__name__).inc()
+                    payload=value))
                 letters += 1
                 continue
             out.append((events, event_key(ev), ev.encode()))

@@ -8,14 +8,13 @@ from typing import Any
 
 from confluent_kafka import Message
 
-from pipeline.dlq import Origin, dead_letter
+from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, TopicNames
-from pipeline.metrics import DLQ_RECORDS
+from pipeline.kafka.batch_output import Record, produce_all
 from pipeline.sinks._batching import BatchConfig, deliver_batch
 from pipeline.sinks.registry import SiemEntry, parse_siem
 from pipeline.worker.app import WorkerContext
-from pipeline.worker.batch.output import Record, produce_all
 
 
 def install_siem(ctx: WorkerContext) -> None:
@@ -34,6 +33,7 @@ class SiemBatch:
         self._config = config
         self._producer = producer
         self._names = names
+        self._letters = DeadLetters(names.dlq)
 
     async def __call__(self, batch: list[Message]) -> None:
         envs: list[Envelope] = []
@@ -50,11 +50,9 @@ class SiemBatch:
 
         async def reject(items: list[tuple[Envelope, str]]) -> None:
             for env, reason in items:
-                letter = dead_letter(stage=self.stage, reason=reason, error_type="rejected",
-                                     origin=Origin(events, None, None, None), payload=env.to_dict(),
-                                     corp_id=env.corp_id)
-                letters.append((self._names.dlq, events.encode(), letter.encode()))
-                DLQ_RECORDS.labels(self.stage, "rejected").inc()
+                letters.append(self._letters.letter(stage=self.stage, reason=reason, error_type="rejected",
+                                                    origin=Origin(events, None, None, None), payload=env.to_dict(),
+                                                    corp_id=env.corp_id))
 
         step = self._config.max_records
         for i in range(0, len(envs), step):

@@ -27,10 +27,10 @@ import orjson
 from pipeline.exmail._parse import MAIL_ROWS, decode_payload
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, bootstrap_from_env, ensure_topics
 from pipeline.kafka.reader import KafkaReader, OnRecord, ScanResult
+from pipeline.kafka.state import StateTopic
 from pipeline.sources._clock import FixedClock
 from pipeline.sources._emit import Emitter
 from pipeline.sources._runtime import CorpRuntime, Runtime
-from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.config import CorpConfig, PollSettings
 from pipeline.sources.cursor import CursorStore

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import click
+import orjson
 
 from pipeline.auth.client import call_api
 
@@ -60,8 +61,6 @@ def list_cmd(state: str, as_json: bool, url: str, api_token: str | None) -> None
     path = "/api/silences" if state == "all" else f"/api/silences?state={state}"
     silences = _call("GET", url, path, api_token)
     if as_json:
-        import orjson
-
         click.echo(orjson.dumps(silences, option=orjson.OPT_INDENT_2).decode())
         return
     if not silences:

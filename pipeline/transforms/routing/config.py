@@ -22,8 +22,12 @@ from pipeline.transforms.rules.durations import Duration
 class RoutingConfigError(ValueError):
     """The routing configuration is invalid; `errors` lists "location: problem" lines."""
 
-    def __init__(self, errors: list[str], source: str = "routing") -> None:
+    hint = "fix the route tree (Alertmanager syntax; pipeline/transforms/routing/README.md)"  # check-config's
+
+    def __init__(self, errors: list[str], source: str = "routing", *, hint: str | None = None) -> None:
         self.errors = errors
+        if hint is not None:
+            self.hint = hint
         super().__init__(f"{source}: " + ("; ".join(errors) if len(errors) == 1 else
                                            "\n  " + "\n  ".join(errors)))
 

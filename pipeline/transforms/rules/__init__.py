@@ -13,7 +13,13 @@ from pipeline.transforms.rules.config import (
 )
 from pipeline.transforms.rules.durations import Duration, format_duration, parse_duration
 from pipeline.transforms.rules.engine import RuleEngine, RuleEvaluationError, RuleInputError
-from pipeline.transforms.rules.state import JSONValue, MemoryRuleState, RuleState
+from pipeline.transforms.rules.state import (
+    JSONValue,
+    MemoryRuleState,
+    RuleState,
+    RuleStateUnavailable,
+    TableRuleState,
+)
 
 __all__ = [
     "ALERT_SCHEMA",
@@ -30,7 +36,9 @@ __all__ = [
     "RuleInputError",
     "RulePackConfig",
     "RuleState",
+    "RuleStateUnavailable",
     "RulesConfigError",
+    "TableRuleState",
     "alert_fingerprint",
     "format_duration",
     "load_default_rules",

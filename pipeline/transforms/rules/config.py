@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -38,6 +39,8 @@ _OPERATORS = ("eq", "ne", "in_", "not_in", "regex", "not_regex", "exists", "doma
 
 class RulesConfigError(ValueError):
     """The rule pack is invalid; `errors` lists "location: problem" lines, one per problem."""
+
+    hint = "fix the rule pack (pipeline/transforms/rules/README.md)"  # shown by `pipeline check-config`
 
     def __init__(self, errors: list[str], source: str = "rules") -> None:
         self.errors = errors
@@ -295,3 +298,24 @@ def _rule_name(obj: dict[str, Any], index: int) -> str | None:
         name = rules[index].get("name")
         return name if isinstance(name, str) else None
     return None
+
+
+class RulesSection(BaseModel):
+    """The `alerting.rules` section of the pipeline config: which pack, with which params. The pack is loaded
+    and checked when the config is validated (once), and kept: `pack` is what the rules agent runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: Path | None = Field(None, description="a rule pack YAML; default: the shipped default pack")
+    params: dict[str, Any] = Field(default_factory=dict, description="overrides of the pack's params")
+    _pack: RulePackConfig | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _load_pack(self) -> RulesSection:
+        self._pack = load_rules(self.file, self.params) if self.file else load_default_rules(self.params)
+        return self
+
+    @property
+    def pack(self) -> RulePackConfig:
+        assert self._pack is not None  # set by validation
+        return self._pack

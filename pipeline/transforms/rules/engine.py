@@ -24,7 +24,7 @@ from pipeline.transforms.rules._templates import CompiledTemplates
 from pipeline.transforms.rules.alert import MAX_EVENT_IDS, Alert
 from pipeline.transforms.rules.config import RuleConfig, RulePackConfig
 from pipeline.transforms.rules.durations import format_duration
-from pipeline.transforms.rules.state import MemoryRuleState, RuleState
+from pipeline.transforms.rules.state import MemoryRuleState, RuleState, RuleStateUnavailable
 
 _DATASET = ("event", "dataset")
 _TOUCH_SECONDS = 3600.0  # first-seen: re-write a known value's last-seen time at most hourly
@@ -126,6 +126,8 @@ class RuleEngine:
                     alert = self._count(rule, event, ts, now)
                     if alert is not None:
                         out.append(alert)
+            except RuleStateUnavailable:
+                raise  # the store's fault, not the event's: retried by the caller, never dead-lettered
             except Exception as exc:
                 raise RuleEvaluationError(f"rule {rule.name} failed on event {event.id}: {exc}") from exc
         for alert in out:

@@ -8,7 +8,7 @@ so an implementation may keep the object itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any, Protocol, runtime_checkable
 
 import orjson
@@ -66,3 +66,45 @@ class MemoryRuleState:
 
     def __contains__(self, key: object) -> bool:
         return key in self._data
+
+
+class RuleStateUnavailable(RuntimeError):
+    """The state store could not be read or written (e.g. a table whose changelog topic is missing). Not the
+    event's fault: the caller waits and retries the event; it is never dead-lettered."""
+
+
+class TableRuleState:
+    """RuleState over a bytes -> bytes mapping (the rules agent's faust table: str keys, JSON values), written
+    only inside stream events. Any failure of the mapping itself is raised as RuleStateUnavailable."""
+
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self._table = table
+
+    def get(self, key: str) -> JSONValue | None:
+        try:
+            raw = self._table.get(key.encode())
+        except Exception as exc:
+            raise RuleStateUnavailable(f"reading rule state failed: {type(exc).__name__}: {exc}") from exc
+        return None if raw is None else orjson.loads(raw)
+
+    def put(self, key: str, value: JSONValue) -> None:
+        try:
+            self._table[key.encode()] = orjson.dumps(value)
+        except Exception as exc:
+            raise RuleStateUnavailable(f"writing rule state failed: {type(exc).__name__}: {exc}") from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._table.pop(key.encode(), None)
+        except Exception as exc:
+            raise RuleStateUnavailable(f"writing rule state failed: {type(exc).__name__}: {exc}") from exc
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, JSONValue]]:
+        p = prefix.encode()
+        try:
+            stored = list(self._table.items())
+        except Exception as exc:
+            raise RuleStateUnavailable(f"reading rule state failed: {type(exc).__name__}: {exc}") from exc
+        for k, v in stored:
+            if k.startswith(p):
+                yield k.decode(), orjson.loads(v)

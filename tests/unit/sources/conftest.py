@@ -28,10 +28,10 @@ from pipeline.exmail.models import (
 )
 from pipeline.kafka import DeliveryError, TopicNames
 from pipeline.kafka.reader import OnRecord, ScanResult
+from pipeline.kafka.state import StateTopic
 from pipeline.sources._clock import FixedClock
 from pipeline.sources._emit import Emitter
 from pipeline.sources._runtime import CorpRuntime, Runtime
-from pipeline.sources._state import StateTopic
 from pipeline.sources._window import CorpCalendar
 from pipeline.sources.config import CorpConfig, PollSettings
 from pipeline.sources.cursor import CursorStore
@@ -291,3 +291,19 @@ def validate() -> Callable[[dict[str, Any]], None]:
         Draft202012Validator(schema, registry=registry).validate(envelope)
 
     return check
+
+
+def company(api: Any) -> None:
+    """A small company (three departments, two users, one group) in the fake Exmail's address book."""
+    api.departments = [
+        {"id": 1, "name": "Acme", "parentid": 0, "order": 0},
+        {"id": 4913577855806636138, "name": "R&D", "parentid": 1, "order": 10},
+        {"id": 4913577855806636200, "name": "Mail team", "parentid": 4913577855806636138, "order": 40},
+    ]
+    api.users = [
+        {"userid": "alice@acme.com", "name": "Alice", "department": [4913577855806636200], "enable": "1",
+         "position": "Engineer"},
+        {"userid": "bob@acme.com", "name": "Bob", "department": [1, 4913577855806636138], "enable": "1"},
+    ]
+    api.groups = {"all@acme.com": {"groupid": "all@acme.com", "groupname": "All", "userlist": ["alice@acme.com"],
+                                   "allow_type": 0}}

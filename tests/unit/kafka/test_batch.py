@@ -1,0 +1,115 @@
+"""BatchConsumer's loop: records reach the handler a batch at a time and are committed only after the handler
+returned; a failing batch is re-read from its first offsets (nothing lost, nothing committed early); stop()
+finishes the batch in hand, commits it and leaves the group. Against librdkafka's in-process mock cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from confluent_kafka import KafkaError, Message
+
+from pipeline.kafka.batch import BatchConsumer, ConsumeConfig
+
+from .conftest import MockKafka
+
+FAST = ConsumeConfig(max_records=50, max_wait_seconds=0.05, session_timeout_seconds=3,
+                     retry_initial_seconds=0.05, retry_max_seconds=0.2)
+
+
+def _fill(mock_kafka: MockKafka, topic: str, per_partition: dict[int, int]) -> None:
+    for partition, n in per_partition.items():
+        mock_kafka.produce(topic, [(b"k", f"{partition}:{i}".encode()) for i in range(n)], partition=partition)
+
+
+async def _run(consumer: BatchConsumer, handler: Any) -> None:
+    await asyncio.wait_for(consumer.run(handler), timeout=60)
+
+
+async def test_every_record_once_in_order_committed_and_resumed_from_there(mock_kafka: MockKafka) -> None:
+    _fill(mock_kafka, "raw", {0: 120, 2: 7})
+    consumer = BatchConsumer("normalize", mock_kafka.bootstrap, "g-normalize", ["raw"], FAST)
+    seen: dict[int, list[int]] = defaultdict(list)
+    sizes: list[int] = []
+
+    async def handler(batch: list[Message]) -> None:
+        sizes.append(len(batch))
+        for m in batch:
+            seen[m.partition() or 0].append(m.offset() or 0)
+        if sum(map(len, seen.values())) >= 127:
+            consumer.stop()
+
+    await _run(consumer, handler)
+    assert seen == {0: list(range(120)), 2: list(range(7))}
+    assert max(sizes) <= FAST.max_records
+    assert mock_kafka.committed("g-normalize", "raw") == {0: 120, 1: -1, 2: 7, 3: -1}
+    progress = consumer.progress
+    assert (progress.batches, progress.records, progress.last_error) == (len(sizes), 127, None)
+    account = consumer.describe()
+    assert account["records"] == 127 and account["stopping"] is True
+
+    # the next member of the group (a restart) resumes from the commit: nothing read again, nothing skipped
+    _fill(mock_kafka, "raw", {2: 3})
+    restarted = BatchConsumer("normalize", mock_kafka.bootstrap, "g-normalize", ["raw"], FAST)
+    offsets: list[int] = []
+
+    async def rest(batch: list[Message]) -> None:
+        offsets.extend(m.offset() or 0 for m in batch)
+        if len(offsets) >= 3:
+            restarted.stop()
+
+    await _run(restarted, rest)
+    assert offsets == [7, 8, 9]
+    assert mock_kafka.committed("g-normalize", "raw")[2] == 10
+
+
+async def test_a_failed_batch_is_read_again_and_only_committed_once_handled(mock_kafka: MockKafka) -> None:
+    _fill(mock_kafka, "raw", {1: 10})
+    consumer = BatchConsumer("audit", mock_kafka.bootstrap, "g-audit", ["raw"], FAST)
+    attempts: list[list[int]] = []
+    committed_during_failure: list[dict[int, int]] = []
+    durable: list[int] = []
+
+    async def handler(batch: list[Message]) -> None:
+        offsets = [m.offset() or 0 for m in batch]
+        attempts.append(offsets)
+        if len(attempts) <= 2:  # the store is down twice
+            committed_during_failure.append(await asyncio.to_thread(mock_kafka.committed, "g-audit", "raw"))
+            raise ConnectionError("store unavailable")
+        durable.extend(offsets)
+        if len(set(durable)) == 10:
+            consumer.stop()
+
+    await _run(consumer, handler)
+    assert attempts[0][0] == attempts[1][0] == attempts[2][0] == 0  # re-read from the batch's first offset
+    assert sorted(set(durable)) == list(range(10))
+    assert all(c[1] == -1 for c in committed_during_failure)  # nothing committed while the batch failed
+    assert mock_kafka.committed("g-audit", "raw")[1] == 10
+    # the last failure stays visible for the stall monitor's account
+    assert consumer.progress.last_error == "ConnectionError: store unavailable"
+
+
+class _Msg:
+    def __init__(self, code: int | None) -> None:
+        self._err = None if code is None else KafkaError(code)
+
+    def error(self) -> KafkaError | None:
+        return self._err
+
+    def topic(self) -> str:
+        return "raw"
+
+    def partition(self) -> int:
+        return 0
+
+
+def test_end_of_partition_markers_are_dropped_and_other_errors_logged(caplog: pytest.LogCaptureFixture) -> None:
+    consumer = BatchConsumer("normalize", "unused:9092", "g", ["raw"], FAST)
+    good = _Msg(None)
+    batch = [good, _Msg(KafkaError._PARTITION_EOF), _Msg(KafkaError.UNKNOWN_TOPIC_OR_PART)]
+    with caplog.at_level("WARNING"):
+        assert consumer._usable(batch) == [good]  # type: ignore[arg-type]
+    assert [r.getMessage() for r in caplog.records if "consume error" in r.getMessage()] != []
+    assert not any("PARTITION_EOF" in r.getMessage() for r in caplog.records)
