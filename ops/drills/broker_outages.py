@@ -20,7 +20,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,25 +31,11 @@ from typing import Any
 
 import httpx
 import orjson
+from _ports import free_pair  # ops/drills/_ports.py: this script's folder is on sys.path when it runs
 from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "ops" / "kafka" / "kafka.sh"
-
-
-def free_pair() -> int:
-    """A port p with p+1 free too (the broker's controller listens on port+1), below the kernel's ephemeral
-    range (32768+): a port-0 pick comes from that range, which outgoing connections and other port-0 listeners on
-    a busy machine draw from, so it can be taken again before the broker binds it."""
-    while True:
-        port = random.randrange(20000, 32000)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
 
 
 class PrivateBroker:

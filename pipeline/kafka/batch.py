@@ -21,7 +21,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Container, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -178,6 +178,22 @@ def legacy_positions(name: str, bootstrap: str, consumer: Consumer, tps: list[To
     if moved:
         log.info("%s: %d partitions start at the offsets committed by group %s", name, moved, legacy_group)
     return moved
+
+
+def commit_owned(consumer: Consumer | None, topic: str, offsets: dict[int, int], owned: Container[int], *,
+                 asynchronous: bool, stage: str) -> None:
+    """Commit `offsets` (partition -> next offset) of the partitions this process still owns. A commit lost to a
+    rebalance is only logged: the next owner reprocesses from the last commit, and the stages dedup."""
+    tps = [TopicPartition(topic, p, o) for p, o in offsets.items() if p in owned]
+    if consumer is None or not tps:
+        return
+    try:
+        if asynchronous:  # (two calls: the client's type stubs overload on the literal)
+            consumer.commit(offsets=tps, asynchronous=True)
+        else:
+            consumer.commit(offsets=tps, asynchronous=False)
+    except Exception as exc:
+        log.warning("%s: commit of %s failed: %s", stage, tps, exc)
 
 
 def _tp_list(tps: Sequence[TopicPartition]) -> str:

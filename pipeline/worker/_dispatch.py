@@ -38,6 +38,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
+from pipeline.kafka.batch import commit_owned
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
@@ -222,17 +223,8 @@ class DispatchService:
                       "start", len(self._inflight))
 
     def _commit(self, offsets: dict[int, int], *, asynchronous: bool) -> None:
-        consumer = self._consumer
-        owned = [TopicPartition(self.names.alerts, p, o) for p, o in offsets.items() if p in self.dispatchers]
-        if consumer is None or not owned:
-            return
-        try:
-            if asynchronous:
-                consumer.commit(offsets=owned, asynchronous=True)
-            else:
-                consumer.commit(offsets=owned, asynchronous=False)
-        except Exception as exc:  # a commit lost to a rebalance is retried by the next owner's reprocessing
-            log.warning("dispatch: commit of %s failed: %s", owned, exc)
+        commit_owned(self._consumer, self.names.alerts, offsets, self.dispatchers,
+                     asynchronous=asynchronous, stage="dispatch")
 
     # --- partitions coming and going (called inside consume(), on the event loop's thread)
 

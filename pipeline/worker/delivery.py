@@ -37,7 +37,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.batch import legacy_positions
+from pipeline.kafka.batch import commit_owned, legacy_positions
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
 from pipeline.logfilter import KAFKA_LOGGER
@@ -303,17 +303,8 @@ class DeliveryService:
             self._commit(offsets, asynchronous=not final)
 
     def _commit(self, offsets: dict[int, int], *, asynchronous: bool) -> None:
-        consumer = self._consumer
-        owned = [TopicPartition(self.names.notifications, p, o) for p, o in offsets.items() if p in self._owned]
-        if consumer is None or not owned:
-            return
-        try:
-            if asynchronous:
-                consumer.commit(offsets=owned, asynchronous=True)
-            else:
-                consumer.commit(offsets=owned, asynchronous=False)
-        except Exception as exc:  # a commit lost to a rebalance: the next owner redoes them (the log dedups)
-            log.warning("delivery: commit of %s failed: %s", owned, exc)
+        commit_owned(self._consumer, self.names.notifications, offsets, self._owned,
+                     asynchronous=asynchronous, stage="delivery")
 
     # --- sending
 

@@ -9,9 +9,9 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
-from pipeline.kafka.batch import BatchConsumer, ConsumeConfig
+from pipeline.kafka.batch import BatchConsumer, ConsumeConfig, commit_owned
 
 from .conftest import MockKafka
 
@@ -113,3 +113,28 @@ def test_end_of_partition_markers_are_dropped_and_other_errors_logged(caplog: py
         assert consumer._usable(batch) == [good]  # type: ignore[arg-type]
     assert [r.getMessage() for r in caplog.records if "consume error" in r.getMessage()] != []
     assert not any("PARTITION_EOF" in r.getMessage() for r in caplog.records)
+
+
+class _CommitRecorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[list[tuple[str, int, int]], bool]] = []
+        self.fail = fail
+
+    def commit(self, *, offsets: list[Any], asynchronous: bool) -> None:
+        if self.fail:
+            raise KafkaException("rebalance in progress")
+        self.calls.append(([(tp.topic, tp.partition, tp.offset) for tp in offsets], asynchronous))
+
+
+def test_commit_owned_commits_only_the_partitions_still_owned() -> None:
+    rec = _CommitRecorder()
+    commit_owned(rec, "t.alerts", {0: 10, 1: 20, 2: 30}, {0, 2}, asynchronous=False, stage="dispatch")  # type: ignore[arg-type]
+    assert rec.calls == [([("t.alerts", 0, 10), ("t.alerts", 2, 30)], False)]
+    commit_owned(rec, "t.alerts", {1: 21}, {0, 2}, asynchronous=True, stage="dispatch")  # type: ignore[arg-type]
+    assert len(rec.calls) == 1  # nothing owned: no commit call at all
+
+
+def test_commit_owned_logs_a_commit_lost_to_a_rebalance(caplog: pytest.LogCaptureFixture) -> None:
+    commit_owned(_CommitRecorder(fail=True), "t.n", {3: 7}, {3}, asynchronous=True,  # type: ignore[arg-type]
+                 stage="delivery")
+    assert any("delivery: commit of" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
