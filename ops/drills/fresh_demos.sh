@@ -18,24 +18,7 @@ branch=$(git -C "$root" rev-parse --abbrev-ref HEAD)
 commit=$(git -C "$root" rev-parse HEAD)  # every run checks out this commit, even if the branch moves meanwhile
 py=${EXMAIL_PYTHON:-python3}
 
-free_pair() {
-  # a port p with p+1 (the KRaft controller port) free too, below the kernel's ephemeral range (32768+): a port
-  # picked by binding to 0 is from that range, which every outgoing connection and port-0 listener on this busy
-  # machine draws from, so it was taken again before the broker bound it (run 6 of the first drill: the
-  # controller's bind failed with "Address already in use")
-  "$py" - <<'PY'
-import random, socket
-while True:
-    p = random.randrange(20000, 32000)
-    try:
-        with socket.socket() as a, socket.socket() as b:
-            a.bind(("127.0.0.1", p))
-            b.bind(("127.0.0.1", p + 1))
-    except OSError:
-        continue
-    print(p); break
-PY
-}
+free_pair() { "$py" "$root/ops/drills/_ports.py"; }  # a port p with p+1 free, below the ephemeral range
 
 summary_fields() {  # ok, checks failed, drain detail, lag by stage from one summary.json
   "$py" - "$1" <<'PY'
