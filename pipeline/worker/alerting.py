@@ -10,7 +10,6 @@ Silences are persisted in exmail.state.silences, followed by every worker, and s
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -136,31 +135,7 @@ def install_dispatch(ctx: WorkerContext) -> None:
                               silences=silences, producer=producer, spread=spread)
     ctx.views["dispatcher"] = service  # the console's groups: this process's partitions
     ctx.watched.append(Watched("dispatch", service.group_id, lambda: [(names.alerts, p) for p in service.dispatchers]))
-    running: dict[str, asyncio.Task[None]] = {}
-
-    @ctx.task
-    async def _dispatch() -> None:
-        running["task"] = asyncio.current_task()  # type: ignore[assignment]
-        try:
-            await service.run()
-        except Exception as exc:
-            log.exception("dispatch stopped: %s", exc)
-            if app.agents:  # under faust; alone, the failed task stops the process (plain.py)
-                await app.crash(exc)  # a dispatcher that cannot make its output durable must not idle silently
-            raise
-
-    async def _stop() -> None:
-        service.stop()
-        task = running.get("task")
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        left = await asyncio.to_thread(producer.close)
-        if left:
-            log.error("dispatch: %d records were not acknowledged at stop; they are reprocessed at the next start",
-                      left)
-
-    ctx.on_stop.append(_stop)
+    ctx.run_service("dispatch", service, producer)
 
 
 def install_alerting(ctx: WorkerContext) -> None:

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -29,6 +29,14 @@ def _idempotent_settings_extra(self: Any) -> dict[str, Any]:
 
 
 faust_aiokafka.Producer._settings_extra = _idempotent_settings_extra  # type: ignore[method-assign]
+
+
+class _Service(Protocol):
+    """A consumer-group loop the worker runs (DispatchService, DeliveryService)."""
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -62,6 +70,41 @@ class WorkerContext:
         """Register a coroutine function to run for the worker's lifetime (under faust or without it)."""
         self.tasks.append(fn)
         return fn
+
+    def run_service(self, name: str, service: _Service, producer: EventProducer) -> None:
+        """Run a consumer-group service (dispatch, delivery) as a task of the worker; at stop, `service.stop()`,
+        wait for its loop, close its producer. A loop that fails crashes the faust app when there is one (alone,
+        the failed task stops the process: plain.py), so a stage that cannot make its output durable never idles
+        silently."""
+        running: dict[str, asyncio.Task[None]] = {}
+
+        async def _run_service() -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                running["task"] = task
+            try:
+                await service.run()
+            except Exception as exc:
+                log.exception("%s stopped: %s", name, exc)
+                if self.app.agents:
+                    await self.app.crash(exc)
+                raise
+
+        _run_service.__name__ = _run_service.__qualname__ = f"service_{name}"
+        self.task(_run_service)
+
+        async def _stop() -> None:
+            service.stop()
+            task = running.get("task")
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            left = await asyncio.to_thread(producer.close)
+            if left:
+                log.error("%s: %d records were not acknowledged at stop; they are redone at the next start", name,
+                          left)
+
+        self.on_stop.append(_stop)
 
     def batch_consumer(self, unit: str, topics: list[str], *, continue_app_group: bool = False) -> BatchConsumer:
         """A consumer-group member for one batch unit; its group is "<app_id>.<unit>", so every process with

@@ -490,27 +490,4 @@ def install_delivery(ctx: WorkerContext) -> None:
                                   backlog_alert_seconds=alerting.backlog_alert_seconds,
                                   stop_grace_seconds=alerting.stop_grace_seconds))
     ctx.watched.append(service.watched())
-    running: dict[str, asyncio.Task[None]] = {}
-
-    @ctx.task
-    async def _delivery() -> None:
-        running["task"] = asyncio.current_task()  # type: ignore[assignment]
-        try:
-            await service.run()
-        except Exception as exc:
-            log.exception("delivery stopped: %s", exc)
-            if ctx.app.agents:  # under faust; alone, the failed task stops the process (plain.py)
-                await ctx.app.crash(exc)  # a delivery loop that cannot make its output durable must not idle
-            raise
-
-    async def _stop() -> None:
-        service.stop()
-        task = running.get("task")
-        if task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        left = await asyncio.to_thread(producer.close)
-        if left:
-            log.error("delivery: %d records were not acknowledged at stop; they are redone at the next start", left)
-
-    ctx.on_stop.append(_stop)
+    ctx.run_service("delivery", service, producer)
