@@ -12,12 +12,22 @@ Everything that must survive a restart is written through to the state store as 
 A new Dispatcher on the same state re-arms every group's timer at its stored due time, so a restart in the
 middle of group_wait sends the pending notification once, when it is due.
 
-Idle flushes are skipped: a group_interval tick of a group that got no alert since its last flush, while no
-alert of it resolves, no repeat or nflog expiry is due, no silence or inhibition source changed or starts or
-ends, and its route has no time intervals, can only send nothing and change nothing, so the tick only re-arms
-the timer (as the flush would have) without running the notify pipeline. The groups one tick re-arms share one
-heap entry (they are due again at the same time), so 20,000 idle groups with group_interval 1s cost 20,000 list
-appends a second, not 20,000 flushes or heap sifts. Produce the notifications a call
+Timers (why idle groups cost nothing): a group's flushes lie on a grid, its last effective flush (one that
+sent, resolved or was the group's first) + k x group_interval; the grid is what Alertmanager's ticker gives
+when ticks are punctual. A flush of a group that got no alert since its last flush, while none of its alerts
+resolves, no repeat or nflog expiry is due, no silence or (for a group that holds an inhibitable alert)
+inhibition source changed, starts or ends, and its route's time intervals are in the same minute, sends
+nothing and changes nothing, so nothing runs for it: the group's timer is armed only for the earliest of
+  * its next grid point after an alert arrives (dirty), or group_wait for a new group;
+  * its quiet-until time: the earliest alert end (resolve), nflog repeat or expiry, silence start or end,
+    inhibition source end, or the next minute of a route with time intervals (boundaries are whole minutes);
+  * its next grid point after a silence change (every group, once) or an inhibition change (the groups that
+    hold an alert some inhibit rule targets, once), noticed by `tick` through the stores' versions.
+A timer that fires before the group's grid point waits for it; the grid point a group is on is computed from
+the last tick when needed (`_due`), never advanced per interval, so 20,000 idle groups cost nothing per tick
+and a heap entry each only while something is pending. One heap entry per group at most is live (`timer`);
+replaced entries are skipped when popped. Only an effective flush rewrites `ag/<gid>` ("n" = its next grid
+point, which anchors the grid again after a restart). Produce the notifications a call
 returns before committing the state it wrote (or use faust's exactly-once guarantee); a notification emitted
 twice after a crash keeps its id.
 
@@ -29,13 +39,16 @@ Deviations from Alertmanager, on purpose:
   * A resolved alert that no group holds creates no group (it could only produce "nothing to send").
   * Group keys use the route's unique id (matchers + sibling index), so sibling routes with identical
     matchers never share an nflog entry.
+  * Upstream re-arms group_interval when its ticker fires, so every tick moves a group's schedule by the
+    flush's latency; ours moves only with an effective flush (a late tick that sends nothing keeps the grid).
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
+import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pipeline.envelope import fingerprint
@@ -59,6 +72,7 @@ from pipeline.transforms.rules.state import MemoryRuleState, RuleState
 GROUP_PREFIX = "ag/"
 GROUP_ALERT_PREFIX = "ga/"
 MAINTENANCE_INTERVAL = 60.0
+INF = math.inf
 
 
 @dataclass(slots=True)
@@ -68,11 +82,13 @@ class _Group:
     route: Route
     labels: dict[str, str]
     alerts: dict[str, Alert]
-    next_due: float
+    next_due: float  # its next flush on the grid, as of the last tick that touched it (see Dispatcher._due)
     flushed: bool
+    anchor: float = 0.0  # the grid: anchor + k x group_interval (k >= 0)
+    timer: float = INF  # when its live heap entry fires (INF: none)
     dirty: bool = True  # an alert arrived since the last flush
+    stale: bool = False  # a silence or inhibition change since the last flush
     quiet_until: float = 0.0  # before this, a flush of the unchanged group sends nothing and changes nothing
-    versions: tuple[int, int] = (-1, -1)  # (silences, inhibition) versions at the last flush
 
     def meta(self) -> dict[str, Any]:
         return {"r": self.route.id, "k": self.key, "l": self.labels, "n": self.next_due, "f": self.flushed}
@@ -103,9 +119,10 @@ class Dispatcher:
         self._nflog = NotificationLog(self.state, config.notification_log_retention)
         self._groups: dict[str, _Group] = {}
         self._by_key: dict[str, _Group] = {}
-        # timers: (due, sequence, group ids); the groups an idle tick re-arms together share one entry
-        self._heap: list[tuple[float, int, list[str]]] = []
-        self._seq = itertools.count()
+        self._inhibitable: set[str] = set()  # groups holding an alert that some inhibit rule targets
+        self._heap: list[tuple[float, str]] = []  # (when, group id); live iff the group's `timer` is `when`
+        self._last_tick = -INF
+        self._versions = (self.silences.version, self._inhibitor.version)  # as the last tick saw them
         self._next_maintenance: float | None = None
         self._counters: dict[tuple[str, str], Any] = {}
         self._skip_idle = skip_idle_flushes  # False: flush every tick (the reference behaviour, for tests)
@@ -125,43 +142,54 @@ class Dispatcher:
             if group is None:
                 if alert.ends_at <= now:
                     continue
-                group = _Group(gid=fingerprint("exmail.group", key), key=key, route=route, labels=labels,
-                               alerts={}, next_due=now + route.group_wait, flushed=False)
-                self._groups[group.gid] = group
-                self._by_key[key] = group
+                group = self._new_group(key, route, labels, now + route.group_wait)
             self._insert(group, alert, now)
-            if group.next_due <= now:
+            due = self._due(group)
+            if due <= now:
                 out.extend(self._flush(group, now))
-            elif created:
-                self.state.put(GROUP_PREFIX + group.gid, group.meta())
-                self._arm(group, group.next_due)
+            else:
+                if created:
+                    self.state.put(GROUP_PREFIX + group.gid, group.meta())
+                self._arm(group, due)
         return out
 
     def tick(self, now: float) -> list[Notification]:
         """Flush every group whose timer is due at `now` (oldest due first, then by group id)."""
         out: list[Notification] = []
-        heap = self._heap
-        due_now: list[tuple[float, str]] = []
+        groups, heap = self._groups, self._heap
+        versions = (self.silences.version, self._inhibitor.version)
+        if versions != self._versions:
+            # a mute decision may have changed: every group a change can concern flushes at its next grid point
+            concerned = groups.keys() if versions[0] != self._versions[0] else self._inhibitable
+            self._versions = versions
+            for gid in concerned:
+                group = groups[gid]
+                group.stale = True
+                self._arm(group, self._due(group))
+        due_now: list[tuple[float, str, _Group]] = []
         while heap and heap[0][0] <= now:
-            due, _, gids = heapq.heappop(heap)
-            due_now.extend((due, gid) for gid in gids)
+            when, gid = heapq.heappop(heap)
+            group = groups.get(gid)
+            if group is None or group.timer != when:
+                continue  # replaced by an earlier timer, or the group is gone
+            group.timer = INF
+            due = self._due(group)
+            if due > now:
+                self._wake(group, due)  # quiet until now, but its grid point is later
+            else:
+                due_now.append((due, gid, group))
         if due_now:
-            versions = (self.silences.version, self._inhibitor.version)
-            rearmed: dict[float, list[str]] = {}
-            due_now.sort()
-            for due, gid in due_now:
-                group = self._groups.get(gid)
-                if group is None or group.next_due != due:
-                    continue  # a stale timer: the group was flushed, re-armed or removed since
-                if self._skip_idle and not group.dirty and now < group.quiet_until and group.versions == versions:
-                    # what the idle flush would have done; the groups re-armed by one tick share one heap entry,
-                    # so an idle group costs a list append per interval, not a heap sift
-                    group.next_due = now + group.route.group_interval
-                    rearmed.setdefault(group.next_due, []).append(gid)
+            due_now.sort(key=_due_order)
+            skip_idle = self._skip_idle
+            for _, _, group in due_now:
+                if skip_idle and not group.dirty and not group.stale and now < group.quiet_until:
+                    # woken early (e.g. a silence change it does not concern): the flush would do nothing
+                    group.next_due = _after(group.anchor, group.route.group_interval, now)
+                    self._wake(group, group.next_due)
                     continue
                 out.extend(self._flush(group, now))
-            for due, gids in rearmed.items():
-                heapq.heappush(heap, (due, next(self._seq), gids))
+        if now > self._last_tick:
+            self._last_tick = now
         if self._next_maintenance is None or now >= self._next_maintenance:
             self._inhibitor.gc(now)
             self._nflog.gc(now)
@@ -169,21 +197,46 @@ class Dispatcher:
         return out
 
     def next_due(self) -> float | None:
+        """When the next tick has work (None: no timer); an idle group has none."""
         heap, groups = self._heap, self._groups
         while heap:
-            due, _, gids = heap[0]
-            for gid in gids:
-                group = groups.get(gid)
-                if group is not None and group.next_due == due:
-                    return due
+            when, gid = heap[0]
+            group = groups.get(gid)
+            if group is not None and group.timer == when:
+                return when
             heapq.heappop(heap)
         return None
 
-    def _arm(self, group: _Group, due: float) -> None:
-        heapq.heappush(self._heap, (due, next(self._seq), [group.gid]))
+    def _due(self, group: _Group) -> float:
+        """The group's next grid point as the ticks so far left it: the ticks that passed an idle group's grid
+        points flushed nothing, so it is the first point after the last tick (computed, never stepped)."""
+        due = group.next_due
+        if due <= self._last_tick:
+            due = group.next_due = _after(group.anchor, group.route.group_interval, self._last_tick)
+        return due
+
+    def _arm(self, group: _Group, when: float) -> None:
+        if when < group.timer:
+            group.timer = when
+            heapq.heappush(self._heap, (when, group.gid))
+
+    def _wake(self, group: _Group, due: float) -> None:
+        """Arm the group's next flush that can do something: its grid point `due` once something changed,
+        else the first grid point at or after its quiet-until time (the tick then finds the grid point)."""
+        if group.dirty or group.stale or not self._skip_idle:
+            self._arm(group, due)
+        elif group.quiet_until < INF:
+            self._arm(group, max(due, group.quiet_until))
+
+    def _new_group(self, key: str, route: Route, labels: dict[str, str], due: float) -> _Group:
+        group = _Group(gid=fingerprint("exmail.group", key), key=key, route=route, labels=labels, alerts={},
+                       next_due=due, flushed=False, anchor=due)
+        self._groups[group.gid] = group
+        self._by_key[key] = group
+        return group
 
     def groups(self) -> list[GroupInfo]:
-        return [GroupInfo(g.gid, g.key, g.route.receiver, dict(g.labels), g.next_due, tuple(sorted(g.alerts)))
+        return [GroupInfo(g.gid, g.key, g.route.receiver, dict(g.labels), self._due(g), tuple(sorted(g.alerts)))
                 for g in sorted(self._groups.values(), key=lambda g: g.key)]
 
     def view(self, now: float) -> list[dict[str, Any]]:
@@ -197,7 +250,7 @@ class Dispatcher:
                 alerts.append({**a.to_dict(now), "inhibited_by": self._inhibitor.mutes(a.labels, now),
                                "silenced_by": self.silences.mutes(a.labels, now)})
             out.append({"group_id": g.gid, "group_key": g.key, "receiver": r.receiver, "route_id": r.id,
-                        "labels": dict(g.labels), "next_due": g.next_due, "flushed": g.flushed,
+                        "labels": dict(g.labels), "next_due": self._due(g), "flushed": g.flushed,
                         "timers": {"group_wait": r.group_wait, "group_interval": r.group_interval,
                                    "repeat_interval": r.repeat_interval},
                         "time_muted": self._time_muted(r, now), "alerts": alerts})
@@ -211,17 +264,18 @@ class Dispatcher:
 
     def _settle(self, group: _Group, now: float) -> None:
         """After a flush: until when a flush of the unchanged group would send nothing and change nothing."""
-        group.dirty = False
-        group.versions = (self.silences.version, self._inhibitor.version)
+        group.dirty = group.stale = False
         route = group.route
-        if route.mute_intervals or route.active_intervals or not group.alerts:
-            group.quiet_until = now
-            return
         until = min(a.ends_at for a in group.alerts.values())
         entry = self._nflog.get(route.receiver, group.gid, now)
         if entry is not None:
             until = min(until, entry.timestamp + route.repeat_interval, entry.expires_at)
-        group.quiet_until = min(until, self.silences.next_change(now), self._inhibitor.next_change(now))
+        until = min(until, self.silences.next_change(now))
+        if group.gid in self._inhibitable:
+            until = min(until, self._inhibitor.next_change(now))
+        if route.mute_intervals or route.active_intervals:
+            until = min(until, _next_minute(route, now))
+        group.quiet_until = until
 
     def _insert(self, group: _Group, alert: Alert, now: float) -> None:
         old = group.alerts.get(alert.fingerprint)
@@ -229,32 +283,36 @@ class Dispatcher:
             alert = _merge(old, alert, now)
         group.alerts[alert.fingerprint] = alert
         group.dirty = True
+        if self._inhibitor.targets(alert.labels):
+            self._inhibitable.add(group.gid)
         self.state.put(f"{GROUP_ALERT_PREFIX}{group.gid}/{alert.fingerprint}", alert.to_state())
 
     def _flush(self, group: _Group, now: float) -> list[Notification]:
         route = group.route
         was_flushed = group.flushed
-        group.next_due = now + route.group_interval
         group.flushed = True
-        self._arm(group, group.next_due)
         alerts = sorted(group.alerts.values(), key=lambda a: (a.starts_at, a.fingerprint))
         resolved_now = [a.fingerprint for a in alerts if a.ends_at <= now]
         out = self._notify(group, alerts, now)
         for fp in resolved_now:
             del group.alerts[fp]
             self.state.delete(f"{GROUP_ALERT_PREFIX}{group.gid}/{fp}")
-        if self._skip_idle:
-            self._settle(group, now)
-        if group.alerts:
-            # An idle tick only moves next_due; not persisting it is safe (after a restart the stale due time
-            # flushes at once and the notification log finds nothing new) and saves a state write per group
-            # per group_interval.
-            if out or resolved_now or not was_flushed:
-                self.state.put(GROUP_PREFIX + group.gid, group.meta())
-        else:
+        if not group.alerts:
             del self._groups[group.gid]
             del self._by_key[group.key]
+            self._inhibitable.discard(group.gid)
             self.state.delete(GROUP_PREFIX + group.gid)
+            return out
+        if out or resolved_now or not was_flushed:
+            # an effective flush: the grid starts again here, and the stored due time anchors it after a restart
+            group.anchor = group.next_due = now + route.group_interval
+            self.state.put(GROUP_PREFIX + group.gid, group.meta())
+        else:
+            # nothing sent or changed: the stored group stays as it was (a restart flushes at its stale due
+            # time, and the notification log finds nothing new); a state write per flush saved
+            group.next_due = _after(group.anchor, route.group_interval, now)
+        self._settle(group, now)
+        self._wake(group, group.next_due)
         return out
 
     def _notify(self, group: _Group, alerts: list[Alert], now: float) -> list[Notification]:
@@ -339,10 +397,12 @@ class Dispatcher:
                 self._drop_stored(gid, {})
                 continue
             group = _Group(gid=gid, key=meta["k"], route=route, labels=labels, alerts=alerts, next_due=meta["n"],
-                           flushed=meta["f"])
+                           flushed=meta["f"], anchor=meta["n"])
             self._groups[gid] = group
             self._by_key[group.key] = group
-            self._arm(group, group.next_due)
+            if any(self._inhibitor.targets(a.labels) for a in alerts.values()):
+                self._inhibitable.add(gid)
+            self._arm(group, group.next_due)  # dirty: what it holds is flushed when due
         for gid, alerts in alerts_by_gid.items():
             self._drop_stored(gid, alerts)
         for due, alert in sorted(orphans, key=lambda x: (x[0], x[1].fingerprint)):
@@ -354,12 +414,11 @@ class Dispatcher:
             key = route.id + ":" + _labels_string(labels)
             group = self._by_key.get(key)
             if group is None:
-                group = _Group(gid=fingerprint("exmail.group", key), key=key, route=route, labels=labels,
-                               alerts={}, next_due=due, flushed=False)
-                self._groups[group.gid] = group
-                self._by_key[key] = group
+                group = self._new_group(key, route, labels, due)
                 self._arm(group, due)
             group.alerts[alert.fingerprint] = alert
+            if self._inhibitor.targets(alert.labels):
+                self._inhibitable.add(group.gid)
             self.state.put(f"{GROUP_ALERT_PREFIX}{group.gid}/{alert.fingerprint}", alert.to_state())
             self.state.put(GROUP_PREFIX + group.gid, group.meta())
 
@@ -367,6 +426,34 @@ class Dispatcher:
         for fp in alerts:
             self.state.delete(f"{GROUP_ALERT_PREFIX}{gid}/{fp}")
         self.state.delete(GROUP_PREFIX + gid)
+
+
+def _after(anchor: float, interval: float, t: float) -> float:
+    """The first grid point anchor + k x interval (k >= 0) later than `t`; the same value however often it
+    is asked (no stepping, so no rounding drift)."""
+    if t < anchor:
+        return anchor
+    k = math.floor((t - anchor) / interval) + 1
+    while anchor + k * interval <= t:
+        k += 1
+    while k > 1 and anchor + (k - 1) * interval > t:
+        k -= 1
+    return anchor + k * interval
+
+
+def _due_order(item: tuple[float, str, _Group]) -> tuple[float, str]:
+    return item[0], item[1]
+
+
+def _next_minute(route: Route, now: float) -> float:
+    """The next whole minute in any time zone of the route's time intervals: times are minutes of the day,
+    and days, months and years change at midnight, so whether an interval is active changes only then."""
+    until = INF
+    for _, specs in (*route.mute_intervals, *route.active_intervals):
+        for spec in specs:
+            t = datetime.fromtimestamp(now, spec.location)
+            until = min(until, now + 60 - t.second - t.microsecond / 1e6)
+    return until
 
 
 def _labels_string(labels: dict[str, str]) -> str:

@@ -49,7 +49,9 @@ def test_group_wait_batches_the_first_notification(routing: Routing, make_alert:
     assert fps(n) == ["u1", "u2"]
     assert n.group_labels == {"alertname": "A"}
     assert n.group_key == '{}:{alertname="A"}'
-    assert d.next_due() == T0 + 30 + 300, "group_interval starts when group_wait has elapsed"
+    [group] = d.groups()
+    assert group.next_due == T0 + 30 + 300, "group_interval starts when group_wait has elapsed"
+    assert d.next_due() == T0 + 30 + 4 * 3600, "an idle group's only timer is its repeat (at a grid point)"
 
 
 def test_group_wait_zero_sends_inline(routing: Routing, make_alert: MakeAlert, dispatcher_factory: Factory) -> None:
@@ -233,7 +235,7 @@ def test_restart_mid_group_wait_sends_once(routing: Routing, make_alert: MakeAle
     assert n.id == expected.id and n.to_dict() == expected.to_dict(), "deterministic: same notification"
     again = restarted(fresh, dispatcher_factory)
     assert again.tick(T0 + 31) == [] and again.tick(T0 + 331) == [], "nothing twice"
-    assert again.next_due() == T0 + 631
+    assert [g.next_due for g in again.groups()] == [T0 + 631], "the grid of the flush at T0 + 31 goes on"
 
 
 def test_restart_keeps_repeat_schedule_and_sequence(routing: Routing, make_alert: MakeAlert,
