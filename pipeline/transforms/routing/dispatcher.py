@@ -163,9 +163,9 @@ class Dispatcher:
             concerned = groups.keys() if versions[0] != self._versions[0] else self._inhibitable
             self._versions = versions
             for gid in concerned:
-                group = groups[gid]
-                group.stale = True
-                self._arm(group, self._due(group))
+                changed = groups[gid]
+                changed.stale = True
+                self._arm(changed, self._due(changed))
         due_now: list[tuple[float, str, _Group]] = []
         while heap and heap[0][0] <= now:
             when, gid = heapq.heappop(heap)
