@@ -71,7 +71,7 @@ class Inhibitor:
     def targets(self, labels: Mapping[str, str]) -> bool:
         """Whether some rule's target side matches: only then can a source change mute an alert with these
         labels (the dispatcher re-evaluates such groups alone when `version` moves)."""
-        return any(matches_all(rule.targets, labels) for rule in self._rules)
+        return bool(self._rules) and any(matches_all(rule.targets, labels) for rule in self._rules)
 
     def mutes(self, labels: Mapping[str, str], now: float) -> str | None:
         """The fingerprint of a firing source alert that inhibits an alert with these labels, else None."""

@@ -8,6 +8,7 @@ State key `nf/<receiver>/<group id>`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -93,4 +94,10 @@ class NotificationLog:
 
 
 def _key(receiver: str, group_id: str) -> str:
-    return f"{PREFIX}{quote(receiver, safe='')}/{group_id}"
+    return f"{_quoted(receiver)}/{group_id}"
+
+
+@lru_cache(maxsize=1024)
+def _quoted(receiver: str) -> str:
+    """The key prefix of a receiver's entries (a few receivers, quoted once each instead of per write)."""
+    return PREFIX + quote(receiver, safe="")

@@ -51,7 +51,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pipeline.envelope import fingerprint
 from pipeline.metrics import ALERTS_SUPPRESSED, NOTIFICATIONS
 from pipeline.notification import Notification
 from pipeline.transforms.routing._inhibit import Inhibitor
@@ -64,6 +63,7 @@ from pipeline.transforms.routing.notification import (
     alert_set_hash,
     build_notification,
     notification_id,
+    seeded_fingerprint,
 )
 from pipeline.transforms.routing.silences import SilenceStore
 from pipeline.transforms.rules.alert import MAX_EVENT_IDS, Alert
@@ -229,7 +229,7 @@ class Dispatcher:
             self._arm(group, max(due, group.quiet_until))
 
     def _new_group(self, key: str, route: Route, labels: dict[str, str], due: float) -> _Group:
-        group = _Group(gid=fingerprint("exmail.group", key), key=key, route=route, labels=labels, alerts={},
+        group = _Group(gid=seeded_fingerprint(("exmail.group",), key), key=key, route=route, labels=labels, alerts={},
                        next_due=due, flushed=False, anchor=due)
         self._groups[group.gid] = group
         self._by_key[key] = group
@@ -355,7 +355,7 @@ class Dispatcher:
         self._count(receiver, reason)
         return [build_notification(
             id=notification_id(receiver, group.key, set_hash, sequence_start, sequence),
-            receiver=receiver, group_key=group.key, group_id=group.gid, group_labels=dict(group.labels),
+            receiver=receiver, group_key=group.key, group_id=group.gid, group_labels=group.labels,
             route_id=route.id, reason=reason, sequence=sequence, sequence_start=sequence_start, created_at=now,
             alerts=visible, resolved=resolved,
         )]

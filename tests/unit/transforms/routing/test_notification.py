@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pipeline.envelope import Envelope
-from pipeline.notification import Notification
-from pipeline.transforms.routing.notification import build_notification
+import pytest
+
+from pipeline.envelope import Envelope, fingerprint, utc_iso
+from pipeline.notification import NOTIFICATION_SCHEMA, Notification
+from pipeline.transforms.routing.notification import (
+    alert_set_hash,
+    build_notification,
+    notification_id,
+    seeded_fingerprint,
+)
 from pipeline.transforms.rules.alert import Alert
 from tests.unit.test_notification import RECORD_TODAY
 
@@ -38,6 +45,19 @@ def _build(alerts: list[Alert]) -> Notification:
 
 def test_built_from_alerts_it_encodes_as_the_previous_release_did() -> None:
     assert _build(_alerts()).to_envelope().encode() == RECORD_TODAY
+    assert _build(_alerts()).encode() == RECORD_TODAY, "the dispatcher's encode, without the Envelope"
+
+
+@pytest.mark.parametrize("fields", [
+    (["a" * 32], []), ([], ["b", "c"]), ('{}:{alertname="A", x="\\"é\n"}',), ({"b": 1, "a": [1.5, None]}, 7),
+])
+def test_seeded_fingerprints_are_the_fingerprints_of_the_previous_release(fields: tuple[object, ...]) -> None:
+    """Group ids, alert-set hashes and notification ids are stored (nflog, ag/) and keyed on: never changed."""
+    assert seeded_fingerprint(("exmail.group",), *fields) == fingerprint("exmail.group", *fields)
+    assert seeded_fingerprint((NOTIFICATION_SCHEMA, "ops"), *fields) == fingerprint(NOTIFICATION_SCHEMA, "ops", *fields)
+    assert alert_set_hash(["b", "a"], ["c"]) == fingerprint("exmail.alertset", ["a", "b"], ["c"])
+    assert notification_id("ops", "{}:{}", "h", T, 3) == fingerprint(NOTIFICATION_SCHEMA, "ops", "{}:{}", "h",
+                                                                     utc_iso(T), 3)
 
 
 def test_delivery_decodes_what_routing_built_plus_the_receivers_view() -> None:
