@@ -3,7 +3,8 @@
 confluent-kafka with `enable.idempotence`, `acks=all`, and `partitioner=murmur2_random` so keys land on the
 partitions faust (aiokafka, murmur2) expects. `send`/`send_many`: a background thread serves per-record
 delivery callbacks and resolves asyncio futures on the caller's loop. `send_batch` (the hot path of sources and
-normalize): a second librdkafka producer with error-only reports, drained once per batch.
+normalize): a second librdkafka producer with error-only reports, drained once per batch. `start_batch` (the
+dispatch loop): the same producer, the records produced at once even while earlier batches are in flight.
 """
 
 from __future__ import annotations
@@ -125,6 +126,33 @@ class _BulkProducer:
             pass
 
 
+class _Started:
+    """One start_batch call: its records' error reports (a per-record callback that librdkafka invokes only on
+    failure, so they are never confused with another batch's), and the future of its outcomes."""
+
+    __slots__ = ("errors", "future", "refused", "topics", "values")
+
+    def __init__(self, future: asyncio.Future[list[DeliveryError | None]]) -> None:
+        self.future = future
+        self.topics: list[str] = []
+        self.values: list[bytes | None] = []
+        self.errors: list[tuple[str, bytes | None, KafkaError]] = []
+        self.refused: dict[int, DeliveryError] = {}
+
+    def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            self.errors.append((msg.topic() or "?", msg.value(), err))
+
+    def settle(self) -> None:
+        if self.future.done():
+            return
+        out: list[DeliveryError | None] = (_outcomes(self.topics, self.values, self.errors) if self.errors
+                                           else [None] * len(self.values))
+        for i, failure in self.refused.items():
+            out[i] = failure
+        self.future.set_result(out)
+
+
 def _produce_when_room(producer: Producer, topic: str, value: bytes | None, key: bytes | None) -> None:
     """Produce once the local queue has room: poll serves error reports only (an error-only producer's poll
     would otherwise sleep its whole timeout), so wait in short steps while the broker catches up."""
@@ -165,6 +193,8 @@ class EventProducer:
         self._producer = Producer(conf)
         self._bulk = _BulkProducer(conf)
         self._bulk_lock: asyncio.Lock | None = None
+        self._started: list[_Started] = []  # start_batch batches not yet known to be acknowledged
+        self._drainer: asyncio.Future[None] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll_loop, name="kafka-delivery", daemon=True)
         self._thread.start()
@@ -277,6 +307,51 @@ class EventProducer:
         for i, failure in refused.items():
             out[i] = failure
         return out
+
+    def start_batch(
+        self, records: Iterable[tuple[str, bytes | str | None, bytes | None]]
+    ) -> asyncio.Future[list[DeliveryError | None]]:
+        """send_batch, but the records are produced now, before the caller next awaits, also while earlier
+        batches are in flight (send_batch waits for the previous batch's acknowledgements before it produces).
+        The future resolves as send_batch returns, once every record has its outcome; futures of earlier calls
+        resolve no later. For the dispatch loop: a round's notifications go out as soon as they exist."""
+        if self._closed:
+            raise RuntimeError("producer is closed")
+        loop = asyncio.get_running_loop()
+        batch = _Started(loop.create_future())
+        producer = self._bulk.producer
+        produce = producer.produce
+        report = batch.on_delivery
+        topics, values = batch.topics, batch.values
+        for topic, key, value in records:
+            k = key.encode() if isinstance(key, str) else key
+            topics.append(topic)
+            values.append(value)
+            while True:
+                try:
+                    produce(topic, value, k, on_delivery=report)
+                    break
+                except BufferError:
+                    producer.poll(0.001)  # queue full: wait in short steps while the broker catches up
+                except KafkaException as exc:  # refused before it was queued (e.g. larger than message.max.bytes)
+                    batch.refused[len(values) - 1] = DeliveryError(topic, exc.args[0])
+                    break
+        self._started.append(batch)
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.ensure_future(self._drain_started())
+        return batch.future
+
+    async def _drain_started(self) -> None:
+        """Drain until no start_batch batch is pending: a drain that began after a batch was produced ends
+        with every record of it reported (the same rule send_batch relies on)."""
+        if self._bulk_lock is None:
+            self._bulk_lock = asyncio.Lock()
+        while self._started:
+            ready, self._started = self._started, []
+            async with self._bulk_lock:  # one drain at a time: every report is served before the next drain ends
+                await asyncio.to_thread(self._bulk.drain)
+            for batch in ready:
+                batch.settle()
 
     @staticmethod
     def _produce_bulk(
