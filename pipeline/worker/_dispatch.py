@@ -197,10 +197,10 @@ class DispatchService:
     def _ship(self) -> None:
         """Send this round's notifications, then its merged state writes, as one batch with error-only delivery
         reports (an acknowledged record costs one produce() and no Python callback); remember the offsets they
-        cover. One batch at a time: what comes while one is on its way waits, its state writes merging per key,
-        and goes with the next. A batch's records are produced on the task's first step, which runs before the
-        loop's next consume(), so a revocation's flush covers them."""
-        if self._inflight and not self._inflight[-1][0].done():
+        cover. The records are produced now, also while earlier batches wait for their acknowledgements (a
+        round's notifications are not held back behind the previous round's), so a revocation's flush covers
+        them; batches settle in order (`_settle`)."""
+        if not (self._out or self._legacy or self._consumed or any(self._writes.values())):
             return
         state_topic = self.names.state("alerting")
         out, self._out = self._out, []
@@ -212,7 +212,7 @@ class DispatchService:
         self._writes = {p: {} for p in self.dispatchers}
         consumed, self._consumed = self._consumed, {}
         if out:
-            self._inflight.append((asyncio.ensure_future(self.producer.send_batch(out)), consumed))
+            self._inflight.append((self.producer.start_batch(out), consumed))
         elif consumed and self._inflight:
             self._inflight[-1][1].update(consumed)  # committed with the batch still in flight
         elif consumed:
