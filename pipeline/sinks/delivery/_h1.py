@@ -408,6 +408,8 @@ class Client:
                 _, conn = await loop.create_connection(
                     lambda: _Conn(origin, loop, self._max_body), host, port, ssl=context,
                     server_hostname=host if context is not None else None)
+        except TimeoutError:  # an OSError too: keep it a timeout
+            raise TimeoutError("connect timed out") from None
         except ssl.SSLError as exc:
             raise ConnectError(f"TLS handshake failed: {exc.reason or type(exc).__name__}") from None
         except OSError as exc:
