@@ -5,8 +5,8 @@ and Retry-After.
 The default client (`PooledClient`, one per sink, so one connection pool per destination) sends direct http://
 and https:// requests through `_h1`, a lean HTTP/1.1 keep-alive client on asyncio.Protocol + httptools: 44 us of
 CPU per POST against 113 us through aiohttp's client (ops/bench/http_client.py, uvloop, same run) and ~1,000 us
-through httpx (ops/bench/profiles/README.md). With `proxy` set it goes through aiohttp's client instead (proxies, CONNECT
-tunnels and their auth are aiohttp's to get right). An httpx.AsyncClient passed in (tests use
+through httpx (ops/bench/profiles/README.md). With `proxy` set it goes through aiohttp's client instead
+(proxies, CONNECT tunnels and their auth are aiohttp's to get right). An httpx.AsyncClient passed in (tests use
 httpx.MockTransport) still works through the same `exchange`."""
 
 from __future__ import annotations
