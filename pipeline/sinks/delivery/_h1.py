@@ -11,11 +11,14 @@ What it does (and deliberately does not):
   idle (aiohttp's default). TCP_NODELAY on every connection. TLS for https:// with the given context
   (certificate and hostname checked, SNI sent).
 - One `transport.write` per request: request line, headers and body joined; the request line, Host and fixed
-  headers are built once per (method, URL) and cached. Header names and values are checked for CR/LF/NUL.
+  headers are built once per (method, URL) and cached. Header names and values are checked for CR/LF/NUL;
+  Host, Content-Length, Transfer-Encoding and Connection are the client's own (Accept and Accept-Encoding given
+  by a caller are sent next to the fixed ones).
 - Responses: Content-Length, chunked, close-delimited (HTTP/1.0 peers, no length), `Connection: close` (the
   connection is not reused), 1xx skipped, 204/304 without body, HEAD (answered at the headers; that connection
   is not reused), gzip/deflate Content-Encoding decoded (`Accept-Encoding: gzip, deflate` is sent, as aiohttp
-  did). A body (compressed or decoded) over `max_body` bytes fails with `ResponseTooLarge`.
+  did). A body (compressed or decoded) over `max_body` bytes fails with `ResponseTooLarge`, a head over
+  `MAX_HEAD` bytes with `ProtocolError`.
 - Timeouts: `connect_timeout` covers the TCP connect and TLS handshake, `timeout` the request from its write to
   the last byte of the response; both raise TimeoutError and the connection is dropped.
 - Never retried. A request is written at most once, on one connection. The one safe case handled here is a
@@ -49,6 +52,9 @@ KEEPALIVE = 15.0
 """Seconds an idle connection is kept (aiohttp's default): below most servers' idle timeouts (nginx 75 s)."""
 MAX_BODY = 8 * 1024 * 1024
 """A response body (before and after decoding) larger than this fails the request instead of filling memory."""
+
+MAX_HEAD = 64 * 1024
+"""Bytes a response may send before its headers end, checked per read (llhttp itself sets no bound)."""
 
 _ROUTE_CACHE = 256  # distinct URLs cached per client (a WeCom app's token changes its URL every ~2 h)
 _BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS", "TRACE"})  # no Content-Length unless a body is given
@@ -146,7 +152,7 @@ class _Route:
 class _Conn(asyncio.Protocol):
     """One connection and the parser of its responses; one request at a time."""
 
-    __slots__ = ("_chunks", "_done", "_encoding", "_framed", "_head_only", "_headers_done", "_loop", "_max_body",
+    __slots__ = ("_chunks", "_done", "_encoding", "_framed", "_head_only", "_head_size", "_headers_done", "_loop", "_max_body",
                  "_parser", "_retry_after", "_size", "_status", "_waiter", "idle_since", "lost", "origin",
                  "reusable", "transport")
 
@@ -171,6 +177,7 @@ class _Conn(asyncio.Protocol):
         self._size = 0
         self._head_only = head_only
         self._headers_done = False
+        self._head_size = 0
         self._done = False
 
     # -- asyncio.Protocol
@@ -189,8 +196,13 @@ class _Conn(asyncio.Protocol):
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            self._fail(ProtocolError("malformed HTTP response"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            self._fail(ProtocolError("malformed HTTP response (or a protocol upgrade)"))
+            return
+        if not self._headers_done and not self._done:
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD:
+                self._fail(ProtocolError("the response head exceeds the client's limit"))
 
     def eof_received(self) -> bool | None:
         self.lost = True
@@ -337,6 +349,7 @@ class Client:
                 self._discard(idle.pop())
         for conn in list(self._conns):
             conn.close()
+        self._loop = None  # the next request may come from another loop (a sink reopened in tests)
         await asyncio.sleep(0)  # let the transports run their close callbacks
 
     # -- requests
@@ -403,6 +416,7 @@ class Client:
         assert loop is not None
         context = (self._ssl or _default_context()) if scheme == "https" else None
         self._opening += 1
+        conn: _Conn | None = None
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(
@@ -416,8 +430,8 @@ class Client:
             raise ConnectError(f"connect failed: {type(exc).__name__}") from None
         finally:
             self._opening -= 1
-            if self._waiters:
-                self._wake()  # a failed open leaves room; a successful one is used by this request
+            if conn is None and self._waiters:
+                self._wake()  # a failed open leaves room for a waiter
         self._conns.add(conn)
         return conn
 

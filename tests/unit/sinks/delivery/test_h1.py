@@ -241,6 +241,42 @@ async def test_bodies_over_the_bound_fail(peer: Callable[[Script], Awaitable[Pee
         await c.aclose()
 
 
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    b"HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok",
+    b"SSH-2.0-OpenSSH_9.2\r\n",
+])
+async def test_answers_that_are_not_http_fail(peer: Callable[[Script], Awaitable[Peer]], response: bytes) -> None:
+    p = await peer(answering(response))
+    c = client()
+    try:
+        with pytest.raises(_h1.ProtocolError):
+            await c.request(post(p.url()))
+        big = b"b" * 200_000  # a large body arriving with the head is not a large head
+        p.script = answering(b"HTTP/1.1 200 OK\r\nContent-Length: 200000\r\n\r\n" + big)
+        assert await c.request(post(p.url())) == (200, None, big)
+    finally:
+        await c.aclose()
+
+
+async def test_a_head_that_never_ends_is_bounded(peer: Callable[[Script], Awaitable[Peer]]) -> None:
+    async def endless(p: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await p.read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(1000):  # 8 MB of headers at most, a header line per write
+            writer.write(b"X-Pad-%d: " % i + b"p" * 8000 + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.001)
+
+    p = await peer(endless)
+    c = client()
+    try:
+        with pytest.raises(_h1.ProtocolError):
+            await c.request(post(p.url()))
+    finally:
+        await c.aclose()
+
+
 async def test_a_server_dying_mid_response_is_lost_and_not_resent(
         peer: Callable[[Script], Awaitable[Peer]]) -> None:
     async def half(p: Peer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
