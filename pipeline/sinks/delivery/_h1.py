@@ -152,9 +152,9 @@ class _Route:
 class _Conn(asyncio.Protocol):
     """One connection and the parser of its responses; one request at a time."""
 
-    __slots__ = ("_chunks", "_done", "_encoding", "_framed", "_head_only", "_head_size", "_headers_done", "_loop", "_max_body",
-                 "_parser", "_retry_after", "_size", "_status", "_waiter", "idle_since", "lost", "origin",
-                 "reusable", "transport")
+    __slots__ = ("_chunks", "_done", "_encoding", "_framed", "_head_only", "_head_size", "_headers_done", "_loop",
+                 "_max_body", "_parser", "_retry_after", "_size", "_status", "_waiter", "idle_since", "lost",
+                 "origin", "reusable", "transport")
 
     def __init__(self, origin: tuple[str, str, int], loop: asyncio.AbstractEventLoop, max_body: int) -> None:
         self.origin = origin
