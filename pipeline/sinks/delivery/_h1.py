@@ -392,7 +392,8 @@ class Client:
                 now = self._loop.time()
                 while idle:
                     conn = idle.pop()
-                    if not conn.lost and now - conn.idle_since < KEEPALIVE:
+                    if not conn.lost and now - conn.idle_since < KEEPALIVE and conn.transport is not None \
+                            and not conn.transport.is_closing():
                         return conn
                     self._discard(conn)
             if len(self._conns) + self._opening < self._limit:
