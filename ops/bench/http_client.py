@@ -56,8 +56,8 @@ def webhook_request(url: str, body: bytes, i: int) -> HttpRequest:
         label="webhook")
 
 
-async def one_round(kind: str, url: str, requests: int, concurrency: int) -> tuple[float, int]:
-    """(CPU seconds of this process, replies that were 2xx) for `requests` POSTs."""
+async def one_round(kind: str, url: str, requests: int, concurrency: int) -> tuple[float, float, int]:
+    """(CPU seconds of this process, wall seconds, replies that were 2xx) for `requests` POSTs."""
     body = payload(1200)
     client = new_client(kind, HttpSettings(max_connections=concurrency))
     ok = 0
@@ -72,22 +72,26 @@ async def one_round(kind: str, url: str, requests: int, concurrency: int) -> tup
                 reply = await exchange(client, webhook_request(url, body, i))
                 ok += isinstance(reply, HttpReply)
 
-        start = time.process_time()
+        start, wall = time.process_time(), time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.process_time() - start, ok
+        return time.process_time() - start, time.perf_counter() - wall, ok
     finally:
         await client.aclose()
 
 
-async def measure(url: str, requests: int, concurrency: int, rounds: int) -> dict[str, list[float]]:
+async def measure(url: str, requests: int, concurrency: int,
+                  rounds: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """CPU us per request and requests/s of each round, per client."""
     per_request: dict[str, list[float]] = {kind: [] for kind in CLIENTS}
+    rates: dict[str, list[float]] = {kind: [] for kind in CLIENTS}
     for _ in range(rounds):
         for kind in CLIENTS:
-            cpu, ok = await one_round(kind, url, requests, concurrency)
+            cpu, wall, ok = await one_round(kind, url, requests, concurrency)
             if ok != requests:
                 raise SystemExit(f"{kind}: {requests - ok} of {requests} requests failed")
             per_request[kind].append(cpu / requests * 1e6)
-    return per_request
+            rates[kind].append(requests / wall)
+    return per_request, rates
 
 
 def main() -> None:
@@ -99,15 +103,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-http-") as logs, Procs(Path(logs), ROOT) as procs:
         receiver = start_receiver(procs)
         url = receiver.url("hook/bench?key=not-a-secret")
-        per_request = uvloop.run(measure(url, args.requests, args.concurrency, args.rounds))
+        per_request, rates = uvloop.run(measure(url, args.requests, args.concurrency, args.rounds))
     medians = {kind: statistics.median(values) for kind, values in per_request.items()}
+    rate_medians = {kind: statistics.median(values) for kind, values in rates.items()}
     sys.stdout.write(f"CPU us per POST ({args.requests} POSTs of ~1.2 KB, {args.concurrency} in flight, uvloop, "
                      f"median of {args.rounds}):\n")
     for kind in CLIENTS:
         rounds = ", ".join(f"{v:.0f}" for v in per_request[kind])
-        sys.stdout.write(f"  {kind:8} {medians[kind]:7.1f}   (rounds: {rounds})\n")
+        sys.stdout.write(f"  {kind:8} {medians[kind]:7.1f}   (rounds: {rounds}; {rate_medians[kind]:,.0f} POST/s, "
+                         f"bound by the receiver process sharing the cores)\n")
     sys.stdout.write(f"  h1 / aiohttp = {medians['h1'] / medians['aiohttp']:.2f}\n")
-    sys.stdout.write(orjson.dumps({"cpu_us_per_post": medians, "rounds": per_request}).decode() + "\n")
+    result = {"cpu_us_per_post": medians, "posts_per_s": rate_medians, "rounds": per_request}
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
 
 
 if __name__ == "__main__":
