@@ -76,6 +76,15 @@ async def peer() -> AsyncIterator[Callable[[Script], Awaitable[Peer]]]:
         p.server.close()
 
 
+async def eventually(condition: Callable[[], object], seconds: float = 10.0) -> None:
+    """Yield to the loop until `condition()` holds (a bound for a loaded machine, not a timing assertion)."""
+    for _ in range(int(seconds / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the condition did not come true")
+
+
 def client(limit: int = 4, timeout: float = 5.0, connect_timeout: float = 5.0,
            max_body: int = _h1.MAX_BODY) -> _h1.Client:
     return _h1.Client(limit=limit, connect_timeout=connect_timeout, timeout=timeout, max_body=max_body)
@@ -144,10 +153,7 @@ async def test_keep_alive_reuse_and_the_pool_bound(peer: Callable[[Script], Awai
     c = client(limit=2)
     try:
         tasks = [asyncio.create_task(c.request(post(p.url()))) for _ in range(6)]
-        for _ in range(200):
-            if in_flight == 2:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: in_flight == 2)
         for _ in range(20):  # the other four stay queued in the pool, no third connection opens
             await asyncio.sleep(0)
         assert (in_flight, p.connections) == (2, 2)
@@ -304,10 +310,7 @@ async def test_an_idle_connection_the_server_closed_is_not_used(peer: Callable[[
     c = client()
     try:
         assert await c.request(post(p.url())) == (200, None, b"ok")
-        for _ in range(100):  # until the loop has seen the server's FIN on the idle connection
-            if p.open == 0:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: p.open == 0)  # until the loop has seen the server's FIN on the idle connection
         await asyncio.sleep(0.05)
         assert await c.request(post(p.url())) == (200, None, b"ok")
         assert (p.connections, len(p.requests)) == (2, 2)
@@ -328,11 +331,7 @@ async def test_unsolicited_bytes_on_an_idle_connection_drop_it(peer: Callable[[S
     c = client()
     try:
         assert await c.request(post(p.url())) == (200, None, b"ok")
-        for _ in range(100):
-            if p.open == 0:
-                break
-            await asyncio.sleep(0.01)
-        assert p.open == 0  # the client closed the connection the 408 arrived on
+        await eventually(lambda: p.open == 0)  # the client closed the connection the 408 arrived on
         assert await c.request(post(p.url())) == (200, None, b"ok")
         assert p.connections == 2
     finally:
@@ -397,10 +396,7 @@ async def test_cancelling_a_request_frees_its_place(peer: Callable[[Script], Awa
     try:
         first = asyncio.create_task(c.request(post(p.url())))
         queued = asyncio.create_task(c.request(post(p.url())))
-        for _ in range(200):
-            if p.requests:
-                break
-            await asyncio.sleep(0.01)
+        await eventually(lambda: p.requests)
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
@@ -417,11 +413,7 @@ async def test_aclose_closes_every_connection(peer: Callable[[Script], Awaitable
     await asyncio.gather(*(c.request(post(p.url())) for _ in range(3)))
     assert p.open == 3
     await c.aclose()
-    for _ in range(100):
-        if p.open == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert p.open == 0
+    await eventually(lambda: p.open == 0)  # the server saw every connection closed
     assert await c.request(post(p.url())) == (200, None, b"ok")  # usable again, like a reopened session
     await c.aclose()
 
