@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipeline.sinks.delivery import _h1
 from pipeline.sinks.delivery.errors import AttemptResult, classify_exception, classify_http_status
@@ -35,12 +35,23 @@ class HttpSettings(BaseModel):
     ca_file: str | None = Field(None, description="PEM file of the CAs to trust for https:// instead of the "
                                                   "system's (a private CA, e.g. an in-house webhook receiver)")
 
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, value: str | None) -> str | None:
+        """A CA file that cannot be read fails the config check, not the first https:// request."""
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=value)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"cannot load CA certificates from {value!r} ({type(exc).__name__})") from None
+        return value
+
     def ssl_context(self) -> ssl.SSLContext | None:
         """The context for https:// (certificate and hostname checked); None means the system default."""
         return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
 
 
-Fetch = Callable[["HttpRequest"], Awaitable[tuple[int, str | None, bytes]]]
+_Fetch = Callable[["HttpRequest"], Awaitable[tuple[int, str | None, bytes]]]
 
 
 class PooledClient:
@@ -52,7 +63,7 @@ class PooledClient:
         self._settings = settings
         self._direct: _h1.Client | None = None
         self._proxied: _ProxiedClient | None = None
-        self.request: Fetch
+        self.request: _Fetch
         if settings.proxy:
             self._proxied = _ProxiedClient(settings)
             self.request = self._proxied.request

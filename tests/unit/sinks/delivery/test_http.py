@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
 
 from pipeline.sinks.delivery.errors import AttemptResult, ErrorClass
 from pipeline.sinks.delivery.http import HttpReply, HttpRequest, HttpSettings, PooledClient, exchange, new_client
@@ -257,6 +258,13 @@ async def test_https_with_a_private_ca(tmp_path: Path) -> None:
         await trusted.aclose()
         await system.aclose()
         await srv.close()
+
+
+def test_an_unreadable_ca_file_fails_validation(tmp_path: Path) -> None:
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    for path in (tmp_path / "missing.pem", tmp_path / "bad.pem"):
+        with pytest.raises(ValidationError, match="ca_file"):
+            HttpSettings(ca_file=str(path))
 
 
 async def test_https_checks_the_hostname(tmp_path: Path) -> None:
