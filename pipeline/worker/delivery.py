@@ -171,7 +171,9 @@ class DeliveryService:
                 self._flow(consumer)
                 self._ship()
                 self._settle()
-                await asyncio.sleep(0 if batch or self._out else IDLE_POLL_SECONDS)
+                # records waiting for the batch on its way go with a later turn: never spin on them (a loop
+                # turn per task switch of the sends, burning the CPU they need)
+                await asyncio.sleep(0 if batch else IDLE_POLL_SECONDS)
             await self._wind_down()
         finally:
             watcher.cancel()
