@@ -142,3 +142,12 @@ async def test_a_woken_sender_cancelled_before_it_runs_passes_the_entry_on() -> 
     entry = await asyncio.wait_for(second, 1.0)
     assert entry.note.group_key == "g1"
     assert first.cancelled()
+
+
+def test_full_at_the_limit_and_low_again_at_half() -> None:
+    backlog = Backlog(4)
+    states = []
+    for i in range(4):
+        backlog.put(ev(i), Note(f"g{i}", 1))
+        states.append((backlog.full, backlog.low))
+    assert states == [(False, True), (False, True), (False, False), (True, False)]
