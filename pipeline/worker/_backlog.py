@@ -50,12 +50,6 @@ class Backlog:
         """At most half full: where a paused intake resumes (not at the first free place, see delivery's _flow)."""
         return len(self._waiting) <= self._limit // 2
 
-    @property
-    def low(self) -> bool:
-        """At most half full: where a paused intake resumes (not at the first free place: resuming makes the
-        consumer fetch again, and a pause/resume per sent notification capped delivery at the fetch round trip)."""
-        return len(self._waiting) <= self._limit // 2
-
     def oldest_age(self) -> float:
         stamps = [e.enqueued_at for e in self._waiting.values()] + [e.enqueued_at for e in self._sending.values()]
         return max(0.0, self._now() - min(stamps)) if stamps else 0.0
