@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import deque
@@ -56,15 +55,6 @@ log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes | None, bytes | None]  # a None value is a tombstone
 MAX_TICK_GAP = 0.5  # seconds: every dispatcher ticks at least this often (maintenance, time intervals)
-# The dispatchers' state is a large, long-lived heap (some 40 objects per group) that a burst grows by thousands
-# of groups a second; at CPython's default thresholds (700, 10, 10) the cyclic collector walks it again and again
-# while it grows: Dispatcher.ingest measured 72 us per alert at 20,000 new groups, 38 us at these thresholds.
-# Only ever raised, for the whole process: other stages gain too; young cyclic garbage lives a little longer.
-GC_THRESHOLD = (20_000, 50, 10)
-
-
-def raise_gc_threshold() -> None:
-    gc.set_threshold(*(max(now, want) for now, want in zip(gc.get_threshold(), GC_THRESHOLD, strict=True)))
 
 
 def _state_prefix(partition: int) -> str:
@@ -116,7 +106,6 @@ class DispatchService:
 
     async def run(self) -> None:
         names = self.names
-        raise_gc_threshold()
         await asyncio.to_thread(ensure_topics, self.kafka.bootstrap, prefix=names.prefix,
                                 partitions=self.kafka.partitions, replication_factor=self.kafka.replication_factor)
         tail = await asyncio.to_thread(self._read_silences)

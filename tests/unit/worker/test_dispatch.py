@@ -1,15 +1,14 @@
-"""The dispatch service's keying of exmail.notifications (alerting.spread_notifications), and its GC settings."""
+"""The dispatch service's keying of exmail.notifications (alerting.spread_notifications)."""
 
 from __future__ import annotations
 
-import gc
 import time
 
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.transforms.routing import SilenceStore, parse_routing_config
 from pipeline.transforms.routing.dispatcher import Dispatcher
 from pipeline.transforms.rules.alert import Alert
-from pipeline.worker._dispatch import GC_THRESHOLD, DispatchService, raise_gc_threshold
+from pipeline.worker._dispatch import DispatchService
 
 ROUTING = {"route": {"receiver": "hook", "group_by": ["group"], "group_wait": "0s", "group_interval": "1s",
                      "routes": [{"receiver": "robot", "matchers": ['team="ops"'], "group_by": ["group"]}]},
@@ -39,16 +38,3 @@ def test_notifications_are_keyed_by_receiver_unless_spread_by_group() -> None:
     spread = _keys(frozenset({"hook"}))
     assert spread["robot"] == [b"robot", b"robot"]  # not spread: one partition, one process per receiver
     assert len(set(spread["hook"])) == 2 and all(k.startswith(b"hook/") for k in spread["hook"])
-
-
-def test_the_dispatch_process_raises_gc_thresholds_and_never_lowers_them() -> None:
-    original = gc.get_threshold()
-    try:
-        gc.set_threshold(700, 10, 10)
-        raise_gc_threshold()
-        assert gc.get_threshold() == GC_THRESHOLD
-        gc.set_threshold(100_000, 5, 30)
-        raise_gc_threshold()
-        assert gc.get_threshold() == (100_000, GC_THRESHOLD[1], 30)
-    finally:
-        gc.set_threshold(*original)
