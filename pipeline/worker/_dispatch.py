@@ -54,7 +54,6 @@ from pipeline.transforms.rules.alert import Alert
 log = logging.getLogger(__name__)
 
 Record = tuple[str, bytes | None, bytes | None]  # a None value is a tombstone
-MAX_TICK_GAP = 0.5  # seconds: every dispatcher ticks at least this often (maintenance, time intervals)
 
 
 def _state_prefix(partition: int) -> str:
@@ -86,7 +85,6 @@ class DispatchService:
         self._out: list[Record] = []
         self._consumed: dict[int, int] = {}
         self._inflight: deque[tuple[asyncio.Future[list[DeliveryError | None]], dict[int, int]]] = deque()
-        self._last_tick: dict[int, float] = {}
         self._loading: set[int] = set()  # assigned, paused until their state is read
         self._loads: set[asyncio.Task[None]] = set()
         self._stopped = False
@@ -177,11 +175,11 @@ class DispatchService:
         return 1
 
     def _tick(self, now: float) -> None:
-        for partition, dispatcher in self.dispatchers.items():
-            due = dispatcher.next_due()
-            if (due is not None and due <= now) or now - self._last_tick.get(partition, 0.0) >= MAX_TICK_GAP:
-                self._last_tick[partition] = now
-                self._emit(dispatcher.tick(now))
+        """Every dispatcher ticks every turn: a tick with no timer due costs a heap peek, and it is what tells a
+        dispatcher that its idle groups' group_interval points up to `now` have passed (an alert for one of them
+        waits for its next point, as it did when every group had a timer)."""
+        for dispatcher in self.dispatchers.values():
+            self._emit(dispatcher.tick(now))
 
     def _emit(self, notes: list[Any]) -> None:
         topic, spread = self.names.notifications, self.spread
@@ -304,7 +302,6 @@ class DispatchService:
             self._consumed.pop(partition, None)
             self.dispatchers.pop(partition, None)
             self._writes.pop(partition, None)
-            self._last_tick.pop(partition, None)
         log.info("dispatch: revoked %s[%s]", self.names.alerts, ",".join(map(str, revoked)))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

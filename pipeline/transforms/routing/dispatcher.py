@@ -2,7 +2,10 @@
 inhibition, time intervals, silences and notification-log dedup.
 
 Deterministic given (state, inputs, now): it never reads a clock. The caller feeds `ingest(alert, now)` for
-each alert and `tick(now)` whenever `next_due()` has passed; both return the notifications to produce.
+each alert and `tick(now)` whenever `next_due()` has passed, and otherwise often (a loop turn: a tick with
+nothing due costs a heap peek): the last tick's time is when idle groups' group_interval points count as
+passed, so an alert for an idle group waits for the group's next point as Alertmanager's ticker makes it.
+Both return the notifications to produce.
 
 Everything that must survive a restart is written through to the state store as it changes:
   ag/<group id>            group: route id, group key, labels, next flush due time, flushed yet

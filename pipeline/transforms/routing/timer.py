@@ -1,6 +1,7 @@
 """An asyncio loop that drives `Dispatcher.tick` from a clock, for a worker that has no other scheduler.
 
-It sleeps until `next_due()` (or `max_sleep`, so maintenance still runs), ticks, and hands what the tick
+It sleeps until `next_due()` (or `max_sleep`, so maintenance still runs and idle groups' group_interval
+points count as passed no later than that: see the Dispatcher's docstring), ticks, and hands what the tick
 returned to `emit`. Call `wake()` after an `ingest` that may have created an earlier timer. Ingest and tick
 never interleave: both are synchronous and the loop only awaits between them.
 """

@@ -73,6 +73,21 @@ def test_idle_groups_cost_no_work_per_tick(routing: Routing, make_alert: MakeAle
     assert [g.next_due for g in d.groups()][:1] == [T0 + 600], "its grid point is computed when asked"
 
 
+def test_an_alert_for_an_idle_group_waits_for_its_next_group_interval_point(
+        routing: Routing, make_alert: MakeAlert, dispatcher_factory: Factory) -> None:
+    """§route group_interval, with no timer on the idle group: the ticks tell the dispatcher which points passed."""
+    d = dispatcher_factory(fast(routing, group_by=["alertname"], group_interval="5m"))
+    d.ingest(make_alert("A", user="u1", ends_at=FAR), T0)
+    for step in range(1, 302):
+        assert d.tick(T0 + step) == []
+    assert d.ingest(make_alert("A", user="u2", ends_at=FAR), T0 + 301.5) == []
+    assert d.ingest(make_alert("B", user="u1", ends_at=FAR), T0 + 301.5) != [], "a new group: group_wait 0"
+    assert d.next_due() == T0 + 600
+    assert d.tick(T0 + 599) == []
+    [n] = d.tick(T0 + 600)
+    assert n.reason == "new alerts added" and sorted(a.labels["user"] for a in n.alerts) == ["u1", "u2"]
+
+
 def test_resolve_flushes_at_the_first_grid_point_after_ends_at(routing: Routing, make_alert: MakeAlert,
                                                               dispatcher_factory: Factory) -> None:
     d = dispatcher_factory(fast(routing))
