@@ -3,8 +3,8 @@
 Rule state (windows, first-seen sets) lives in a faust table co-partitioned with exmail.events (keyed by
 corp/user); its changelog topic grows with exmail.events (CoPartitionedChangelog). Alerts are keyed by
 `RoutingConfig.partition_key`, so each partition of exmail.alerts holds whole aggregation groups with the
-inhibition sources that can mute them. Dispatch is a batch consumer group, not a
-faust agent (pipeline/worker/_dispatch.py says why and how its state survives restarts and rebalances).
+inhibition sources that can mute them. Dispatch is a batch consumer group, not a faust agent
+(pipeline/worker/_dispatch.py says why and how its state survives restarts and rebalances).
 Silences are persisted in exmail.state.silences, followed by every worker, and served at /alerting/api/silences.
 """
 

@@ -271,9 +271,10 @@ def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
 
 
 def align_changelogs(ctx: WorkerContext) -> None:
-    """Grow the table changelogs that are narrower than their source topics before faust starts: partitions
-    added to exmail.events while no worker ran would otherwise crash the first write for one of them. A broker
-    that does not answer yet is no reason not to start: the tables grow them before their first such write."""
+    """Grow the table changelogs narrower than their source topics (partitions added while no worker ran) before
+    faust starts, so its consumer subscribes to equally wide topics and its own width check passes. A broker
+    that does not answer yet is no reason not to start: the rules agent grows them before the first write that
+    needs it (CoPartitionedChangelog.ready). A changelog wider than its source stops the worker (SystemExit)."""
     for changelog in ctx.changelogs:
         try:
             changelog.align_at_start()
