@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -44,8 +44,9 @@ class CoPartitionedChangelog:
     (Collection.partition_for_key) and never widens the changelog, and aiokafka's producer refuses a partition
     its metadata does not list: `AssertionError('Unrecognized partition')` in faust's ProducerBuffer, which
     crashes the app. So the changelog is grown before faust starts (`align_at_start`) and, when the source grows
-    under the running worker, before the first write for a new partition (`ready`, called before every write:
-    a dict lookup unless the partition is new). Faust's own consumer sees the grown changelog at its next
+    under the running worker, at the rebalance that assigns the new partitions (`on_assigned`) and, whatever
+    happened there, before the first write for a new partition (`ready`, called before every write: a dict
+    lookup unless the partition is new). Faust's own consumer sees the grown changelog at its next
     metadata refresh (30 s) and rebalances; until then it is only written to, never read."""
 
     def __init__(self, table: TableT, source: str, bootstrap: str) -> None:
@@ -98,6 +99,20 @@ class CoPartitionedChangelog:
             verified = getattr(self.table, "_verified_source_topics_for_partitions", None)
             if isinstance(verified, set):
                 verified.add(self.source)
+
+    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """At a rebalance that assigns source partitions the changelog lacks, grow it there: faust's consumer
+        fetches nothing of the new assignment before its rebalance callbacks return, so the agent's first event
+        on a new partition finds the changelog ready instead of growing it while faust finishes recovery. A
+        failure here only leaves the growth to `ready`."""
+        partitions = [tp.partition for tp in assigned if tp.topic == self.source]
+        if not partitions:
+            return
+        try:
+            await self.ready(max(partitions))
+        except Exception as exc:  # an exception in a rebalance callback would crash the faust app
+            log.warning("%s not grown at the rebalance (%s): it is grown before the first write that needs it",
+                        self.changelog, exc)
 
     def _wide_enough(self, partition: int) -> bool:
         known = self._client().cluster.partitions_for_topic(self.changelog)
@@ -160,6 +175,11 @@ class WorkerContext:
         table = self.app.Table(name, key_type=bytes, value_type=bytes, partitions=self.kafka.partitions)
         guard = CoPartitionedChangelog(table, source, self.kafka.bootstrap)
         self.changelogs.append(guard)
+
+        @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def _grow_changelog(_app: Any, assigned: set[Any], **_: Any) -> None:
+            await guard.on_assigned(assigned)
+
         return table, guard
 
     def task(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:

@@ -163,3 +163,19 @@ def test_at_start_a_changelog_wider_than_its_source_stops_the_worker_with_what_t
     guard, _ = _guard(monkeypatch, broker, ProducerClient(broker, {}), consumer_sees=0)
     with pytest.raises(SystemExit, match=rf"{CHANGELOG} has 6 partitions but {SOURCE} has 3: .*delete the changelog"):
         guard.align_at_start()
+
+
+def test_the_rebalance_that_assigns_new_partitions_grows_the_changelog_before_any_event_is_fetched(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    broker = Broker({SOURCE: 6, CHANGELOG: 3})
+    client = ProducerClient(broker, {CHANGELOG: 3})
+    guard, _ = _guard(monkeypatch, broker, client, consumer_sees=6)
+    asyncio.run(guard.on_assigned([SimpleNamespace(topic=CHANGELOG, partition=0)]))  # no source partition: nothing
+    assert broker.grow_requests == []
+    asyncio.run(guard.on_assigned([SimpleNamespace(topic=SOURCE, partition=p) for p in (3, 4, 5)]))
+    assert broker.counts[CHANGELOG] == 6 and client.known[CHANGELOG] == 6
+
+    broker = Broker({SOURCE: 6, CHANGELOG: 3}, fail="KafkaError{code=_TRANSPORT}")
+    guard, _ = _guard(monkeypatch, broker, ProducerClient(broker, {CHANGELOG: 3}), consumer_sees=6)
+    asyncio.run(guard.on_assigned([SimpleNamespace(topic=SOURCE, partition=5)]))  # never raises into faust
+    assert f"{CHANGELOG} not grown at the rebalance" in caplog.text
