@@ -151,7 +151,9 @@ def _latency_worker_config(creds: dict[str, Any], hook_url: str, out: Path, grou
 
 def _webhook_receiver(url: str) -> dict[str, Any]:
     return {"name": "bench-hook", "kind": "webhook", "url": url, "secret": f"env:{WEBHOOK_SECRET_ENV}",
-            "per_minute": 6_000_000, "burst": 100_000, "language": "en", "send_resolved": False}
+            "per_minute": 6_000_000, "burst": 100_000, "language": "en", "send_resolved": False,
+            # as many connections as a burst can use: Alertmanager sends every group's notification at once
+            "http": {"max_connections": 50}}
 
 
 def hop_times(bootstrap: str, topics: dict[str, str]) -> dict[str, dict[int, float]]:

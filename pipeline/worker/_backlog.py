@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +30,8 @@ class Backlog:
         self._now = now
         self._waiting: OrderedDict[str, Entry] = OrderedDict()
         self._sending: dict[int, Entry] = {}
-        self._changed = asyncio.Event()
+        self._changed = asyncio.Event()  # for idle() and wait_room(): something was taken or finished
+        self._takers: deque[asyncio.Future[None]] = deque()  # senders waiting in take(), woken one per put
 
     def __len__(self) -> int:
         """Notifications not yet finished: waiting and being sent."""
@@ -44,6 +45,11 @@ class Backlog:
     def full(self) -> bool:
         return len(self._waiting) >= self._limit
 
+    @property
+    def low(self) -> bool:
+        """At most half full: where a paused intake resumes (not at the first free place, see delivery's _flow)."""
+        return len(self._waiting) <= self._limit // 2
+
     def oldest_age(self) -> float:
         stamps = [e.enqueued_at for e in self._waiting.values()] + [e.enqueued_at for e in self._sending.values()]
         return max(0.0, self._now() - min(stamps)) if stamps else 0.0
@@ -56,14 +62,28 @@ class Backlog:
             self._waiting[key] = Entry(event, note, old.enqueued_at)  # keeps the place in line and the age
         else:
             self._waiting[key] = Entry(event, note, self._now())
-        self._changed.set()
+            self._wake_taker()
         return old
+
+    def _wake_taker(self) -> None:
+        """Wake one sender waiting in take() (waking them all per notification would cost O(senders) each)."""
+        while self._takers:
+            taker = self._takers.popleft()
+            if not taker.done():
+                taker.set_result(None)
+                return
 
     async def take(self) -> Entry:
         """The oldest waiting entry, now counted as being sent until `done`."""
         while not self._waiting:
-            self._changed.clear()
-            await self._changed.wait()
+            taker = asyncio.get_running_loop().create_future()
+            self._takers.append(taker)
+            try:
+                await taker
+            except asyncio.CancelledError:
+                if taker.done() and not taker.cancelled() and self._waiting:
+                    self._wake_taker()  # the wake-up it got goes to another sender
+                raise
         _, entry = self._waiting.popitem(last=False)
         self._sending[id(entry)] = entry
         self._changed.set()

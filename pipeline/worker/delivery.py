@@ -3,7 +3,7 @@
 Why not a faust agent: faust's consume + manual ack and two aiokafka produces per notification (the outcome and
 the delivered mark) were a third of the delivery process's CPU in the alert burst (ops/bench/profiles). Here a
 confluent-kafka consumer group (`<app id>-delivery`, cooperative-sticky) takes notifications a batch at a time,
-the sends run concurrently (one backlog per receiver, bounded by its token bucket and `SENDS_IN_FLIGHT`), and
+the sends run concurrently (one backlog per receiver, bounded by its token bucket and its `concurrency`), and
 the records the finished sends produce (outcome, delivered mark, dead letter, operator alert) go out with one
 `enqueue_batch` per loop turn. An offset is committed once its notification is finished and those records are
 acknowledged by the broker, in offset order per partition (`OffsetLine`).
@@ -61,10 +61,11 @@ from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
 DELIVERED_TTL_SECONDS = 7 * 86400
-QUEUE_PER_RECEIVER = 1000
-# Machine receivers (webhook/OA) take several notifications at once; chat destinations get one at a time so the
-# numbered parts of one message are never interleaved with another's (their rate limits are tiny anyway).
-SENDS_IN_FLIGHT = {"webhook": 10}
+# Notifications waiting per receiver before the intake pauses. Large on purpose: librdkafka drops what it
+# prefetched on a pause and fetches again only at its broker thread's next turn after the resume, 0.3-0.5 s later
+# (measured: an alert burst sat idle that long after every resume, capping delivery near 2,000/s), so a pause is
+# for a receiver that is really behind (the memory bound: ~4 KB a waiting notification), not for a burst.
+QUEUE_PER_RECEIVER = 20_000
 BACKLOG_TICK_SECONDS = 2.0
 BACKLOG_REALERT_SECONDS = 300.0
 BATCH_SIZE = 1000
@@ -100,13 +101,13 @@ class DeliveryService:
     """The delivery loop of one worker process; `run()` until `stop()`."""
 
     def __init__(self, *, kafka: KafkaSettings, names: TopicNames, group_id: str, sinks: dict[str, Sink],
-                 languages: dict[str, str], kinds: dict[str, str], producer: EventProducer,
+                 languages: dict[str, str], producer: EventProducer,
                  alert_key: Callable[[Alert], bytes], signer: SsoLinkSigner | None = None,
                  settings: DeliverySettings | None = None, batch_size: int = BATCH_SIZE,
                  legacy_group: str = "") -> None:
         self.kafka, self.names, self.group = kafka, names, group_id
         self._letters = DeadLetters(names.dlq)
-        self.sinks, self.languages, self.kinds = sinks, languages, kinds
+        self.sinks, self.languages = sinks, languages
         self.producer, self.alert_key, self.signer = producer, alert_key, signer
         self.settings = settings or DeliverySettings()
         self.batch_size = batch_size
@@ -171,7 +172,9 @@ class DeliveryService:
                 self._flow(consumer)
                 self._ship()
                 self._settle()
-                await asyncio.sleep(0 if batch or self._out else IDLE_POLL_SECONDS)
+                # records waiting for the batch on its way go with a later turn: never spin on them (a loop
+                # turn per task switch of the sends, burning the CPU they need)
+                await asyncio.sleep(0 if batch else IDLE_POLL_SECONDS)
             await self._wind_down()
         finally:
             watcher.cancel()
@@ -241,7 +244,7 @@ class DeliveryService:
             backlog = self.backlogs[receiver] = Backlog(QUEUE_PER_RECEIVER)
             self._workers.extend(asyncio.create_task(self._run_receiver(receiver, backlog),
                                                      name=f"deliver-{receiver}-{i}")
-                                 for i in range(SENDS_IN_FLIGHT.get(self.kinds[receiver], 1)))
+                                 for i in range(max(1, self.sinks[receiver].concurrency)))
         replaced = backlog.put(taken, note)
         if replaced is not None:  # the newer state of the same group goes out instead
             old_key = replaced.note.id
@@ -251,17 +254,21 @@ class DeliveryService:
             self._finish.append(replaced.event)
 
     def _flow(self, consumer: Consumer) -> None:
-        """Pause every partition while a receiver's backlog is full (what is taken stays in hand); resume once
-        there is room."""
-        full = any(b.full for b in self.backlogs.values())
-        if full == self._paused:
+        """Pause every partition once a receiver's backlog is full (what is taken stays in hand); resume once
+        every backlog is down to half, so a receiver that is behind does not pause and resume the intake (and
+        make librdkafka fetch again) once per sent notification."""
+        if self._paused:
+            pause = not all(b.low for b in self.backlogs.values())
+        else:
+            pause = any(b.full for b in self.backlogs.values())
+        if pause == self._paused:
             return
         parts = [TopicPartition(self.names.notifications, p) for p in sorted(self._owned - self._loading)]
-        if full:
+        if pause:
             consumer.pause(parts)
         else:
             consumer.resume(parts)
-        self._paused = full
+        self._paused = pause
 
     def _mark(self, key: str, value: Any) -> None:
         """A delivery-log write, shipped with this turn's records."""
@@ -484,7 +491,7 @@ def install_delivery(ctx: WorkerContext) -> None:
         kafka=ctx.kafka, names=ctx.names, group_id=f"{ctx.app.conf.id}-delivery",
         sinks={name: build_sink(cfg) for name, cfg in configs.items()},
         languages={name: getattr(cfg, "language", "zh") for name, cfg in configs.items()},
-        kinds={name: cfg.kind for name, cfg in configs.items()}, producer=producer,
+        producer=producer,
         alert_key=alert_key_for(ctx), signer=signer, legacy_group=ctx.app.conf.id,
         settings=DeliverySettings(operator_alerts=alerting.operator_alerts,
                                   backlog_alert_seconds=alerting.backlog_alert_seconds,

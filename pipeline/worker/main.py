@@ -18,6 +18,7 @@ from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.sse import create_sse_app, sse_credentials
+from pipeline.worker._gc import tune_gc
 from pipeline.worker.actions import install_actions
 from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
 from pipeline.worker.app import WorkerContext, build_app
@@ -286,6 +287,7 @@ def align_changelogs(ctx: WorkerContext) -> None:
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
     ctx = build_worker(config, agents)
     ensure_worker_topics(config, ctx)
+    tune_gc()
     if not ctx.app.agents:
         # only batch units: faust would have nothing to consume (and aiokafka refuses an empty subscription)
         raise SystemExit(run_without_faust(ctx, loglevel, quiet=_CHATTY_LIBRARIES))

@@ -1,8 +1,8 @@
 """Keep destination credentials out of the HTTP client's own logs.
 
-httpx logs every request URL at INFO ("HTTP Request: POST https://...?key=..."; aiohttp's client, the
-default, does not, but may name a URL in a warning), and robot keys, access tokens and Feishu hook tokens live
-in URLs. Sinks register their live secrets here; a filter on the httpx
+httpx logs every request URL at INFO ("HTTP Request: POST https://...?key=..."; aiohttp's client, used behind
+a proxy, does not, but may name a URL in a warning; the sinks' own client, `_h1`, logs nothing), and robot
+keys, access tokens and Feishu hook tokens live in URLs. Sinks register their live secrets here; a filter on the httpx
 and httpcore loggers rewrites each record with those values (and secret-looking query parameters) masked.
 """
 

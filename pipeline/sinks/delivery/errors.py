@@ -20,6 +20,8 @@ from enum import StrEnum
 import aiohttp
 import httpx
 
+from pipeline.sinks.delivery import _h1
+
 
 class ErrorClass(StrEnum):
     OK = "ok"
@@ -87,11 +89,15 @@ def classify_code(table: Mapping[int, CodeRule], code: int, message: str = "",
 
 
 def classify_exception(exc: BaseException) -> AttemptResult:
-    """Transport failures of either HTTP client (aiohttp, httpx). Only the exception's class name is kept:
-    their messages can carry the URL."""
+    """Transport failures of the HTTP clients (the sinks' own `_h1`, aiohttp behind a proxy, httpx). Only the
+    exception's class name is kept: aiohttp's and httpx's messages can carry the URL."""
     name = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException | TimeoutError):  # aiohttp's timeouts are TimeoutErrors
         return AttemptResult(_T, "timeout", detail=name)
+    if isinstance(exc, _h1.TransportError):  # connect failures, lost connections, bad or oversized answers
+        if isinstance(exc, _h1.InvalidRequest):
+            return AttemptResult(_P, "request_error", detail=name)
+        return AttemptResult(_T, "connection_error", detail=name)
     if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol):
         return AttemptResult(_T, "connection_error", detail=name)
     if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError | aiohttp.ClientResponseError):

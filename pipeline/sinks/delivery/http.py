@@ -2,37 +2,89 @@
 (never shown in reprs), one call on the sink's pooled client, and the response reduced to status, parsed JSON
 and Retry-After.
 
-The default client is aiohttp's (one ClientSession per sink, so one connection pool per destination): a POST
-costs ~0.2 ms of CPU there against ~0.85 ms through httpx even with sniffio installed (~1.7 ms without it,
-since httpcore retries `import sniffio` on every request; measured in ops/bench/profiles/README.md). An
-httpx.AsyncClient passed in (tests use httpx.MockTransport) still works through the same `exchange`."""
+The default client (`PooledClient`, one per sink, so one connection pool per destination) sends direct http://
+and https:// requests through `_h1`, a lean HTTP/1.1 keep-alive client on asyncio.Protocol + httptools: 44 us of
+CPU per POST against 113 us through aiohttp's client (ops/bench/http_client.py, uvloop, same run) and ~1,000 us
+through httpx (ops/bench/profiles/README.md). With `proxy` set it goes through aiohttp's client instead
+(proxies, CONNECT tunnels and their auth are aiohttp's to get right). An httpx.AsyncClient passed in (tests use
+httpx.MockTransport) still works through the same `exchange`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import httpx
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.sinks.delivery import _h1
 from pipeline.sinks.delivery.errors import AttemptResult, classify_exception, classify_http_status
 
 
 class HttpSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection")
-    timeout: float = Field(10.0, gt=0, description="seconds for one request's read/write")
+    connect_timeout: float = Field(5.0, gt=0, description="seconds to open a connection (TCP + TLS handshake)")
+    timeout: float = Field(10.0, gt=0, description="seconds for one request, from its write to the response's end")
     max_connections: int = Field(10, ge=1, description="connection pool size of this sink's client")
     proxy: str | None = Field(None, description="HTTP(S) proxy URL, e.g. for a fixed egress IP (WeCom 60020)")
+    ca_file: str | None = Field(None, description="PEM file of the CAs to trust for https:// instead of the "
+                                                  "system's (a private CA, e.g. an in-house webhook receiver)")
+
+    @field_validator("ca_file")
+    @classmethod
+    def _loadable(cls, value: str | None) -> str | None:
+        """A CA file that cannot be read fails the config check, not the first https:// request."""
+        if value is not None:
+            try:
+                ssl.create_default_context(cafile=value)
+            except (OSError, ssl.SSLError, ValueError) as exc:
+                raise ValueError(f"cannot load CA certificates from {value!r} ({type(exc).__name__})") from None
+        return value
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The context for https:// (certificate and hostname checked); None means the system default."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+
+
+_Fetch = Callable[["HttpRequest"], Awaitable[tuple[int, str | None, bytes]]]
 
 
 class PooledClient:
-    """One aiohttp ClientSession (keep-alive pool of `max_connections`), opened on first use so a sink can be
-    built outside the event loop; no environment proxies, no redirects, no cookies."""
+    """A sink's HTTP client: a keep-alive pool of `max_connections`, opened on first use so a sink can be built
+    outside the event loop; no environment proxies, no redirects, no cookies. `request` returns (status,
+    Retry-After header, body) or raises TimeoutError / `_h1.TransportError` (aiohttp.ClientError via a proxy)."""
+
+    def __init__(self, settings: HttpSettings) -> None:
+        self._settings = settings
+        self._direct: _h1.Client | None = None
+        self._proxied: _ProxiedClient | None = None
+        self.request: _Fetch
+        if settings.proxy:
+            self._proxied = _ProxiedClient(settings)
+            self.request = self._proxied.request
+        else:
+            self._direct = _h1.Client(limit=settings.max_connections, connect_timeout=settings.connect_timeout,
+                                      timeout=settings.timeout, ssl_context=settings.ssl_context())
+            self.request = self._direct.request
+
+    def __repr__(self) -> str:
+        return f"PooledClient(max_connections={self._settings.max_connections}, proxied={self._proxied is not None})"
+
+    async def aclose(self) -> None:
+        if self._direct is not None:
+            await self._direct.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
+
+
+class _ProxiedClient:
+    """One aiohttp ClientSession (keep-alive pool of `max_connections`) for a sink whose requests go through
+    an HTTP(S) proxy."""
 
     def __init__(self, settings: HttpSettings) -> None:
         self._settings = settings
@@ -42,8 +94,10 @@ class PooledClient:
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            context = self._settings.ssl_context()
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._settings.max_connections),
+                connector=aiohttp.TCPConnector(limit=self._settings.max_connections,
+                                               ssl=context if context is not None else True),
                 timeout=self._timeout, trust_env=False, auto_decompress=True,
                 cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent",))
         return self._session
@@ -104,7 +158,7 @@ async def exchange(client: HttpClient, request: HttpRequest) -> HttpReply | Atte
                                             headers=dict(request.headers))
             status, retry_header, content = response.status_code, response.headers.get("retry-after"), \
                 response.content
-    except (TimeoutError, httpx.HTTPError, aiohttp.ClientError) as exc:
+    except (TimeoutError, _h1.TransportError, httpx.HTTPError, aiohttp.ClientError) as exc:
         return classify_exception(exc)
     retry_after = _retry_after(retry_header)
     failed = classify_http_status(status, retry_after)

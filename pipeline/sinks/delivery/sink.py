@@ -48,6 +48,9 @@ class Sink(Protocol):
     @property
     def kind(self) -> str: ...
 
+    @property
+    def concurrency(self) -> int: ...
+
     async def deliver(self, notification: Notification, *, resume_at: int = 0, on_part: OnPart | None = None,
                       stop: asyncio.Event | None = None) -> DeliveryOutcome: ...
 
@@ -91,6 +94,12 @@ class DeliverySink(ABC, Generic[PartT]):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+    @property
+    def concurrency(self) -> int:
+        """Notifications this destination may have in flight at once. One for chat destinations: the numbered
+        parts of one message must never interleave with another's, and their rate limits are tiny anyway."""
+        return 1
 
     # --- what a destination provides
 

@@ -42,6 +42,11 @@ class WebhookSink(DeliverySink[WebhookPart]):
             (self.kind, endpoint, config.per_minute, config.burst, clock),
             lambda: TokenBucket.per_window(config.per_minute, 60.0, burst=config.burst, clock=clock))
 
+    @property
+    def concurrency(self) -> int:
+        """A machine receiver takes as many notifications at once as the pool has connections."""
+        return self.config.http.max_connections
+
     def encode(self, notification: Notification) -> list[WebhookPart]:
         return [WebhookPart(b, notification.idempotency_key) for b in self.encoder.encode(notification)]
 

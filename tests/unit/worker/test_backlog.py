@@ -108,3 +108,46 @@ async def test_discard_forgets_only_the_selected_waiting_entries() -> None:
     assert len(backlog) == 2 and backlog.sending == 1
     assert (await backlog.take()).note == Note("b", 1)
     backlog.done(sending)
+
+
+async def test_each_put_wakes_one_waiting_sender_and_every_entry_is_taken_once() -> None:
+    backlog = Backlog(100)
+    woken: list[int] = []
+
+    async def sender(i: int) -> tuple[int, str]:
+        entry = await backlog.take()
+        woken.append(i)
+        return i, entry.note.group_key
+
+    senders = [asyncio.create_task(sender(i)) for i in range(20)]
+    await asyncio.sleep(0)  # all twenty wait
+    backlog.put(ev(1), Note("g1", 1))
+    backlog.put(ev(2), Note("g2", 1))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert len(woken) == 2  # two entries: two senders ran, eighteen still wait
+    assert sorted(t.result()[1] for t in senders if t.done()) == ["g1", "g2"]
+    for t in senders:
+        t.cancel()
+    await asyncio.gather(*senders, return_exceptions=True)
+
+
+async def test_a_woken_sender_cancelled_before_it_runs_passes_the_entry_on() -> None:
+    backlog = Backlog(100)
+    first = asyncio.create_task(backlog.take())
+    second = asyncio.create_task(backlog.take())
+    await asyncio.sleep(0)
+    backlog.put(ev(1), Note("g1", 1))  # wakes `first`...
+    first.cancel()  # ...which is cancelled before it takes the entry
+    entry = await asyncio.wait_for(second, 1.0)
+    assert entry.note.group_key == "g1"
+    assert first.cancelled()
+
+
+def test_full_at_the_limit_and_low_again_at_half() -> None:
+    backlog = Backlog(4)
+    states = []
+    for i in range(4):
+        backlog.put(ev(i), Note(f"g{i}", 1))
+        states.append((backlog.full, backlog.low))
+    assert states == [(False, True), (False, True), (False, False), (True, False)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from pipeline.sinks.delivery import _h1
 from pipeline.sinks.delivery.errors import ErrorClass, classify_exception, classify_http_status
 
 T, R, P, OK = ErrorClass.TRANSIENT, ErrorClass.TOKEN_REFRESH, ErrorClass.PERMANENT, ErrorClass.OK
@@ -21,7 +22,10 @@ def test_http_statuses(status: int, klass: ErrorClass | None) -> None:
 @pytest.mark.parametrize(("exc", "reason", "klass"), [
     (httpx.ReadTimeout("t"), "timeout", T), (httpx.ConnectTimeout("t"), "timeout", T),
     (httpx.ConnectError("c"), "connection_error", T), (httpx.RemoteProtocolError("r"), "connection_error", T),
-    (httpx.UnsupportedProtocol("u"), "request_error", P)])
+    (httpx.UnsupportedProtocol("u"), "request_error", P),
+    (_h1.ConnectError("c"), "connection_error", T), (_h1.ConnectionLost("l"), "connection_error", T),
+    (_h1.ProtocolError("p"), "connection_error", T), (_h1.ResponseTooLarge("b"), "connection_error", T),
+    (_h1.InvalidRequest("i"), "request_error", P), (TimeoutError(), "timeout", T)])
 def test_transport_errors(exc: Exception, reason: str, klass: ErrorClass) -> None:
     result = classify_exception(exc)
     assert (result.reason, result.error_class) == (reason, klass)
