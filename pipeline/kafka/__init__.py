@@ -2,7 +2,7 @@
 
 from pipeline.kafka.producer import DeliveryError, EventProducer, producer_config
 from pipeline.kafka.settings import KafkaSettings, bootstrap_from_env
-from pipeline.kafka.topics import TOPICS, TopicNames, TopicSpec, ensure_topics
+from pipeline.kafka.topics import TOPICS, TopicNames, TopicSpec, ensure_topics, grow_topics, partition_counts
 
 __all__ = [
     "TOPICS",
@@ -13,5 +13,7 @@ __all__ = [
     "TopicSpec",
     "bootstrap_from_env",
     "ensure_topics",
+    "grow_topics",
+    "partition_counts",
     "producer_config",
 ]

@@ -42,8 +42,11 @@ class OffsetProbe:
         # log_level 0: the probe's own connection errors surface as exceptions to the caller, which reports
         # them once per state change, instead of librdkafka printing a line per reconnect attempt
         self.timeout = timeout
+        # metadata refreshed every 30 s (librdkafka's default is 5 min): partitions added to a topic are probed
+        # within 30 s instead of failing with _UNKNOWN_PARTITION, which left the lag and stall watch blind
         self._common: dict[str, str | int | float | bool] = {"bootstrap.servers": bootstrap, "log_level": log_level,
-                                                             "enable.auto.commit": False}
+                                                             "enable.auto.commit": False,
+                                                             "topic.metadata.refresh.interval.ms": 30_000}
         self._consumer = Consumer({**self._common, "group.id": "exmail-offset-probe"})
         self._by_group: dict[str, Consumer] = {}
         self._closed = False

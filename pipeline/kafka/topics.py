@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer
+from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from pipeline import streams
 
@@ -115,3 +117,47 @@ def ensure_topics(
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     return created
+
+
+def partition_counts(bootstrap: str, names: Iterable[str], *, timeout: float = 10.0) -> dict[str, int]:
+    """The partition count of each named topic the broker knows (missing ones are left out). One small metadata
+    request per topic: asking for the whole cluster costs ~0.4 s on a broker holding thousands of topics (worker
+    start to healthy must stay < 3 s), and auto-creation is off for these requests, so asking never creates a
+    topic with the broker's defaults (an AdminClient's named metadata request may)."""
+    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "exmail-topic-check",
+                      "allow.auto.create.topics": False, "log_level": 0})
+    try:
+        counts = {}
+        for name in names:
+            meta = probe.list_topics(topic=name, timeout=timeout).topics.get(name)
+            if meta is not None and meta.error is None and meta.partitions:
+                counts[name] = len(meta.partitions)
+        return counts
+    finally:
+        probe.close()
+
+
+def partitions_to_add(current: Mapping[str, int], wanted: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """{topic: (current, wanted)} for the existing topics narrower than wanted. Kafka cannot remove partitions,
+    so a wider topic is left as it is, and a missing one is for its creator (ensure_topics) to size."""
+    return {t: (current[t], n) for t, n in sorted(wanted.items()) if t in current and current[t] < n}
+
+
+def grow_topics(bootstrap: str, wanted: Mapping[str, int], *, timeout: float = 30.0) -> dict[str, tuple[int, int]]:
+    """Add partitions so each existing topic in `wanted` has at least that many; returns {topic: (old, new)} for
+    the topics this call grew. Another process growing the same topic at the same time is fine."""
+    grow = partitions_to_add(partition_counts(bootstrap, wanted, timeout=timeout), wanted)
+    if not grow:
+        return {}
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    grown = {}
+    requests = [NewPartitions(t, new) for t, (_, new) in grow.items()]
+    for name, fut in admin.create_partitions(requests, operation_timeout=timeout, request_timeout=timeout).items():
+        try:
+            fut.result()
+            grown[name] = grow[name]
+        except Exception as exc:  # a concurrent grower got there first: fine when the topic is now wide enough
+            if "INVALID_PARTITIONS" not in str(exc) or partitions_to_add(
+                    partition_counts(bootstrap, [name], timeout=timeout), {name: grow[name][1]}):
+                raise
+    return grown

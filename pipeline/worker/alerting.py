@@ -1,9 +1,10 @@
 """Alerting agents: rules (exmail.events -> exmail.alerts) and dispatch (exmail.alerts -> exmail.notifications).
 
 Rule state (windows, first-seen sets) lives in a faust table co-partitioned with exmail.events (keyed by
-corp/user). Alerts are keyed by `RoutingConfig.partition_key`, so each partition of exmail.alerts holds whole
-aggregation groups with the inhibition sources that can mute them. Dispatch is a batch consumer group, not a
-faust agent (pipeline/worker/_dispatch.py says why and how its state survives restarts and rebalances).
+corp/user); its changelog topic grows with exmail.events (CoPartitionedChangelog). Alerts are keyed by
+`RoutingConfig.partition_key`, so each partition of exmail.alerts holds whole aggregation groups with the
+inhibition sources that can mute them. Dispatch is a batch consumer group, not a faust agent
+(pipeline/worker/_dispatch.py says why and how its state survives restarts and rebalances).
 Silences are persisted in exmail.state.silences, followed by every worker, and served at /alerting/api/silences.
 """
 
@@ -33,7 +34,7 @@ from pipeline.transforms.rules import (
     TableRuleState,
 )
 from pipeline.worker._dispatch import DispatchService
-from pipeline.worker.app import WorkerContext
+from pipeline.worker.app import ChangelogNotReady, CoPartitionedChangelog, WorkerContext
 from pipeline.worker.lag import Watched
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ def install_rules(ctx: WorkerContext) -> None:
     dlq = ctx.topic(names.dlq)
     dead = DeadLetters(names.dlq)
     alert_key = alert_key_for(ctx)
-    table = app.Table("alerting-rules", key_type=bytes, value_type=bytes, partitions=ctx.kafka.partitions)
+    table, changelog = ctx.copartitioned_table("alerting-rules", names.events)
     engine = RuleEngine(pack, TableRuleState(table), corp_domains=ctx.config.alerting.corp_domains)
 
     @app.agent(events, name="rules")
@@ -68,7 +69,7 @@ def install_rules(ctx: WorkerContext) -> None:
             t0 = time.perf_counter()
             try:
                 env = Envelope.decode(event.value)
-                raised = await _evaluate(engine, env, msg)
+                raised = await _evaluate(engine, changelog, env, msg)
             except (EnvelopeError, RuleInputError, RuleEvaluationError) as exc:
                 letter = dead.letter(stage="rules", reason=str(exc), error_type=type(exc).__name__,
                                      origin=Origin(msg.topic, msg.partition, msg.offset, None), payload=event.value)
@@ -81,14 +82,16 @@ def install_rules(ctx: WorkerContext) -> None:
             TRANSFORM_LATENCY.labels("rules").observe(time.perf_counter() - t0)
 
 
-async def _evaluate(engine: RuleEngine, env: Envelope, msg: Any) -> list[Alert]:
-    """Evaluate, waiting out a rule state that cannot be written (e.g. its changelog topic is not there yet):
-    the event is not at fault, so it is retried with backoff, never dead-lettered."""
+async def _evaluate(engine: RuleEngine, changelog: CoPartitionedChangelog, env: Envelope, msg: Any) -> list[Alert]:
+    """Evaluate, waiting out a rule state that cannot be written (e.g. its changelog topic is not there yet, or
+    not as wide as exmail.events after partitions were added and the growth has not gone through): the event is
+    not at fault, so it is retried with backoff, never dead-lettered."""
     attempt = 0
     while True:
         try:
+            await changelog.ready(msg.partition)  # state for this event goes to changelog partition msg.partition
             return engine.evaluate(env, now=time.time())
-        except RuleStateUnavailable as exc:
+        except (RuleStateUnavailable, ChangelogNotReady) as exc:
             delay = equal_jitter(attempt + 1, STATE_RETRY_INITIAL, STATE_RETRY_MAX)
             attempt += 1
             log.error("rules: state unavailable at %s[%s]@%s (%s); retrying the event in %.1fs", msg.topic,

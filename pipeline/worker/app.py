@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import faust
+from aiokafka import AIOKafkaClient
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TableT
 
-from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
+from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, grow_topics, partition_counts
 from pipeline.kafka.batch import BatchConsumer, Handler
 from pipeline.worker.lag import Watched
 
@@ -29,6 +31,106 @@ def _idempotent_settings_extra(self: Any) -> dict[str, Any]:
 
 
 faust_aiokafka.Producer._settings_extra = _idempotent_settings_extra  # type: ignore[method-assign]
+
+
+class ChangelogNotReady(RuntimeError):
+    """A table write for a partition its changelog topic (or the producer's view of it) does not have yet."""
+
+
+class CoPartitionedChangelog:
+    """Keeps a faust table's changelog topic as wide as the source topic the table is co-partitioned with.
+
+    faust writes the state of an event read from source partition p to changelog partition p
+    (Collection.partition_for_key) and never widens the changelog, and aiokafka's producer refuses a partition
+    its metadata does not list: `AssertionError('Unrecognized partition')` in faust's ProducerBuffer, which
+    crashes the app. So the changelog is grown before faust starts (`align_at_start`) and, when the source grows
+    under the running worker, at the rebalance that assigns the new partitions (`on_assigned`) and, whatever
+    happened there, before the first write for a new partition (`ready`, called before every write: a dict
+    lookup unless the partition is new). Faust's own consumer sees the grown changelog at its next
+    metadata refresh (30 s) and rebalances; until then it is only written to, never read."""
+
+    def __init__(self, table: TableT, source: str, bootstrap: str) -> None:
+        self.table, self.source, self.bootstrap = table, source, bootstrap
+        self._lock = asyncio.Lock()
+
+    @property
+    def changelog(self) -> str:
+        return self.table.changelog_topic.get_topic_name()
+
+    def align_at_start(self) -> None:
+        """Before faust starts (blocking): a changelog behind the source grows; a missing one is declared by
+        faust as wide as the source (not `kafka.partitions`, which a grown source has left behind)."""
+        counts = partition_counts(self.bootstrap, [self.source, self.changelog])
+        source_n, changelog_n = counts.get(self.source), counts.get(self.changelog)
+        if source_n is None:
+            return  # the source is created with kafka.partitions, as faust creates the changelog
+        if changelog_n is None:
+            self.table.partitions = self.table.changelog_topic.partitions = source_n
+        elif changelog_n > source_n:
+            raise SystemExit(f"{self.changelog} has {changelog_n} partitions but {self.source} has {source_n}: "
+                             f"the source topic was recreated narrower; Kafka cannot remove partitions, so delete "
+                             f"the changelog topic (the table then starts empty) and start again")
+        else:
+            self._grow(source_n)
+
+    async def ready(self, partition: int) -> None:
+        """Return once the table may write state for source partition `partition`: the changelog has it and
+        faust's producer knows it. Raises ChangelogNotReady when that cannot be made true now (broker down, or
+        the broker's metadata does not list the new partitions yet): the caller retries the event later."""
+        if self._wide_enough(partition):
+            return
+        async with self._lock:
+            client = self._client()
+            if client.cluster.partitions_for_topic(self.changelog) is None:
+                await client.add_topic(self.changelog)  # the first write: the producer never asked for the topic
+            if self._wide_enough(partition):
+                return
+            try:
+                await asyncio.to_thread(self._grow, max(partition + 1, self._source_partitions()))
+            except Exception as exc:
+                raise ChangelogNotReady(f"growing {self.changelog} failed: {type(exc).__name__}: {exc}") from exc
+            await client.force_metadata_update()
+            if not self._wide_enough(partition):
+                raise ChangelogNotReady(f"the producer's metadata does not list partition {partition} of "
+                                        f"{self.changelog} yet")
+            # faust checks once per source topic that both are equally wide, by its consumer's metadata, which
+            # does not list the grown partitions before its next refresh: the check above is the same, by the
+            # broker (faust-streaming 0.15.3 Collection._verify_source_topic_partitions)
+            verified = getattr(self.table, "_verified_source_topics_for_partitions", None)
+            if isinstance(verified, set):
+                verified.add(self.source)
+
+    async def on_assigned(self, assigned: Iterable[Any]) -> None:
+        """At a rebalance that assigns source partitions the changelog lacks, grow it there: faust's consumer
+        fetches nothing of the new assignment before its rebalance callbacks return, so the agent's first event
+        on a new partition finds the changelog ready instead of growing it while faust finishes recovery. A
+        failure here only leaves the growth to `ready`."""
+        partitions = [tp.partition for tp in assigned if tp.topic == self.source]
+        if not partitions:
+            return
+        try:
+            await self.ready(max(partitions))
+        except Exception as exc:  # an exception in a rebalance callback would crash the faust app
+            log.warning("%s not grown at the rebalance (%s): it is grown before the first write that needs it",
+                        self.changelog, exc)
+
+    def _wide_enough(self, partition: int) -> bool:
+        known = self._client().cluster.partitions_for_topic(self.changelog)
+        return known is not None and len(known) >= max(partition + 1, self._source_partitions())
+
+    def _source_partitions(self) -> int:
+        return self.table.app.consumer.topic_partitions(self.source) or 0
+
+    def _client(self) -> AIOKafkaClient:
+        """The client of faust's aiokafka producer, whose metadata decides which partitions it accepts."""
+        producer = cast(faust_aiokafka.Producer, self.table.app.producer)
+        return producer._ensure_producer().client
+
+    def _grow(self, at_least: int = 0) -> None:
+        """Grow the changelog to the source's partition count at the broker (or `at_least`, if wider)."""
+        wanted = max(at_least, partition_counts(self.bootstrap, [self.source]).get(self.source, 0))
+        for topic, (old, new) in grow_topics(self.bootstrap, {self.changelog: wanted}).items():
+            log.info("grew %s from %d to %d partitions (as wide as %s)", topic, old, new, self.source)
 
 
 class _Service(Protocol):
@@ -57,6 +159,7 @@ class WorkerContext:
     batch_consumers: list[BatchConsumer] = field(default_factory=list)  # each has .progress (for /healthz)
     watched: list[Watched] = field(default_factory=list)  # other consumer loops (dispatch, delivery), for /healthz
     tasks: list[Callable[[], Awaitable[None]]] = field(default_factory=list)  # long-running, started with the worker
+    changelogs: list[CoPartitionedChangelog] = field(default_factory=list)  # aligned with their sources at start
     _producer: EventProducer | None = None
 
     def topic(self, name: str, partitions: int | None = None) -> faust.TopicT:
@@ -65,6 +168,19 @@ class WorkerContext:
             self.topics[name] = self.app.topic(name, key_type=bytes, value_type=bytes,
                                                partitions=partitions or self.kafka.partitions)
         return self.topics[name]
+
+    def copartitioned_table(self, name: str, source: str) -> tuple[TableT, CoPartitionedChangelog]:
+        """A bytes -> bytes faust table co-partitioned with the topic `source`, and the guard that keeps its
+        changelog as wide as `source`: await `guard.ready(partition)` before writing for an event."""
+        table = self.app.Table(name, key_type=bytes, value_type=bytes, partitions=self.kafka.partitions)
+        guard = CoPartitionedChangelog(table, source, self.kafka.bootstrap)
+        self.changelogs.append(guard)
+
+        @self.app.on_partitions_assigned.connect  # type: ignore[arg-type]
+        async def _grow_changelog(_app: Any, assigned: set[Any], **_: Any) -> None:
+            await guard.on_assigned(assigned)
+
+        return table, guard
 
     def task(self, fn: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
         """Register a coroutine function to run for the worker's lifetime (under faust or without it)."""

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 import faust
 from aiohttp import web
-from confluent_kafka import Consumer
 
 from pipeline.auth import Authenticator, KafkaOperatorLog, Role, secure_app
 from pipeline.config import PipelineConfig
 from pipeline.console import ConsoleDeps, create_console_app
-from pipeline.kafka import TOPICS, ensure_topics
+from pipeline.kafka import TOPICS, ensure_topics, partition_counts
 from pipeline.metrics import AGENT_CRASHES, REBALANCES
 from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
@@ -215,6 +215,7 @@ class QuietWorker(faust.Worker):
     fill with cursor escapes. No spinner, no root-level override."""
 
     before_stop: list[Callable[[], Any]]
+    before_start: list[Callable[[], None]]
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         self.spinner = None
@@ -222,6 +223,13 @@ class QuietWorker(faust.Worker):
         # our own INFO lines (rebalances, stalls, sinks) stay; the libraries' per-request chatter does not
         for name in _CHATTY_LIBRARIES:
             logging.getLogger(name).setLevel(max(level, logging.WARNING))
+
+    async def on_execute(self) -> None:
+        """Runs after logging is set up and before the app (a child service) starts: blocking preparations that
+        must be done before faust's consumer and tables start, run in a thread, each logging what it did."""
+        await super().on_execute()
+        for fn in getattr(self, "before_start", ()):
+            await asyncio.to_thread(fn)
 
     async def on_stop(self) -> None:
         """Runs before the app (a child service) stops: stages holding taken-but-unfinished work (delivery)
@@ -249,7 +257,8 @@ def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
     if not specs:
         return
     try:
-        missing = _missing_topics(k.bootstrap, [k.topic_prefix + s.name for s in specs])
+        wanted = [k.topic_prefix + s.name for s in specs]
+        missing = set(wanted) - set(partition_counts(k.bootstrap, wanted))
         if not missing:
             return
         created = ensure_topics(k.bootstrap, prefix=k.topic_prefix, partitions=k.partitions,
@@ -262,21 +271,17 @@ def ensure_worker_topics(config: PipelineConfig, ctx: WorkerContext) -> None:
         log.info("created %d missing topics before subscribing: %s", len(created), ", ".join(sorted(created)))
 
 
-def _missing_topics(bootstrap: str, names: list[str]) -> set[str]:
-    """The named topics the broker does not know, one small metadata request each: asking for the whole
-    cluster's metadata costs ~0.4 s on a broker holding thousands of topics (start to healthy must stay < 3 s),
-    and auto-creation is off for these requests, so asking never creates a topic with the broker's defaults."""
-    probe = Consumer({"bootstrap.servers": bootstrap, "group.id": "exmail-topic-check",
-                      "allow.auto.create.topics": False, "log_level": 0})
-    try:
-        missing = set()
-        for name in names:
-            meta = probe.list_topics(topic=name, timeout=10.0).topics.get(name)
-            if meta is None or meta.error is not None or not meta.partitions:
-                missing.add(name)
-        return missing
-    finally:
-        probe.close()
+def align_changelogs(ctx: WorkerContext) -> None:
+    """Grow the table changelogs narrower than their source topics (partitions added while no worker ran) before
+    faust starts, so its consumer subscribes to equally wide topics and its own width check passes. A broker
+    that does not answer yet is no reason not to start: the rules agent grows them before the first write that
+    needs it (CoPartitionedChangelog.ready). A changelog wider than its source stops the worker (SystemExit)."""
+    for changelog in ctx.changelogs:
+        try:
+            changelog.align_at_start()
+        except Exception as exc:
+            log.warning("%s not checked at start (%s): it is grown before the first write that needs it",
+                        changelog.changelog, exc)
 
 
 def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, loglevel: str = "INFO") -> None:
@@ -290,4 +295,5 @@ def run_worker(config: PipelineConfig, agents: list[AgentName] | None = None, lo
         ctx.app.task(fn)
     worker = QuietWorker(ctx.app, loglevel=loglevel, quiet=True)
     worker.before_stop = ctx.before_stop
+    worker.before_start = [lambda: align_changelogs(ctx)]
     worker.execute_from_commandline()

@@ -94,3 +94,63 @@ def test_a_concurrent_creator_is_fine_other_errors_are_not(monkeypatch: pytest.M
     _admin(monkeypatch, FakeAdmin(set(), fail={"b": "KafkaError{code=POLICY_VIOLATION}"}))
     with pytest.raises(RuntimeError, match="POLICY_VIOLATION"):
         ensure_topics("x:1", specs=SPECS)
+
+
+def test_partitions_to_add_names_only_existing_topics_narrower_than_wanted() -> None:
+    current = {"a": 3, "b": 6, "c": 8}
+    wanted = {"a": 6, "b": 6, "c": 6, "missing": 6}
+    # b is as wide, c wider (Kafka cannot remove partitions), a missing topic is for its creator to size
+    assert topics.partitions_to_add(current, wanted) == {"a": (3, 6)}
+    assert topics.partitions_to_add({}, {"a": 1}) == {}
+
+
+class GrowAdmin:
+    """AdminClient.create_partitions over a partition count table; `taken` topics fail the way the broker
+    answers a request that another process has already fulfilled."""
+
+    def __init__(self, counts: dict[str, int], taken: dict[str, int] | None = None, error: str = "") -> None:
+        self.counts, self.taken, self.error = counts, taken or {}, error
+        self.requests: list[tuple[str, int]] = []
+
+    def create_partitions(self, new: list[Any], **_: Any) -> dict[str, Future[None]]:
+        out: dict[str, Future[None]] = {}
+        for req in new:
+            self.requests.append((req.topic, req.new_total_count))
+            fut: Future[None] = Future()
+            if req.topic in self.taken:
+                self.counts[req.topic] = self.taken[req.topic]
+                fut.set_exception(RuntimeError(f"KafkaError{{code=INVALID_PARTITIONS,val=37,str=\"Topic currently "
+                                               f"has {self.counts[req.topic]} partitions\"}}"))
+            elif self.error:
+                fut.set_exception(RuntimeError(self.error))
+            else:
+                self.counts[req.topic] = req.new_total_count
+                fut.set_result(None)
+            out[req.topic] = fut
+        return out
+
+
+def _grow_admin(monkeypatch: pytest.MonkeyPatch, admin: GrowAdmin) -> None:
+    monkeypatch.setattr(topics, "AdminClient", lambda conf: admin)
+    monkeypatch.setattr(topics, "partition_counts", lambda bootstrap, names, timeout=0: {
+        n: admin.counts[n] for n in names if n in admin.counts})
+
+
+def test_grow_topics_adds_partitions_only_where_needed_and_says_what_grew(monkeypatch: pytest.MonkeyPatch) -> None:
+    admin = GrowAdmin({"cl": 3, "wide": 8})
+    _grow_admin(monkeypatch, admin)
+    assert topics.grow_topics("x:1", {"cl": 6, "wide": 6, "missing": 6}) == {"cl": (3, 6)}
+    assert admin.requests == [("cl", 6)]
+    assert topics.grow_topics("x:1", {"cl": 6}) == {}  # as wide now: no request at all
+    assert admin.requests == [("cl", 6)]
+
+
+def test_grow_topics_accepts_a_concurrent_grower_but_not_other_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    _grow_admin(monkeypatch, GrowAdmin({"cl": 3}, taken={"cl": 6}))
+    assert topics.grow_topics("x:1", {"cl": 6}) == {}  # another worker grew it first: nothing for this one to do
+    _grow_admin(monkeypatch, GrowAdmin({"cl": 3}, taken={"cl": 4}))
+    with pytest.raises(RuntimeError, match="INVALID_PARTITIONS"):  # grown by someone, but not wide enough
+        topics.grow_topics("x:1", {"cl": 6})
+    _grow_admin(monkeypatch, GrowAdmin({"cl": 3}, error="KafkaError{code=POLICY_VIOLATION}"))
+    with pytest.raises(RuntimeError, match="POLICY_VIOLATION"):
+        topics.grow_topics("x:1", {"cl": 6})

@@ -1,15 +1,17 @@
 """pipeline/worker/main.py and cli.py: every agent name the config accepts has its installer; the command's
-overrides land in the config the worker runs with."""
+overrides land in the config the worker runs with; changelogs are aligned at start unless the broker is down."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, get_args
 
 import pytest
 from click.testing import CliRunner
 
 from pipeline.worker import cli as worker_cli
+from pipeline.worker import main
 from pipeline.worker.config import AgentName
 from pipeline.worker.main import INSTALLERS
 
@@ -42,3 +44,23 @@ def test_worker_command_names_config_problems(tmp_path: Path) -> None:
     result = CliRunner().invoke(worker_cli.worker, ["--config", str(cfg_file)])
     assert result.exit_code == 1
     assert "worker.siem[0].kind: unknown kind" in result.output
+
+
+class _Changelog:
+    def __init__(self, exc: BaseException | None) -> None:
+        self.exc, self.changelog, self.aligned = exc, "p.w-alerting-rules-changelog", False
+
+    def align_at_start(self) -> None:
+        if self.exc is not None:
+            raise self.exc
+        self.aligned = True
+
+
+def test_align_changelogs_starts_without_a_broker_but_not_with_a_changelog_wider_than_its_source(
+        caplog: pytest.LogCaptureFixture) -> None:
+    ok, down = _Changelog(None), _Changelog(RuntimeError("KafkaError{code=_TRANSPORT}"))
+    main.align_changelogs(SimpleNamespace(changelogs=[down, ok]))  # type: ignore[arg-type]
+    assert ok.aligned
+    assert "p.w-alerting-rules-changelog not checked at start (KafkaError{code=_TRANSPORT})" in caplog.text
+    with pytest.raises(SystemExit, match="wider"):
+        main.align_changelogs(SimpleNamespace(changelogs=[_Changelog(SystemExit("wider"))]))  # type: ignore[arg-type]
