@@ -7,8 +7,10 @@ hop downstream can be idempotent by id.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -34,13 +36,48 @@ def fingerprint(*fields: Any) -> str:
     return h.hexdigest()[:32]
 
 
+def seeded_fingerprint(seed: tuple[str, ...], *fields: Any) -> str:
+    """fingerprint(*seed, *fields), with the hash of the leading constant fields (a kind, a receiver, a sink)
+    computed once per seed: the hot paths hash ids whose first fields never change."""
+    h = _seed(seed).copy()
+    parts: list[bytes] = []
+    for value in fields:
+        b = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        parts.append(len(b).to_bytes(4, "big"))
+        parts.append(b)
+    h.update(b"".join(parts))
+    return h.hexdigest()[:32]
+
+
+@lru_cache(maxsize=1024)
+def _seed(fields: tuple[str, ...]) -> Any:
+    h = hashlib.sha256()
+    for value in fields:
+        b = orjson.dumps(value)
+        h.update(len(b).to_bytes(4, "big"))
+        h.update(b)
+    return h
+
+
 _SECOND_TEXT: dict[int, str] = {}  # unix second -> "YYYY-MM-DDTHH:MM:SS." (strftime is most of utc_iso's cost)
 
 
 def utc_iso(ts: float | datetime | None = None) -> str:
     """RFC 3339 UTC with milliseconds, e.g. 2026-11-29T18:04:36.123Z; `None` means now."""
     if ts is None:
-        dt = datetime.now(UTC)
+        ts = time.time()
+    if type(ts) is float or type(ts) is int:
+        if 0 <= ts < _MAX_SECONDS:
+            # without a datetime: the microseconds rounded half-even exactly as datetime.fromtimestamp does
+            # (modf, then * 1e6, then round), the seconds' text from the cache
+            second = int(ts)
+            micro = round((ts - second) * 1e6)
+            if micro >= 1_000_000:
+                second, micro = second + 1, micro - 1_000_000
+            head = _SECOND_TEXT.get(second)
+            if head is not None:
+                return f"{head}{micro // 1000:03d}Z"
+        dt = datetime.fromtimestamp(ts, UTC)
     elif isinstance(ts, datetime):
         dt = ts.astimezone(UTC)
     else:

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.envelope import Envelope, EnvelopeError, fingerprint, parse_iso, record_key, utc_iso
+from pipeline.envelope import (
+    Envelope,
+    EnvelopeError,
+    fingerprint,
+    parse_iso,
+    record_key,
+    seeded_fingerprint,
+    utc_iso,
+)
 from pipeline.records import raw_id, with_occurrences
 
 
@@ -95,3 +103,29 @@ def test_utc_iso_equals_the_strftime_form_for_any_instant() -> None:
     instants.append(datetime(2026, 1, 1, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=8))))
     for ts in instants:
         assert utc_iso(ts) == reference(ts), ts
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=4),
+       st.lists(st.text(max_size=10), min_size=1, max_size=3))
+def test_seeded_fingerprint_is_the_fingerprint_of_seed_and_fields(fields: list[object], seed: list[str]) -> None:
+    assert seeded_fingerprint(tuple(seed), *fields) == fingerprint(*seed, *fields)
+
+
+def _utc_iso_by_datetime(ts: float) -> str:
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+@given(st.floats(min_value=0, max_value=253402300798, allow_nan=False))
+def test_utc_iso_of_a_number_is_what_datetime_gives(ts: float) -> None:
+    """The number path skips datetime (a cached second's text plus the milliseconds): same text, including the
+    half-even rounding of the microseconds at the edges of a second."""
+    utc_iso(ts)  # fill the second's cache, then the fast path answers
+    assert utc_iso(ts) == _utc_iso_by_datetime(ts)
+
+
+@pytest.mark.parametrize("ts", [0.0, 1.0, 1.9999995, 1.0000005, 1764000000.9995, 1764000000.999999,
+                                1764000000.0004999, 253402300799.0, 1764000000])
+def test_utc_iso_at_the_edges(ts: float) -> None:
+    utc_iso(ts)
+    assert utc_iso(ts) == _utc_iso_by_datetime(ts)

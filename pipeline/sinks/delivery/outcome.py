@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pipeline.dlq import Origin, dead_letter
-from pipeline.envelope import Envelope, fingerprint
+from pipeline.envelope import Envelope, seeded_fingerprint
 from pipeline.notification import Notification
 
 DELIVERY_SCHEMA = "exmail.delivery/1"
@@ -61,7 +61,7 @@ class DeliveryOutcome:
         """The `exmail.deliveries` record (key: the receiver)."""
         return Envelope(
             schema=DELIVERY_SCHEMA,
-            id=fingerprint("delivery", self.sink, self.notification_id, self.started_at, self.status),
+            id=seeded_fingerprint(("delivery", self.sink), self.notification_id, self.started_at, self.status),
             corp_id=self.corp_id or "unknown",
             source=f"delivery.{self.kind}",
             occurred_at=self.finished_at,

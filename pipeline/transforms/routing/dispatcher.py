@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pipeline.envelope import seeded_fingerprint
 from pipeline.metrics import ALERTS_SUPPRESSED, NOTIFICATIONS
 from pipeline.notification import Notification
 from pipeline.transforms.routing._inhibit import Inhibitor
@@ -66,7 +67,6 @@ from pipeline.transforms.routing.notification import (
     alert_set_hash,
     build_notification,
     notification_id,
-    seeded_fingerprint,
 )
 from pipeline.transforms.routing.silences import SilenceStore
 from pipeline.transforms.rules.alert import MAX_EVENT_IDS, Alert

@@ -7,13 +7,9 @@ notification re-emitted after a crash (same state, same input) has the same id a
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from functools import lru_cache
-from typing import Any
 
-import orjson
-
+from pipeline.envelope import seeded_fingerprint
 from pipeline.notification import NOTIFICATION_SCHEMA, AlertItem, AlertStatus, Notification, iso
 from pipeline.transforms.rules.alert import Alert
 
@@ -31,29 +27,6 @@ def alert_set_hash(firing: list[str], resolved: list[str]) -> str:
 
 def notification_id(receiver: str, group_key: str, set_hash: str, sequence_start: float, sequence: int) -> str:
     return seeded_fingerprint((NOTIFICATION_SCHEMA, receiver), group_key, set_hash, iso(sequence_start), sequence)
-
-
-def seeded_fingerprint(seed: tuple[str, ...], *fields: Any) -> str:
-    """fingerprint(*seed, *fields), with the hash of the leading constant fields (a kind, a receiver) computed
-    once per seed: the dispatcher hashes three ids per notification."""
-    h = _seed(seed).copy()
-    parts: list[bytes] = []
-    for value in fields:
-        b = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-        parts.append(len(b).to_bytes(4, "big"))
-        parts.append(b)
-    h.update(b"".join(parts))
-    return h.hexdigest()[:32]
-
-
-@lru_cache(maxsize=1024)
-def _seed(fields: tuple[str, ...]) -> Any:
-    h = hashlib.sha256()
-    for value in fields:
-        b = orjson.dumps(value)
-        h.update(len(b).to_bytes(4, "big"))
-        h.update(b)
-    return h
 
 
 def build_notification(*, id: str, receiver: str, group_key: str, group_id: str, group_labels: Mapping[str, str],

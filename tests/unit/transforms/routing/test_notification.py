@@ -7,13 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from pipeline.envelope import Envelope, fingerprint, utc_iso
+from pipeline.envelope import Envelope, fingerprint, seeded_fingerprint, utc_iso
 from pipeline.notification import NOTIFICATION_SCHEMA, Notification
 from pipeline.transforms.routing.notification import (
     alert_set_hash,
     build_notification,
     notification_id,
-    seeded_fingerprint,
 )
 from pipeline.transforms.rules.alert import Alert
 from tests.unit.test_notification import RECORD_TODAY
