@@ -18,7 +18,7 @@ GEN2_THRESHOLD = 20
 
 
 def tune_gc() -> None:
-    """Call once the process has built its long-lived objects (config, clients, app), before the loop runs."""
-    gc.collect()
+    """Call once the process has built its long-lived objects (config, clients, app), before the loop runs. No
+    collection first: it cost 65 ms of the start-up, and the few cycles start-up leaves are frozen with the rest."""
     gc.freeze()
     gc.set_threshold(GEN0_THRESHOLD, GEN1_THRESHOLD, GEN2_THRESHOLD)

@@ -52,6 +52,7 @@ class CoPartitionedChangelog:
     def __init__(self, table: TableT, source: str, bootstrap: str) -> None:
         self.table, self.source, self.bootstrap = table, source, bootstrap
         self._lock = asyncio.Lock()
+        self._width_at_start = 0  # the changelog's partitions after align_at_start (the broker's count)
 
     @property
     def changelog(self) -> str:
@@ -64,6 +65,7 @@ class CoPartitionedChangelog:
         source_n, changelog_n = counts.get(self.source), counts.get(self.changelog)
         if source_n is None:
             return  # the source is created with kafka.partitions, as faust creates the changelog
+        self._width_at_start = source_n
         if changelog_n is None:
             self.table.partitions = self.table.changelog_topic.partitions = source_n
         elif changelog_n > source_n:
@@ -106,8 +108,8 @@ class CoPartitionedChangelog:
         on a new partition finds the changelog ready instead of growing it while faust finishes recovery. A
         failure here only leaves the growth to `ready`."""
         partitions = [tp.partition for tp in assigned if tp.topic == self.source]
-        if not partitions:
-            return
+        if not partitions or max(partitions) < self._width_at_start:
+            return  # nothing the changelog lacked at start: no metadata round trip inside the rebalance
         try:
             await self.ready(max(partitions))
         except Exception as exc:  # an exception in a rebalance callback would crash the faust app
