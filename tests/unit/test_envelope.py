@@ -105,7 +105,7 @@ def test_utc_iso_equals_the_strftime_form_for_any_instant() -> None:
         assert utc_iso(ts) == reference(ts), ts
 
 
-@given(st.lists(st.one_of(st.text(max_size=20), st.integers(), st.none()), max_size=4),
+@given(st.lists(st.one_of(st.text(max_size=20), st.integers(-(2**63), 2**63 - 1), st.none()), max_size=4),
        st.lists(st.text(max_size=10), min_size=1, max_size=3))
 def test_seeded_fingerprint_is_the_fingerprint_of_seed_and_fields(fields: list[object], seed: list[str]) -> None:
     assert seeded_fingerprint(tuple(seed), *fields) == fingerprint(*seed, *fields)
