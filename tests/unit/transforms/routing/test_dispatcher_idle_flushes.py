@@ -39,6 +39,13 @@ def _seen(notes: list[Any]) -> list[tuple[Any, ...]]:
             for n in notes]
 
 
+
+def alert_of(op: tuple[Any, ...], now: float) -> Alert:
+    """The alert an ("alert", name, user, life) op of the property tests sends at `now`."""
+    _, name, user, life = op
+    return Alert(labels={"alertname": name, "user": user}, annotations={}, starts_at=now - 1, ends_at=now + life,
+                 rule=name)
+
 @settings(max_examples=300, deadline=None)
 @given(ops=_ops)
 def test_skipping_idle_flushes_emits_what_flushing_every_tick_emits(ops: list[tuple[Any, ...]]) -> None:
@@ -50,9 +57,7 @@ def test_skipping_idle_flushes_emits_what_flushing_every_tick_emits(ops: list[tu
     now = T0
     for op in ops:
         if op[0] == "alert":
-            _, name, user, life = op
-            alert = Alert(labels={"alertname": name, "user": user}, annotations={}, starts_at=now - 1,
-                          ends_at=now + life, rule=name)
+            alert = alert_of(op, now)
             assert _seen(fast.ingest(alert, now)) == _seen(reference.ingest(alert, now))
         elif op[0] == "tick":
             now += op[1]

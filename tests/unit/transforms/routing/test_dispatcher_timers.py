@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from pipeline.transforms.routing import Dispatcher, Notification, RoutingConfig, SilenceStore, parse_routing_config
 from pipeline.transforms.rules import Alert, MemoryRuleState
+from tests.unit.transforms.routing.test_dispatcher_idle_flushes import alert_of
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 FAR = T0 + 100 * 3600
@@ -210,9 +211,7 @@ def test_time_interval_boundaries_wake_the_groups(ops: list[tuple[Any, ...]]) ->
     now = T0
     for op in ops:
         if op[0] == "alert":
-            _, name, user, life = op
-            alert = Alert(labels={"alertname": name, "user": user}, annotations={}, starts_at=now - 1,
-                          ends_at=now + life, rule=name)
+            alert = alert_of(op, now)
             assert _seen(lazy.ingest(alert, now)) == _seen(reference.ingest(alert, now))
         else:
             now += op[1]
