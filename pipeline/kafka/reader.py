@@ -157,6 +157,8 @@ def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, in
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(p)
                         continue
+                    if err.code() in _TRANSIENT:  # e.g. a leader moving: librdkafka fetches again by itself
+                        continue
                     raise RuntimeError(f"reading {topic}[{p}] failed: {err}")
                 offset = msg.offset() or 0
                 if offset >= end.get(p, 0):

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import KafkaError, Producer, TopicPartition
 
 from pipeline.kafka import reader
 from pipeline.kafka.reader import KafkaReader, ScanResult, TopicTail, end_offsets, offsets_after, scan, watermarks
@@ -139,3 +139,53 @@ async def test_kafka_reader_runs_the_same_calls_off_the_loop(mock_kafka: MockKaf
     seen: list[bytes | None] = []
     result = await reader.scan("t", lambda k, v: seen.append(v), {1: 1})
     assert result.records == 2 and seen == [b"v1", b"v2"]
+
+
+class _Msg:
+    def __init__(self, partition: int, offset: int, value: bytes | None = None, error: Any = None) -> None:
+        self._p, self._o, self._v, self._e = partition, offset, value, error
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def key(self) -> bytes | None:
+        return None
+
+    def value(self) -> bytes | None:
+        return self._v
+
+    def error(self) -> Any:
+        return self._e
+
+
+class _LeaderMovingConsumer(_TimeIndexedConsumer):
+    """One partition with two records, and a NOT_LEADER_FOR_PARTITION fetch error before them (what a consumer
+    reports while a partition's leader moves or a new topic's leader is elected)."""
+
+    def __init__(self, error_code: int) -> None:
+        super().__init__("t", {0: [1, 2]})
+        self._batches = [[_Msg(0, -1, error=KafkaError(error_code))], [_Msg(0, 0, b"a"), _Msg(0, 1, b"b")]]
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        pass
+
+    def consume(self, num_messages: int, timeout: float) -> list[_Msg]:
+        return self._batches.pop(0) if self._batches else []
+
+
+def test_a_scan_reads_on_through_a_transient_fetch_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "groupless_consumer", lambda bootstrap: _LeaderMovingConsumer(
+        KafkaError.NOT_LEADER_FOR_PARTITION))
+    seen: list[bytes | None] = []
+    assert scan("unused:9092", "t", lambda k, v: seen.append(v)).records == 2
+    assert seen == [b"a", b"b"]
+
+
+def test_a_scan_stops_loudly_on_an_error_that_is_not_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "groupless_consumer", lambda bootstrap: _LeaderMovingConsumer(
+        KafkaError.TOPIC_AUTHORIZATION_FAILED))
+    with pytest.raises(RuntimeError, match=r"reading t\[0\] failed"):
+        scan("unused:9092", "t", lambda k, v: None)
