@@ -1,4 +1,5 @@
-"""A free broker port pair for the drills (run as a script it prints one: fresh_demos.sh uses it that way)."""
+"""A free broker port pair for the drills and the tests' private brokers (run as a script it prints one:
+fresh_demos.sh uses it that way)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def free_pair() -> int:
     range (32768+): a port-0 pick comes from that range, which outgoing connections and other port-0 listeners on
     a busy machine draw from, so it can be taken again before the broker binds it (fresh-demo drill, run 6 of
     the first batch: the controller's bind failed with "Address already in use")."""
-    while True:
+    for _ in range(200):
         port = random.randrange(20000, 32000)
         try:
             with socket.socket() as a, socket.socket() as b:
@@ -20,6 +21,7 @@ def free_pair() -> int:
         except OSError:
             continue
         return port
+    raise RuntimeError("no free port pair")
 
 
 if __name__ == "__main__":

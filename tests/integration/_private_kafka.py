@@ -4,39 +4,22 @@ without disturbing the shared broker every other test uses."""
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from ops.drills._ports import free_pair  # one port-pair picker for the drills and the tests
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_pair() -> int:
-    """A port p with p+1 free too (the controller listens on port+1), below the kernel's ephemeral range
-    (32768+): a port picked by binding to 0 comes from that range, which outgoing connections and every other
-    port-0 listener on a busy machine draw from, so it can be taken again before the broker binds it (seen in
-    the fresh-clone demo drill: the controller's bind failed with "Address already in use")."""
-    for _ in range(200):
-        port = random.randrange(20000, 32000)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no free port pair")
 
 
 class PrivateKafka:
     def __init__(self) -> None:
         self.state = Path(tempfile.mkdtemp(prefix="exmail-kafka-"))
-        self.port = _free_pair()
+        self.port = free_pair()
         self.bootstrap = f"127.0.0.1:{self.port}"
         self._env = dict(os.environ, EXMAIL_STATE_DIR=str(self.state), EXMAIL_KAFKA_PORT=str(self.port),
                          EXMAIL_KAFKA_HEAP="256m")
