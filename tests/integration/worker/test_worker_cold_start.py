@@ -23,8 +23,6 @@ import asyncio
 import os
 import signal
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -34,6 +32,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions
 from pipeline.envelope import Envelope, record_key
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
 from pipeline.kafka.offsets import OffsetProbe
+from tests.integration._waiting import until
 
 from .conftest import WorkerProcess, _consume_all, free_port
 from .test_worker_scaleout import CORP, _owned, _raw_mail
@@ -41,16 +40,6 @@ from .test_worker_scaleout import CORP, _owned, _raw_mail
 pytestmark = pytest.mark.integration
 RECORDS = 3000
 CHUNKS = 30
-
-
-def _until(check: Callable[[], object], timeout: float, alive: Callable[[], bool]) -> object:
-    """Wait for a condition; the timeout only keeps a broken run from hanging the suite."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        if result := check():
-            return result
-        time.sleep(0.3)
-    return check()
 
 
 def _flow(bootstrap: str, topic: str, envs: list[Envelope], started: threading.Event) -> None:
@@ -99,7 +88,7 @@ def test_cold_start_topics_created_under_subscribed_consumers_and_rebalances_los
             except (httpx.HTTPError, ValueError):
                 return 0, {}
 
-        assert _until(lambda: health()[0] == 200, 90, alive), first.log()
+        assert until(lambda: health()[0] == 200, 90, alive), first.log()
         topics = set(admin.list_topics(timeout=10).topics)
         assert {names.raw("mail_log"), names.events} <= topics  # the worker created what it reads
 
@@ -115,7 +104,7 @@ def test_cold_start_topics_created_under_subscribed_consumers_and_rebalances_los
         second = worker("second", free_port())
         joined = lambda: second is not None and bool(_owned(second.log_path.read_text(errors="replace"),  # noqa: E731
                                                              "normalize"))
-        assert _until(joined, 90, alive), second.log()
+        assert until(joined, 90, alive), second.log()
         grown = admin.create_partitions([NewPartitions(t, 6) for t in (names.raw("mail_log"), names.events)])
         for fut in grown.values():
             fut.result(30)
@@ -133,7 +122,7 @@ def test_cold_start_topics_created_under_subscribed_consumers_and_rebalances_los
         try:
             raw = [names.raw("mail_log")]
             assert len(probe.partitions([names.events])) == 6
-            settled = _until(lambda: not sum(probe.group_lag(f"{app_id}.normalize", raw).values())
+            settled = until(lambda: not sum(probe.group_lag(f"{app_id}.normalize", raw).values())
                              and not sum(probe.group_lag(app_id, [names.events]).values()), 150, alive)
             assert settled, (probe.group_lag(f"{app_id}.normalize", raw), probe.group_lag(app_id, [names.events]),
                              first.log())

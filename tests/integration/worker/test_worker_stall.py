@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import pytest
 from pipeline.envelope import Envelope, record_key, utc_iso
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
 from pipeline.records import RAW_SCHEMAS, raw_id
+from tests.integration._waiting import until
 
 from .conftest import free_port
 
@@ -51,15 +51,6 @@ def _rows(db: Path) -> int:
         return -1
 
 
-def _until(check: Callable[[], Any], timeout: float, alive: Callable[[], bool]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        if result := check():
-            return result
-        time.sleep(0.3)
-    return check()
-
-
 def test_an_injected_stall_turns_healthz_unhealthy_is_logged_and_clears(
         kafka_bootstrap: str, topic_prefix: str, worker_factory: Callable, tmp_path: Path) -> None:
     db, port = tmp_path / "audit.db", free_port()
@@ -79,16 +70,16 @@ def test_an_injected_stall_turns_healthz_unhealthy_is_logged_and_clears(
         except httpx.HTTPError:
             return 0, {}
 
-    assert _until(lambda: health()[0] == 200, 60, alive), worker.log()
+    assert until(lambda: health()[0] == 200, 60, alive), worker.log()
     _produce(kafka_bootstrap, topic_prefix, 0, 60)
-    assert _until(lambda: _rows(db) == 60, 60, alive), worker.log()
+    assert until(lambda: _rows(db) == 60, 60, alive), worker.log()
 
     lock = sqlite3.connect(db, isolation_level=None, timeout=5)
     lock.execute("BEGIN EXCLUSIVE")  # another process holds the store: the audit stage cannot write
     try:
         _produce(kafka_bootstrap, topic_prefix, 60, 60)
         events = TopicNames(topic_prefix).events
-        stalled = _until(lambda: (h := health())[0] == 503 and h[1].get("stalled"), 60, alive)
+        stalled = until(lambda: (h := health())[0] == 503 and h[1].get("stalled"), 60, alive)
         assert stalled, (health(), worker.log())
         assert {s["topic"] for s in stalled} == {events}, stalled
         assert all(s["lag"] > 0 and s["seconds"] >= 5 for s in stalled)
@@ -101,7 +92,7 @@ def test_an_injected_stall_turns_healthz_unhealthy_is_logged_and_clears(
         lock.execute("ROLLBACK")
         lock.close()
 
-    assert _until(lambda: _rows(db) == 120, 90, alive), worker.log()
-    assert _until(lambda: health() == (200, health()[1]) and not health()[1]["stalled"], 60, alive), health()
+    assert until(lambda: _rows(db) == 120, 90, alive), worker.log()
+    assert until(lambda: health() == (200, health()[1]) and not health()[1]["stalled"], 60, alive), health()
     assert "moving again" in worker.log_path.read_text(errors="replace")
     assert worker.stop() == 0, worker.log()

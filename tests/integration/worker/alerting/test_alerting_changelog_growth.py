@@ -19,7 +19,6 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -33,6 +32,7 @@ from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topi
 from pipeline.kafka.reader import scan, watermarks
 from pipeline.records import RAW_SCHEMAS, raw_id
 from pipeline.transforms.normalize import event_key, normalize
+from tests.integration._waiting import until
 
 from ..conftest import WorkerProcess, free_port
 
@@ -99,16 +99,6 @@ def _alerted_users(bootstrap: str, topic: str) -> set[str]:
     return users
 
 
-def _until(check: Callable[[], Any], timeout: float, alive: Callable[[], bool]) -> Any:
-    """Wait for a condition; the timeout only keeps a broken run from hanging the suite."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and alive():
-        if result := check():
-            return result
-        time.sleep(0.5)
-    return check()
-
-
 def test_rules_worker_grows_its_changelog_when_exmail_events_grows_while_running_and_while_stopped(
         kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
     names = TopicNames(topic_prefix)
@@ -138,7 +128,7 @@ def test_rules_worker_grows_its_changelog_when_exmail_events_grows_while_running
             except httpx.HTTPError:
                 return False
 
-        assert _until(healthy, 90, alive), w.log()
+        assert until(healthy, 90, alive), w.log()
         return w, alive
 
     taken: set[str] = set()
@@ -147,7 +137,7 @@ def test_rules_worker_grows_its_changelog_when_exmail_events_grows_while_running
         first, alive = start("first")
         old = [_user_on(p, 3, taken) for p in range(3)]
         _produce(kafka_bootstrap, names.events, [e for u in old for e in _failures(u)])
-        assert _until(lambda: set(old) <= _alerted_users(kafka_bootstrap, names.alerts), 90, alive), first.log()
+        assert until(lambda: set(old) <= _alerted_users(kafka_bootstrap, names.alerts), 90, alive), first.log()
 
         # 2. exmail.events grows to 6 under it; events land on partitions 3, 4 and 5 at once
         _grow(admin, names.events, 6)
@@ -157,7 +147,7 @@ def test_rules_worker_grows_its_changelog_when_exmail_events_grows_while_running
         marks = watermarks(kafka_bootstrap, names.events)
         assert all(marks[p][1] == THRESHOLD for p in grown), marks  # they are on the new partitions
         # faust's consumer finds the new partitions at its next metadata refresh (30 s) and reads them
-        assert _until(lambda: set(grown.values()) <= _alerted_users(kafka_bootstrap, names.alerts), 120, alive), \
+        assert until(lambda: set(grown.values()) <= _alerted_users(kafka_bootstrap, names.alerts), 120, alive), \
             first.log()
         assert alive(), first.log()
 
@@ -182,7 +172,7 @@ def test_rules_worker_grows_its_changelog_when_exmail_events_grows_while_running
         late = {p: _user_on(p, 8, taken) for p in (6, 7)}
         _produce(kafka_bootstrap, names.events, [e for u in late.values() for e in _failures(u)])
         second, alive = start("second")
-        assert _until(lambda: set(late.values()) <= _alerted_users(kafka_bootstrap, names.alerts), 90, alive), \
+        assert until(lambda: set(late.values()) <= _alerted_users(kafka_bootstrap, names.alerts), 90, alive), \
             second.log()
         marks = watermarks(kafka_bootstrap, changelog)
         assert len(marks) == 8 and all(marks[p][1] > 0 for p in late), marks
