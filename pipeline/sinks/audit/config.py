@@ -25,6 +25,14 @@ class AuditStoreConfig(BaseModel):
     write_method: Literal["copy", "unnest"] = Field(
         "copy", description="PostgreSQL row transfer: COPY (measured faster) or a multi-row INSERT from arrays")
     connect_timeout_seconds: float = Field(5.0, gt=0)
+    sqlite_cache_mib: int = Field(
+        64, ge=2, le=4096,
+        description="SQLite: page cache of the writer connection in MiB (SQLite's default is 2); the table's "
+                    "indexes are updated on every insert and miss a small cache as the file grows")
+    sqlite_checkpoint_pages: int = Field(
+        10_000, ge=100, le=1_000_000,
+        description="SQLite: WAL pages (4 KiB each) written before SQLite copies them into the database file "
+                    "(SQLite's default is 1,000); fewer, larger checkpoints cost less per row")
     batch: BatchConfig = Field(
         default_factory=BatchConfig,
         description="retries (retry_*_seconds, max_attempts) of the store writes; in the worker one write is one "

@@ -14,7 +14,8 @@ async def open_configured(config: AuditStoreConfig, *,
                           resolve: Callable[[str], str] = resolve_secret) -> SqliteAuditStore:
     """`worker.audit` with `kind: sqlite` (its validator requires `path`)."""
     assert config.path is not None
-    return await SqliteAuditStore.open(config.path)
+    return await SqliteAuditStore.open(config.path, cache_mib=config.sqlite_cache_mib,
+                                       checkpoint_pages=config.sqlite_checkpoint_pages)
 
 
 SINK = SinkSpec("sqlite", "audit", AuditStoreConfig, open_configured, "embedded SQLite audit store")

@@ -216,6 +216,20 @@ async def test_open_store_opens_sqlite_from_config(tmp_path: Path, audit_event: 
         await s.close()
 
 
+async def test_the_writer_takes_the_configured_cache_and_checkpoint(tmp_path: Path) -> None:
+    s = await open_audit_store(AuditStoreConfig(kind="sqlite", path=tmp_path / "tuned.db", sqlite_cache_mib=32,
+                                                sqlite_checkpoint_pages=5000))
+    assert isinstance(s, SqliteAuditStore)
+    try:
+        cache, pages = await s._run(lambda: (s._con.execute("PRAGMA cache_size").fetchone()[0],
+                                             s._con.execute("PRAGMA wal_autocheckpoint").fetchone()[0]))
+        assert (cache, pages) == (-32 * 1024, 5000)
+    finally:
+        await s.close()
+    with pytest.raises(ValidationError, match="sqlite_cache_mib"):
+        AuditStoreConfig(kind="sqlite", path=tmp_path / "x.db", sqlite_cache_mib=0)
+
+
 def test_parse_time_accepts_relative_dates_and_rfc3339() -> None:
     now = datetime(2026, 11, 29, 12, tzinfo=UTC)
     assert parse_time("24h", now=now) == datetime(2026, 11, 28, 12, tzinfo=UTC)
