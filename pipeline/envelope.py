@@ -28,12 +28,17 @@ def fingerprint(*fields: Any) -> str:
     Length prefixes keep ("ab", "c") and ("a", "bc") apart; JSON typing keeps 1 and "1" apart; sorted keys
     make dicts canonical.
     """
+    return _hashed(fields).hexdigest()[:32]
+
+
+def _hashed(fields: tuple[Any, ...]) -> Any:
+    """The sha256 state after the length-prefixed canonical JSON of each field (fingerprint's input)."""
     h = hashlib.sha256()
     for value in fields:
         b = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         h.update(len(b).to_bytes(4, "big"))
         h.update(b)
-    return h.hexdigest()[:32]
+    return h
 
 
 def seeded_fingerprint(seed: tuple[str, ...], *fields: Any) -> str:
@@ -49,14 +54,7 @@ def seeded_fingerprint(seed: tuple[str, ...], *fields: Any) -> str:
     return h.hexdigest()[:32]
 
 
-@lru_cache(maxsize=1024)
-def _seed(fields: tuple[str, ...]) -> Any:
-    h = hashlib.sha256()
-    for value in fields:
-        b = orjson.dumps(value)
-        h.update(len(b).to_bytes(4, "big"))
-        h.update(b)
-    return h
+_seed = lru_cache(maxsize=1024)(_hashed)  # per seed, the state to copy: seeds are a few constant tuples
 
 
 _SECOND_TEXT: dict[int, str] = {}  # unix second -> "YYYY-MM-DDTHH:MM:SS." (strftime is most of utc_iso's cost)

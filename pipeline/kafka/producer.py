@@ -153,13 +153,18 @@ class _Started:
         self.future.set_result(out)
 
 
-def _produce_when_room(producer: Producer, topic: str, value: bytes | None, key: bytes | None) -> None:
+def _produce_when_room(producer: Producer, topic: str, value: bytes | None, key: bytes | None,
+                       on_delivery: Callable[[KafkaError | None, Message], None] | None = None) -> None:
     """Produce once the local queue has room: poll serves error reports only (an error-only producer's poll
-    would otherwise sleep its whole timeout), so wait in short steps while the broker catches up."""
+    would otherwise sleep its whole timeout), so wait in short steps while the broker catches up.
+    `on_delivery`: the record's own report callback, if it has one (else the producer's)."""
     while True:
         producer.poll(0.001)
         try:
-            producer.produce(topic, value, key)
+            if on_delivery is None:
+                producer.produce(topic, value, key)
+            else:
+                producer.produce(topic, value, key, on_delivery=on_delivery)
             return
         except BufferError:
             continue
@@ -327,15 +332,13 @@ class EventProducer:
             k = key.encode() if isinstance(key, str) else key
             topics.append(topic)
             values.append(value)
-            while True:
+            try:
                 try:
                     produce(topic, value, k, on_delivery=report)
-                    break
                 except BufferError:
-                    producer.poll(0.001)  # queue full: wait in short steps while the broker catches up
-                except KafkaException as exc:  # refused before it was queued (e.g. larger than message.max.bytes)
-                    batch.refused[len(values) - 1] = DeliveryError(topic, exc.args[0])
-                    break
+                    _produce_when_room(producer, topic, value, k, report)
+            except KafkaException as exc:  # refused before it was queued (e.g. larger than message.max.bytes)
+                batch.refused[len(values) - 1] = DeliveryError(topic, exc.args[0])
         self._started.append(batch)
         if self._drainer is None or self._drainer.done():
             self._drainer = asyncio.ensure_future(self._drain_started())
