@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.expected_conditions import staleness_of
 from selenium.webdriver.support.ui import WebDriverWait
 
 from pipeline.envelope import Envelope, fingerprint, utc_iso
@@ -36,11 +35,24 @@ def wait(browser: WebDriver, until: Callable[[WebDriver], Any], timeout: float =
 
 
 def click_and_wait(browser: WebDriver, button: Any) -> None:
-    """Click a button that submits a form and wait until the next page replaced this one."""
-    page = browser.find_element(By.TAG_NAME, "html")
+    """Click a button that submits a form and wait until the next page replaced this one and finished loading.
+
+    The old page is recognised by a token in its window, not by an element reference: asking chromedriver
+    about an element of a page being torn down can fail with an "unknown error" ("Node with given id does not
+    belong to the document") instead of StaleElementReferenceException, which is what failed CI once. While
+    the navigation is under way a script may fail the same way, so the wait retries on any WebDriverException
+    until its timeout.
+    """
+    token = uuid.uuid4().hex
+    browser.execute_script("window.__consoleTestPage = arguments[0];", token)
     button.click()
-    wait(browser, staleness_of(page))
-    wait(browser, lambda b: b.execute_script("return document.readyState") == "complete")
+
+    def replaced(b: WebDriver) -> bool:
+        return bool(b.execute_script(
+            "return window.__consoleTestPage !== arguments[0] && document.readyState === 'complete';", token))
+
+    WebDriverWait(browser, 60.0, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)).until(
+        replaced, f"the page was not replaced within 60 s of clicking {button!r}")
 
 
 def reload_until(browser: WebDriver, stack: Stack, url: str, found: Callable[[WebDriver], Any],
