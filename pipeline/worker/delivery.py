@@ -354,7 +354,7 @@ class DeliveryService:
             self._in_flight_ids.discard(key)
         if outcome.status == "interrupted":
             return False
-        self._out.append((self.names.deliveries, receiver.encode(), outcome.to_envelope().encode()))
+        self._out.append((self.names.deliveries, receiver.encode(), outcome.encode()))
         if outcome.status == "delivered":
             self._mark(key, int(time.time()))
         else:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, seeded_fingerprint
 from pipeline.notification import Notification
@@ -57,16 +59,22 @@ class DeliveryOutcome:
             "invalid_recipients": list(self.invalid_recipients),
         }
 
+    @property
+    def record_id(self) -> str:
+        """The exmail.deliveries record's id: the same outcome always gets the same one."""
+        return seeded_fingerprint(("delivery", self.sink), self.notification_id, self.started_at, self.status)
+
     def to_envelope(self) -> Envelope:
-        """The `exmail.deliveries` record (key: the receiver)."""
-        return Envelope(
-            schema=DELIVERY_SCHEMA,
-            id=seeded_fingerprint(("delivery", self.sink), self.notification_id, self.started_at, self.status),
-            corp_id=self.corp_id or "unknown",
-            source=f"delivery.{self.kind}",
-            occurred_at=self.finished_at,
-            data=self.to_dict(),
-        )
+        """The `exmail.deliveries` record (key: the receiver). Observed and occurred when the send finished."""
+        return Envelope(schema=DELIVERY_SCHEMA, id=self.record_id, corp_id=self.corp_id or "unknown",
+                        source=f"delivery.{self.kind}", occurred_at=self.finished_at, data=self.to_dict(),
+                        observed_at=self.finished_at)
+
+    def encode(self) -> bytes:
+        """`to_envelope().encode()` byte for byte, without the Envelope: delivery writes one per notification."""
+        return orjson.dumps({"schema": DELIVERY_SCHEMA, "id": self.record_id, "corp_id": self.corp_id or "unknown",
+                             "source": f"delivery.{self.kind}", "observed_at": self.finished_at,
+                             "occurred_at": self.finished_at, "data": self.to_dict()})
 
 
 def dead_letter_for(outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,

@@ -173,7 +173,8 @@ class DeliverySink(ABC, Generic[PartT]):
                 progress.attempts += 1
                 result = await self.attempt(part)
                 progress.last = result
-                progress.invalid.extend(r for r in result.invalid_recipients if r not in progress.invalid)
+                if result.invalid_recipients:
+                    progress.invalid.extend(r for r in result.invalid_recipients if r not in progress.invalid)
                 if result.ok:
                     progress.parts_delivered += 1
                     if on_part is not None:
@@ -208,8 +209,7 @@ class DeliverySink(ABC, Generic[PartT]):
     def _finish(self, n: Notification, progress: _Progress, parts: int, start_wall: float, start: float,
                 status: DeliveryStatus, last: AttemptResult | None) -> DeliveryOutcome:
         latency = self.clock.monotonic() - start
-        failed = status not in ("delivered", "interrupted")
-        secrets = self.live_secrets()
+        failed = status != "delivered" and status != "interrupted"
         outcome = DeliveryOutcome(
             receiver=n.receiver, sink=self.name, kind=self.kind, notification_id=n.idempotency_key,
             group_key=n.group_key, status=status, attempts=progress.attempts, parts=parts,
@@ -217,7 +217,7 @@ class DeliverySink(ABC, Generic[PartT]):
             finished_at=utc_iso(start_wall + latency),
             errcode=last.errcode if last else None, http_status=last.http_status if last else None,
             reason=last.reason if failed and last else None,
-            detail=scrub(last.detail, secrets) if failed and last and last.detail else None,
+            detail=scrub(last.detail, self.live_secrets()) if failed and last and last.detail else None,
             operator_alert=failed, token_refreshes=progress.token_refreshes,
             invalid_recipients=tuple(progress.invalid), corp_id=n.corp_id,
         )

@@ -71,11 +71,15 @@ WORDS: dict[str, _Words] = {
 
 def safe(value: Any) -> str:
     """Untrusted text without angle brackets (WeCom reads `<@userid>` as a mention even in text messages)."""
-    return str(value).replace("\r", "").replace("<", "＜").replace(">", "＞")
+    text = value if type(value) is str else str(value)
+    if "<" in text or ">" in text or "\r" in text:  # most label values have none: three scans, no copies
+        return text.replace("\r", "").replace("<", "＜").replace(">", "＞")
+    return text
 
 
 def md(value: Any) -> str:
-    return safe(value).replace("\n", " ")
+    text = safe(value)
+    return text.replace("\n", " ") if "\n" in text else text
 
 
 def _highlighter(colors: Palette | None) -> Callable[[str, str], str]:
@@ -107,6 +111,21 @@ def _labels(labels: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted(labels.items(), key=lambda kv: kv[0].lower())
 
 
+def _safe_labels(c: dict[str, Any], index: int, labels: Mapping[str, str]) -> list[tuple[str, str]]:
+    """An alert's labels in `dictsort` order, each key and value through `safe`: sorted and cleaned once per
+    notification, for the text and the markdown both."""
+    cache: dict[int, list[tuple[str, str]]] = c.setdefault("_safe_labels", {})
+    pairs = cache.get(index)
+    if pairs is None:
+        pairs = cache[index] = [(safe(k), safe(v)) for k, v in _labels(labels)]
+    return pairs
+
+
+def _one_line(text: str) -> str:
+    """`md` of text that already went through `safe`."""
+    return text.replace("\n", " ") if "\n" in text else text
+
+
 def _builtin_title(c: dict[str, Any], lang: _Lang) -> str:
     n, alerts = c["n"], c["alerts"]
     head = f"[{lang.t.resolved}]" if c["status"] == "resolved" else f"[{lang.t.severity_name(c['severity'])}]"
@@ -126,7 +145,7 @@ def _builtin_text(c: dict[str, Any], lang: _Lang) -> str:
             out.append(f"{i}. [{t.severity_name(a.severity)}{state}] "
                        f"{safe(a.summary or a.labels.get('alertname', ''))}\n")
             if a.labels:
-                pairs = lang.label_sep.join(f"{safe(k)}={safe(v)}" for k, v in _labels(a.labels))
+                pairs = lang.label_sep.join(f"{k}={v}" for k, v in _safe_labels(c, i, a.labels))
                 out.append(f"   {t.labels}{lang.colon}{pairs}\n")
             if a.annotations.get("description"):
                 out.append(f"   {safe(a.annotations['description'])}\n")
@@ -143,13 +162,13 @@ def _builtin_markdown(c: dict[str, Any], lang: _Lang) -> str:
     if n.markdown:
         out.append(f"{n.markdown}\n")
     else:
-        for a in c["alerts"]:
+        for i, a in enumerate(c["alerts"], 1):
             state = lang.resolved_sep + t.resolved if a.status == "resolved" else ""
             mark = lang.highlight(t.severity_name(a.severity) + state,
                                   a.severity if a.status == "firing" else "resolved")
             out.append(f"> {mark} **{md(a.summary or a.labels.get('alertname', ''))}**\n")
             if a.labels:
-                pairs = " ".join(f"`{md(k)}={md(v)}`" for k, v in _labels(a.labels))
+                pairs = " ".join(f"`{_one_line(k)}={_one_line(v)}`" for k, v in _safe_labels(c, i, a.labels))
                 out.append(f"> {t.labels}{lang.colon}{pairs}\n")
             if a.annotations.get("description"):
                 out.append(f"> {md(a.annotations['description'])}\n")

@@ -25,8 +25,25 @@ DEFAULT_TOLERANCE_S = 300
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """The X-Exmail-Signature value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
-    return f"{SCHEME}={mac.hexdigest()}"
+    return Signer(secret).sign(timestamp, body)
+
+
+class Signer:
+    """`signature` for one secret, with the HMAC keyed once: a copy of the keyed state costs less per request
+    than keying again (the key's inner and outer pads are already hashed)."""
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, secret: str) -> None:
+        self._keyed = hmac.new(secret.encode("utf-8"), digestmod=hashlib.sha256)
+
+    def __repr__(self) -> str:
+        return "Signer()"
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        mac = self._keyed.copy()
+        mac.update(timestamp.encode("ascii") + b"." + body)
+        return f"{SCHEME}={mac.hexdigest()}"
 
 
 def verify(secret: str, timestamp: str, body: bytes, header: str, *, now: float,

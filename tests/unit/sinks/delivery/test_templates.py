@@ -126,3 +126,15 @@ def test_a_user_title_feeds_the_builtin_bodies_and_is_rendered_once(make: Callab
     assert r.text(n).startswith("custom 2\n1. [CRITICAL]")
     assert r.markdown(n).startswith("## custom 2\n")
     assert renders == 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=_text | st.integers() | st.none())
+def test_safe_and_md_equal_their_plain_replacements(value: Any) -> None:
+    """`safe` and `md` skip the copies when there is nothing to replace; the result is what the three (four)
+    replacements give."""
+    from pipeline.sinks.delivery.templates import md, safe
+
+    want = str(value).replace("\r", "").replace("<", "＜").replace(">", "＞")
+    assert safe(value) == want and type(safe(value)) is str
+    assert md(value) == want.replace("\n", " ")
