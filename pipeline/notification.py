@@ -36,6 +36,12 @@ _OPTIONAL_TYPES = frozenset((str, type(None)))
 _TEXTS = ("reason", "group_id", "route_id", "corp_id")
 _OPTIONAL = ("starts_at", "ends_at", "fingerprint", "rule", "action", "sso_user")
 _ISO: dict[float, str] = {}
+_PARSED: dict[str, float] = {}
+_RANKS = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def _severity_rank(severity: str) -> int:
+    return _RANKS.get(severity, len(SEVERITIES))
 
 
 def iso(ts: float) -> str:
@@ -141,8 +147,7 @@ class Notification:
     def severity(self) -> str:
         """The most severe severity among the firing alerts (or all alerts when none fires)."""
         pool = [a.severity for a in self.alerts if a.status == "firing"] or [a.severity for a in self.alerts]
-        ranked = sorted(pool, key=lambda s: SEVERITIES.index(s) if s in SEVERITIES else len(SEVERITIES))
-        return ranked[0] if ranked else "info"
+        return min(pool, key=_severity_rank) if pool else "info"  # the first of the most severe, as a stable sort
 
     @property
     def firing_alerts(self) -> list[AlertItem]:
@@ -293,12 +298,19 @@ def _is_str_map(value: Any) -> TypeGuard[dict[str, str]]:
 
 
 def _time(value: Any, where: str) -> float:
+    """An RFC 3339 text as a Unix time, remembered like `iso`: a burst's notifications share a few times."""
     if value is None:
         return 0.0
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except (TypeError, ValueError):
-        raise NotificationError(f"{where} must be an RFC 3339 time, got {value!r}") from None
+    ts = _PARSED.get(value) if type(value) is str else None
+    if ts is None:
+        try:
+            ts = datetime.fromisoformat(value).timestamp()
+        except (TypeError, ValueError):
+            raise NotificationError(f"{where} must be an RFC 3339 time, got {value!r}") from None
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[value] = ts
+    return ts
 
 
 def _alert(obj: Any, index: int, zh: bool) -> AlertItem:

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import orjson
 import yaml
-from _procs import PYTHON, BenchError, Proc, Procs, free_port
+from _procs import PYTHON, BenchError, Proc, Procs, cpu_seconds, free_port, listener_pid
 from _records import alertmanager_alerts, bench_id, burst_alerts
 from _report import Row, percentile, summarize
 from _throughput import Context, PhaseResult
@@ -147,6 +147,15 @@ def _latency_worker_config(creds: dict[str, Any], hook_url: str, out: Path, grou
             },
         },
     }))
+
+
+def _broker_pid(bootstrap: str) -> int | None:
+    """The broker process when it runs on this machine (its CPU is part of our path's cost, not of
+    Alertmanager's); None for a remote or unreadable one."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    if host not in ("127.0.0.1", "localhost", "::1", "[::1]") or not port.isdigit():
+        return None
+    return listener_pid(int(port))
 
 
 def _webhook_receiver(url: str) -> dict[str, Any]:
@@ -405,6 +414,8 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
             if processes > 1:  # every member owns its partitions before the burst
                 await asyncio.sleep(5.0)
             profilers = _profile(ctx, procs, phase, workers) if processes == 1 else []
+            broker = _broker_pid(ctx.bootstrap)
+            broker_cpu = cpu_seconds(broker) if broker is not None else None
             receiver_cpu, cpu = receiver.proc.cpu(), [w.cpu() for w in workers]
             started = time.time()
             await producer.send_many(records)
@@ -416,6 +427,8 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
             ended = time.time()
             receiver_cpu = receiver.proc.cpu() - receiver_cpu
             spent = [w.cpu() - c for w, c in zip(workers, cpu, strict=True)]
+            broker_after = cpu_seconds(broker) if broker is not None else None
+            broker_spent = broker_after - broker_cpu if broker_after is not None and broker_cpu is not None else None
             cpu = [sum(spent[:processes]), sum(spent[processes:])]
             for profiler in profilers:
                 profiler.popen.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
@@ -432,6 +445,9 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
              f"{percentile(emitted_ms, 50) or 0:,.0f} / p99 {percentile(emitted_ms, 99) or 0:,.0f} ms; "
              f"CPU share of a core: dispatch {cpu[0] / span:.0%}, delivery {cpu[1] / span:.0%}; "
              f"CPU per notification: dispatch {cpu[0] / n * 1e6:.0f} us, delivery {cpu[1] / n * 1e6:.0f} us")
+    if broker_spent is not None:  # Alertmanager has no broker to share the cores with; our path has
+        note += (f"; the Kafka broker used {broker_spent / span:.0%} of a core "
+                 f"({broker_spent / n * 1e6:.0f} us per notification)")
     title = f"burst {n:,}: our dispatch+delivery"
     if group_interval != "1s":
         title += f", group_interval {group_interval}"
@@ -453,7 +469,7 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
     return rows, {"alerts": n, "group_interval": group_interval, "processes": processes, "notifications_per_s": rate,
                   "peak_rss_mib": rss, "produce_ms": (produced - started) * 1000,
                   "dispatch_emitted_ms": summarize(emitted_ms), "dispatch_cpu_s": cpu[0],
-                  "delivery_cpu_s": cpu[1], **detail}
+                  "delivery_cpu_s": cpu[1], "broker_cpu_s": broker_spent, **detail}
 
 
 def _profile(ctx: Context, procs: Procs, phase: str, workers: tuple[Proc, ...]) -> list[Proc]:

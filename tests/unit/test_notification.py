@@ -150,3 +150,37 @@ def test_not_an_object_and_a_bad_envelope_time_are_named() -> None:
         Notification.from_dict([], "n1")
     with pytest.raises(NotificationError, match="'occurred_at'"):
         Notification.from_dict(_data(), "n1", created_at="soon")
+
+
+def test_severity_is_the_first_most_severe_of_the_firing_alerts() -> None:
+    """What a stable sort by rank gives (unknown severities rank last), taken with min()."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from pipeline.notification import SEVERITIES
+
+    def by_sorting(n: Notification) -> str:
+        pool = [a.severity for a in n.alerts if a.status == "firing"] or [a.severity for a in n.alerts]
+        ranked = sorted(pool, key=lambda s: SEVERITIES.index(s) if s in SEVERITIES else len(SEVERITIES))
+        return ranked[0] if ranked else "info"
+
+    alert = st.builds(AlertItem, labels=st.just({}), status=st.sampled_from(["firing", "resolved"]),
+                      severity=st.sampled_from([*SEVERITIES, "odd", "other"]))
+
+    @given(alerts=st.lists(alert, max_size=5))
+    def check(alerts: list[AlertItem]) -> None:
+        n = Notification("ops", "g", "k", tuple(alerts))
+        assert n.severity == by_sorting(n)
+
+    check()
+
+
+def test_times_are_parsed_once_and_bad_ones_still_named() -> None:
+    data = orjson.loads(RECORD_TODAY)["data"]
+    first = Notification.from_dict(copy.deepcopy(data), "k1", created_at="2026-11-30T12:00:00.000Z")
+    again = Notification.from_dict(copy.deepcopy(data), "k2", created_at="2026-11-30T12:00:00.000Z")
+    assert first.created_at == again.created_at == 1_796_040_000.0  # 2026-11-30T12:00:00Z
+    with pytest.raises(NotificationError, match="sequence_start"):
+        Notification.from_dict({**data, "sequence_start": "yesterday"}, "k3", created_at="2026-11-30T12:00:00.000Z")
+    with pytest.raises(NotificationError, match="occurred_at"):
+        Notification.from_dict(data, "k4", created_at=12)  # type: ignore[arg-type]

@@ -129,3 +129,18 @@ def test_profile_top_shares_per_thread_self_and_inclusive(load_bench: Callable[[
     assert " 80.0%  MainThread" in text and " 20.0%  audit-sqlite_0" in text
     assert " 50.0%  normalize (n.py:3)" in text  # self
     assert " 80.0%  main" in text  # inclusive
+
+
+def test_listener_pid_finds_the_process_listening_on_a_port(load_bench: Loader) -> None:
+    """The burst rows charge the local broker's CPU to our path: its pid comes from the listening port."""
+    import os
+    import socket
+
+    procs = load_bench("_procs")
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        port = listening.getsockname()[1]
+        assert procs.listener_pid(port) == os.getpid()
+        assert procs.cpu_seconds(os.getpid()) is not None
+    assert procs.listener_pid(port) is None  # closed: nobody listens there any more
