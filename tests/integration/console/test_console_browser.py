@@ -14,10 +14,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
 
 from pipeline.envelope import Envelope, fingerprint, utc_iso
 from pipeline.kafka import EventProducer, KafkaSettings
@@ -29,30 +28,47 @@ Login = Callable[[str], None]
 Shot = Callable[..., Any]
 
 
+# What chromedriver may answer about a page that is being replaced (a form's next page, a reload after a JS
+# call, live rows re-rendered): besides StaleElementReferenceException, an "unknown error" naming a node that
+# "does not belong to the document" (this failed CI once) or a script whose document went away. Waits retry
+# these; any other error fails the test at once.
+_REPLACED_PAGE = ("does not belong to the document", "document unloaded", "no such execution context",
+                  "execution context was destroyed", "target frame detached")
+
+
+def _page_replaced_under_us(exc: WebDriverException) -> bool:
+    if isinstance(exc, StaleElementReferenceException | NoSuchElementException):
+        return True
+    text = (exc.msg or "").lower()
+    return any(words in text for words in _REPLACED_PAGE)
+
+
 def wait(browser: WebDriver, until: Callable[[WebDriver], Any], timeout: float = 60.0, poll: float = 0.05) -> Any:
-    return WebDriverWait(browser, timeout, poll_frequency=poll,
-                         ignored_exceptions=(StaleElementReferenceException,)).until(until)
+    """`until(browser)`'s first truthy value within `timeout`; the last retried error is in the failure."""
+    deadline = time.monotonic() + timeout
+    last: WebDriverException | None = None
+    while True:
+        try:
+            value = until(browser)
+        except WebDriverException as exc:
+            if not _page_replaced_under_us(exc):
+                raise
+            last, value = exc, None
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not true within {timeout:.0f} s (last retried error: {last!r})"
+        time.sleep(poll)
 
 
 def click_and_wait(browser: WebDriver, button: Any) -> None:
-    """Click a button that submits a form and wait until the next page replaced this one and finished loading.
-
-    The old page is recognised by a token in its window, not by an element reference: asking chromedriver
-    about an element of a page being torn down can fail with an "unknown error" ("Node with given id does not
-    belong to the document") instead of StaleElementReferenceException, which is what failed CI once. While
-    the navigation is under way a script may fail the same way, so the wait retries on any WebDriverException
-    until its timeout.
-    """
+    """Click a button or link that loads another page and wait until that page replaced this one and finished
+    loading. The old page is recognised by a token in its window, not by an element reference (see
+    _REPLACED_PAGE)."""
     token = uuid.uuid4().hex
     browser.execute_script("window.__consoleTestPage = arguments[0];", token)
     button.click()
-
-    def replaced(b: WebDriver) -> bool:
-        return bool(b.execute_script(
-            "return window.__consoleTestPage !== arguments[0] && document.readyState === 'complete';", token))
-
-    WebDriverWait(browser, 60.0, poll_frequency=0.05, ignored_exceptions=(WebDriverException,)).until(
-        replaced, f"the page was not replaced within 60 s of clicking {button!r}")
+    wait(browser, lambda b: b.execute_script(
+        "return window.__consoleTestPage !== arguments[0] && document.readyState === 'complete';", token))
 
 
 def reload_until(browser: WebDriver, stack: Stack, url: str, found: Callable[[WebDriver], Any],
@@ -272,10 +288,10 @@ def test_a_viewer_is_refused_what_the_role_does_not_allow(stack: Stack, browser:
         By.CSS_SELECTOR, "button.dry-run")
     browser.get(f"{stack.console}/silences")
     assert not browser.find_elements(By.ID, "silence-form")
-    browser.find_element(By.ID, "lang-zh").click()
+    click_and_wait(browser, browser.find_element(By.ID, "lang-zh"))
     assert browser.find_element(By.ID, "nav-alerts").text == "告警"
     screenshot("-zh")
-    browser.find_element(By.ID, "lang-en").click()
+    click_and_wait(browser, browser.find_element(By.ID, "lang-en"))
     login("admin")
     browser.get(f"{stack.console}/api")
     assert browser.find_elements(By.ID, "api-form")
