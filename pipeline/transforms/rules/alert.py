@@ -8,6 +8,7 @@ so an alert that is not refreshed resolves by itself, as Alertmanager does for a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,10 +103,10 @@ class Alert:
         labels = data.get("labels")
         if not isinstance(labels, dict) or not labels:
             raise AlertError("alert field 'labels' must be a non-empty object")
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        if not _all_str(labels.values()) or not _all_str(labels):
             raise AlertError("alert field 'labels' must map strings to strings")
         annotations = data.get("annotations") or {}
-        if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        if not isinstance(annotations, dict) or not _all_str(annotations.values()):
             raise AlertError("alert field 'annotations' must map strings to strings")
         starts_at = _time(data, "starts_at")
         ends_at = _time(data, "ends_at")
@@ -144,13 +145,31 @@ class Alert:
                    fingerprint=st["f"], event_ids=st["i"], action=st.get("x"), sso_user=st.get("u"))
 
 
+_STR = frozenset((str,))
+_PARSED: dict[str, float] = {}
+
+
+def _all_str(values: Iterable[Any]) -> bool:
+    """Every value a str: exact types in one C-level pass (what JSON gives), else isinstance for subclasses."""
+    values = list(values)
+    return _STR.issuperset(map(type, values)) or all(isinstance(v, str) for v in values)
+
+
 def _time(data: dict[str, Any], key: str) -> float:
+    """A number, or an RFC 3339 text parsed once per distinct text (the alerts of a rule or a burst share
+    their start and end times)."""
     value = data.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, str):
         raise AlertError(f"alert field {key!r} must be an RFC 3339 time")
-    try:
-        return parse_iso(value).timestamp()
-    except ValueError as exc:
-        raise AlertError(f"alert field {key!r}: {exc}") from exc
+    ts = _PARSED.get(value)
+    if ts is None:
+        try:
+            ts = parse_iso(value).timestamp()
+        except ValueError as exc:
+            raise AlertError(f"alert field {key!r}: {exc}") from exc
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[value] = ts
+    return ts
