@@ -131,6 +131,20 @@ def test_profile_top_shares_per_thread_self_and_inclusive(load_bench: Callable[[
     assert " 80.0%  main" in text  # inclusive
 
 
+def test_profile_top_delivery_stages_take_the_innermost_known_frame(load_bench: Loader, tmp_path: Path) -> None:
+    raw = tmp_path / "d.txt"
+    main = "thread (1): MainThread;worker (cli.py:5);run_without_faust (plain.py:53);_run_receiver (d.py:1)"
+    raw.write_text(f"{main};DeliverySink.deliver (sink.py:1);WebhookSink.encode (w.py:2);safe (templates.py:3) 30\n"
+                   f"{main};DeliverySink.deliver (sink.py:1);exchange (pipeline/sinks/delivery/http.py:9) 50\n"
+                   f"{main};DeliverySink.deliver (sink.py:1) 10\n"
+                   "thread (1): MainThread;worker (cli.py:5);run_without_faust (plain.py:53) 10\n"
+                   "thread (2): kafka-delivery;_poll_loop (producer.py:1) 40\n")
+    text = load_bench("profile_top").delivery_stages(raw)
+    assert "100 main-thread samples" in text
+    assert " 50.0%  HTTP client" in text and " 30.0%  webhook payload" in text
+    assert " 10.0%  send loop" in text and " 10.0%  uvloop's own work" in text
+
+
 def test_listener_pid_finds_the_process_listening_on_a_port(load_bench: Loader) -> None:
     """The burst rows charge the local broker's CPU to our path: its pid comes from the listening port."""
     import os
