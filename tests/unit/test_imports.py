@@ -11,6 +11,8 @@ imports upward into a process entry point.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,3 +130,14 @@ def test_the_checker_sees_function_imports_and_their_reasons(source: str, found:
     lines = source.splitlines()
     nodes = list(_function_imports(tree))
     assert sum(not _has_reason(lines, n, _lines_of(nodes)) for n in nodes) == found
+
+
+def test_a_worker_does_not_import_the_sso_gateway_it_only_configures() -> None:
+    """The gateway's LDAP/OIDC/JWT libraries are ~0.2 s of start-up (worker start to healthy has a 3 s bound):
+    the worker reads the gateway's settings, the ingest process runs it."""
+    code = ("import sys, pipeline.worker.main, pipeline.cli\n"
+            "print(sorted(m for m in ('ldap3', 'jwt', 'pipeline.sso_gateway._gateway') if m in sys.modules))\n"
+            "from pipeline.sso_gateway import SsoGateway\n"
+            "print(SsoGateway.__module__, 'pipeline.sso_gateway._gateway' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.splitlines() == ["[]", "pipeline.sso_gateway._gateway True"], done.stdout + done.stderr
