@@ -19,7 +19,6 @@ from pipeline.observability import add_observability_routes, start_server
 from pipeline.secrets import resolve_secret
 from pipeline.sinks.sse import create_sse_app, sse_credentials
 from pipeline.worker._gc import tune_gc
-from pipeline.worker.actions import install_actions
 from pipeline.worker.alerting import install_alerting, install_dispatch, install_rules
 from pipeline.worker.app import WorkerContext, build_app
 from pipeline.worker.audit import install_audit
@@ -32,6 +31,15 @@ from pipeline.worker.siem import install_siem
 from pipeline.worker.watchdog import LoopWatchdog
 
 log = logging.getLogger(__name__)
+
+
+def install_actions(ctx: WorkerContext) -> None:
+    """The actions agent (pipeline.worker.actions), imported when a worker runs it."""
+    # imported on use: the actions service with its Exmail client and models is ~0.3 s of start-up that a
+    # worker without the actions agent should not pay (worker start to healthy has a 3 s bound)
+    from pipeline.worker.actions import install_actions as install
+
+    install(ctx)
 
 
 # agent name (worker.agents, --agent) -> the unit that installs it; "alerting" = rules + dispatch

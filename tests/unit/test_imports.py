@@ -132,12 +132,20 @@ def test_the_checker_sees_function_imports_and_their_reasons(source: str, found:
     assert sum(not _has_reason(lines, n, _lines_of(nodes)) for n in nodes) == found
 
 
-def test_a_worker_does_not_import_the_sso_gateway_it_only_configures() -> None:
-    """The gateway's LDAP/OIDC/JWT libraries are ~0.2 s of start-up (worker start to healthy has a 3 s bound):
-    the worker reads the gateway's settings, the ingest process runs it."""
+def test_a_worker_does_not_import_what_it_only_configures() -> None:
+    """The SSO gateway (LDAP, OIDC, JWT) and the actions service are ~0.2 s and ~0.3 s of start-up (worker start
+    to healthy has a 3 s bound): every process reads their settings, only the ingest process runs the gateway
+    and only a worker with the actions agent runs the service. Both load on first use."""
+    heavy = ("ldap3", "jwt", "pipeline.sso_gateway._gateway", "pipeline.actions.service", "pipeline.worker.actions")
     code = ("import sys, pipeline.worker.main, pipeline.cli\n"
-            "print(sorted(m for m in ('ldap3', 'jwt', 'pipeline.sso_gateway._gateway') if m in sys.modules))\n"
+            f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
             "from pipeline.sso_gateway import SsoGateway\n"
-            "print(SsoGateway.__module__, 'pipeline.sso_gateway._gateway' in sys.modules)")
+            "from pipeline.actions import ActionService, ActionsConfig\n"
+            "print(SsoGateway.__module__, ActionService.__module__, ActionsConfig.__module__)\n"
+            "import pipeline.actions as actions, pipeline.sso_gateway as gateway\n"
+            "print(hasattr(actions, 'NoSuchName'), [f'{m.__name__}.{n}' for m in (actions, gateway)\n"
+            "                                       for n in m.__all__ if getattr(m, n, None) is None])")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    assert done.stdout.splitlines() == ["[]", "pipeline.sso_gateway._gateway True"], done.stdout + done.stderr
+    assert done.stdout.splitlines() == [
+        "[]", "pipeline.sso_gateway._gateway pipeline.actions.service pipeline.actions.config", "False []",
+    ], done.stdout + done.stderr
