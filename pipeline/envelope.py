@@ -121,6 +121,21 @@ def parse_iso(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+_SECONDS_OF: dict[str, float] = {}  # RFC 3339 text -> Unix time (bounded like _SECOND_TEXT)
+
+
+def iso_seconds(value: str) -> float:
+    """`parse_iso(value).timestamp()`, remembered: the alerts and notifications of a rule or a burst share a few
+    start, end and creation times. Raises ValueError for a text that is not a time."""
+    ts = _SECONDS_OF.get(value)
+    if ts is None:
+        ts = parse_iso(value).timestamp()
+        if len(_SECONDS_OF) >= 4096:
+            _SECONDS_OF.clear()
+        _SECONDS_OF[value] = ts
+    return ts
+
+
 @dataclass(slots=True)
 class Envelope:
     """`schema` is "<name>/<version>", e.g. "exmail.raw.mail_log/1"."""

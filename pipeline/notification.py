@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal, Protocol, TypeGuard
 
 import orjson
 
-from pipeline.envelope import Envelope, utc_iso
+from pipeline.envelope import Envelope, iso_seconds, utc_iso
 
 NOTIFICATION_SCHEMA = "exmail.notification/1"
 NOTIFICATION_SOURCE = "pipeline.transforms.routing"
@@ -36,7 +35,6 @@ _OPTIONAL_TYPES = frozenset((str, type(None)))
 _TEXTS = ("reason", "group_id", "route_id", "corp_id")
 _OPTIONAL = ("starts_at", "ends_at", "fingerprint", "rule", "action", "sso_user")
 _ISO: dict[float, str] = {}
-_PARSED: dict[str, float] = {}
 _RANKS = {s: i for i, s in enumerate(SEVERITIES)}
 
 
@@ -298,19 +296,14 @@ def _is_str_map(value: Any) -> TypeGuard[dict[str, str]]:
 
 
 def _time(value: Any, where: str) -> float:
-    """An RFC 3339 text as a Unix time, remembered like `iso`: a burst's notifications share a few times."""
     if value is None:
         return 0.0
-    ts = _PARSED.get(value) if type(value) is str else None
-    if ts is None:
-        try:
-            ts = datetime.fromisoformat(value).timestamp()
-        except (TypeError, ValueError):
-            raise NotificationError(f"{where} must be an RFC 3339 time, got {value!r}") from None
-        if len(_PARSED) >= 4096:
-            _PARSED.clear()
-        _PARSED[value] = ts
-    return ts
+    try:
+        if type(value) is not str:
+            raise TypeError(value)
+        return iso_seconds(value)
+    except (TypeError, ValueError):
+        raise NotificationError(f"{where} must be an RFC 3339 time, got {value!r}") from None
 
 
 def _alert(obj: Any, index: int, zh: bool) -> AlertItem:

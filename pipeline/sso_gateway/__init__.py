@@ -4,8 +4,9 @@ OpenID Connect provider or LDAP directory; every login, allowed or refused, is r
 Mounted on the ingest process (`ingest.sso_gateway` in the config); see docs/sso-gateway.md.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from pipeline.lazy import lazy_attributes
 from pipeline.sso_gateway._errors import LoginRefused
 from pipeline.sso_gateway._pages import REFUSALS
 from pipeline.sso_gateway._tokens import MIN_SECRET_CHARS
@@ -14,21 +15,9 @@ from pipeline.sso_gateway.config import LdapSettings, OidcSettings, SharedMailbo
 if TYPE_CHECKING:
     from pipeline.sso_gateway._gateway import ROUTES, GatewayRoute, SsoGateway
 
-_GATEWAY_NAMES = frozenset(("ROUTES", "GatewayRoute", "SsoGateway"))
-
-
-def __getattr__(name: str) -> Any:
-    """The gateway itself on first use: every process reads the gateway's settings (the config model), only
-    the ingest process runs it, and its LDAP, OIDC and JWT libraries are ~0.2 s of a worker's start-up."""
-    if name in _GATEWAY_NAMES:
-        # imported on use: the start-up cost above, which a worker (settings only) should not pay
-        from pipeline.sso_gateway import _gateway
-
-        value = getattr(_gateway, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+# The gateway itself loads on first use: every process reads the gateway's settings (the config model), only the
+# ingest process runs it, and its LDAP, OIDC and JWT libraries are ~0.2 s of a worker's start-up.
+__getattr__ = lazy_attributes(__name__, {"_gateway": ["ROUTES", "GatewayRoute", "SsoGateway"]})
 
 __all__ = [
     "MIN_SECRET_CHARS",

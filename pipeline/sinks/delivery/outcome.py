@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import orjson
-
 from pipeline.dlq import Origin, dead_letter
 from pipeline.envelope import Envelope, seeded_fingerprint
 from pipeline.notification import Notification
@@ -71,10 +69,8 @@ class DeliveryOutcome:
                         observed_at=self.finished_at)
 
     def encode(self) -> bytes:
-        """`to_envelope().encode()` byte for byte, without the Envelope: delivery writes one per notification."""
-        return orjson.dumps({"schema": DELIVERY_SCHEMA, "id": self.record_id, "corp_id": self.corp_id or "unknown",
-                             "source": f"delivery.{self.kind}", "observed_at": self.finished_at,
-                             "occurred_at": self.finished_at, "data": self.to_dict()})
+        """The `exmail.deliveries` record's bytes."""
+        return self.to_envelope().encode()
 
 
 def dead_letter_for(outcome: DeliveryOutcome, notification: Notification, *, origin: Origin | None = None,

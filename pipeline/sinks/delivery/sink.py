@@ -209,7 +209,7 @@ class DeliverySink(ABC, Generic[PartT]):
     def _finish(self, n: Notification, progress: _Progress, parts: int, start_wall: float, start: float,
                 status: DeliveryStatus, last: AttemptResult | None) -> DeliveryOutcome:
         latency = self.clock.monotonic() - start
-        failed = status != "delivered" and status != "interrupted"
+        failed = status not in ("delivered", "interrupted")
         outcome = DeliveryOutcome(
             receiver=n.receiver, sink=self.name, kind=self.kind, notification_id=n.idempotency_key,
             group_key=n.group_key, status=status, attempts=progress.attempts, parts=parts,

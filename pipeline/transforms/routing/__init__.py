@@ -8,8 +8,9 @@ Names are imported lazily so `pipeline silence ...` (routing/cli.py) starts with
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from pipeline.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from pipeline.notification import NOTIFICATION_SCHEMA, Notification
@@ -45,7 +46,6 @@ _WHERE = {
     "silences": ["Silence", "SilenceChange", "SilenceError", "SilenceNotFound", "SilenceStore"],
     "timer": ["TickLoop"],
 }
-_MODULE_OF = {name: module for module, names in _WHERE.items() for name in names}
 
 __all__ = [
     "NOTIFICATION_SCHEMA",
@@ -74,10 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _WHERE)

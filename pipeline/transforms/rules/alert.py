@@ -8,11 +8,11 @@ so an alert that is not refreshed resolves by itself, as Alertmanager does for a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.envelope import Envelope, fingerprint, parse_iso, utc_iso
+from pipeline.envelope import Envelope, fingerprint, iso_seconds, utc_iso
 
 ALERT_SCHEMA = "exmail.alert/1"
 ALERT_SOURCE = "pipeline.transforms.rules"
@@ -146,30 +146,20 @@ class Alert:
 
 
 _STR = frozenset((str,))
-_PARSED: dict[str, float] = {}
 
 
-def _all_str(values: Iterable[Any]) -> bool:
+def _all_str(values: Collection[Any]) -> bool:
     """Every value a str: exact types in one C-level pass (what JSON gives), else isinstance for subclasses."""
-    values = list(values)
     return _STR.issuperset(map(type, values)) or all(isinstance(v, str) for v in values)
 
 
 def _time(data: dict[str, Any], key: str) -> float:
-    """A number, or an RFC 3339 text parsed once per distinct text (the alerts of a rule or a burst share
-    their start and end times)."""
     value = data.get(key)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, str):
         raise AlertError(f"alert field {key!r} must be an RFC 3339 time")
-    ts = _PARSED.get(value)
-    if ts is None:
-        try:
-            ts = parse_iso(value).timestamp()
-        except ValueError as exc:
-            raise AlertError(f"alert field {key!r}: {exc}") from exc
-        if len(_PARSED) >= 4096:
-            _PARSED.clear()
-        _PARSED[value] = ts
-    return ts
+    try:
+        return iso_seconds(value)
+    except ValueError as exc:
+        raise AlertError(f"alert field {key!r}: {exc}") from exc
