@@ -43,6 +43,18 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds(stat: str = "/proc/stat") -> float:
+    """CPU seconds every core of the machine has spent busy since boot: user, nice, system, irq and softirq of
+    the aggregate `cpu` line (idle, iowait and the hypervisor's steal are not work done here). The difference
+    over a burst is what every process on the machine spent on it, ours and our peers' alike."""
+    with open(stat) as f:
+        fields = f.readline().split()
+    if fields[:1] != ["cpu"]:
+        raise BenchError(f"{stat} does not start with the aggregate cpu line")
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def listener_pid(port: int) -> int | None:
     """The process listening on a local TCP port (the broker of a --bootstrap run), from /proc/net/tcp{,6} and
     the processes' socket descriptors; None when it is not found or not readable (another user's process)."""

@@ -158,3 +158,21 @@ def test_listener_pid_finds_the_process_listening_on_a_port(load_bench: Loader) 
         assert procs.listener_pid(port) == os.getpid()
         assert procs.cpu_seconds(os.getpid()) is not None
     assert procs.listener_pid(port) is None  # closed: nobody listens there any more
+
+
+def test_machine_busy_seconds_counts_work_and_not_idle_or_steal(load_bench: Loader, tmp_path: Path) -> None:
+    """The burst rows' machine CPU: user + nice + system + irq + softirq of the aggregate line, in seconds."""
+    import os
+
+    procs = load_bench("_procs")
+    stat = tmp_path / "stat"
+    tick = os.sysconf("SC_CLK_TCK")
+    stat.write_text(f"cpu  {3 * tick} {tick} {2 * tick} {500 * tick} {7 * tick} {tick} {tick} {9 * tick} 0 0\n"
+                    "cpu0 1 2 3 4 5 6 7 8 0 0\n")
+    assert procs.machine_busy_seconds(str(stat)) == pytest.approx(8.0)
+    stat.write_text("cpu0 1 2 3 4 5 6 7 8 0 0\n")
+    with pytest.raises(procs.BenchError, match="aggregate cpu line"):
+        procs.machine_busy_seconds(str(stat))
+    before = procs.machine_busy_seconds()
+    sum(i * i for i in range(300_000))  # some work of this process
+    assert procs.machine_busy_seconds() >= before
