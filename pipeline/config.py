@@ -31,7 +31,7 @@ from pipeline.worker.config import WorkerSection
 class PipelineConfig(BaseModel):
     """Top level of the YAML file. Sections a process does not use may be omitted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     auth: AuthConfig = Field(default_factory=AuthConfig, description="who may call the HTTP APIs (docs/operations.md)")

@@ -161,4 +161,6 @@ def check_secret_ref(value: str) -> str:
 
 SecretRef = Annotated[str, AfterValidator(check_secret_ref)]
 """A config field holding a secret reference ("env:NAME" or "file:/path"); inline values fail validation.
-Use `SecretRef | None` for an optional one; models that may see an inline value set hide_input_in_errors."""
+Use `SecretRef | None` for an optional one. Every model that holds a secret, itself or in a nested model, sets
+hide_input_in_errors: pydantic would print the rejected input (a typed-in secret, or a model validator's whole
+input) in the ValidationError's text (tests/unit/test_secrets_ref.py finds any model that does not)."""

@@ -69,7 +69,7 @@ SECURITY_KINDS = frozenset(
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class PasswordPolicy(_Model):

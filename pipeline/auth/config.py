@@ -16,7 +16,7 @@ from pipeline.secrets import SecretRef
 
 
 class TokenCredential(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$",
                       description="the principal: recorded as created_by / approved_by / undone_by and in audit")
@@ -44,7 +44,7 @@ class MtlsSettings(BaseModel):
 
 
 class AuthConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     tokens: list[TokenCredential] = Field(default_factory=list)
     mtls: MtlsSettings | None = None

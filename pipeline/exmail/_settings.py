@@ -17,7 +17,7 @@ DEFAULT_BASE_URL = "https://api.exmail.qq.com/cgi-bin/"
 class AppSecrets(BaseModel):
     """One secret per app; an app left out cannot be called (its endpoints raise AuthError)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     contact: SecretStr | None = None
     sso: SecretStr | None = None
@@ -53,7 +53,7 @@ class RetrySettings(BaseModel):
 class ExmailSettings(BaseModel):
     """Everything one ExmailClient (one corp) needs."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     corp_id: str = Field(min_length=1, description="the corp id (wm.../ww... in the admin console)")
     base_url: str = Field(DEFAULT_BASE_URL, description="API root; point it at the simulator in tests")

@@ -264,7 +264,7 @@ AllowTypeValue = Annotated[AllowType | int, _lenient_enum(AllowType)]
 class ExmailModel(BaseModel):
     """Base of response models: frozen, extra fields kept, numbers accepted where strings are expected."""
 
-    model_config = ConfigDict(frozen=True, extra="allow", coerce_numbers_to_str=True)
+    model_config = ConfigDict(frozen=True, extra="allow", coerce_numbers_to_str=True, hide_input_in_errors=True)
 
 
 class ExmailRecord(ExmailModel):
@@ -452,7 +452,7 @@ WireGender = Annotated[Gender, PlainSerializer(lambda g: str(int(g)), return_typ
 class ExmailRequest(BaseModel):
     """Base of request bodies: unknown fields are refused; `wire()` is the JSON body."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     def wire(self) -> dict[str, Any]:
         body = self.model_dump(mode="python", exclude_none=True)

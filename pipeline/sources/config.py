@@ -28,7 +28,7 @@ LOG_STREAMS: tuple[str, ...] = tuple(s.kind for s in streams.log_kinds())
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class CorpSecrets(_Model):

@@ -24,7 +24,7 @@ def is_mailbox(value: str) -> bool:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class OidcSettings(_Model):

@@ -33,7 +33,7 @@ def _default_audit() -> AuditStoreConfig:
 
 
 class WorkerSection(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     app_id: str = Field("exmail-pipeline", description="faust app id = consumer group and changelog prefix")
     instance_id: str | None = Field(

@@ -16,7 +16,7 @@ class AuditStoreConfig(BaseModel):
     """`kind: sqlite` needs `path`; `kind: postgres` needs `dsn` as a secret reference ("env:NAME" or
     "file:/path"), never the DSN itself, since it carries the password."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["postgres", "sqlite"] = "sqlite"
     path: Path | None = Field(None, description="SQLite database file")

@@ -32,7 +32,7 @@ Secret = Annotated[SecretStr, BeforeValidator(_resolve)]
 
 
 class DeliverySettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     name: str = Field(..., description="receiver/integration name; a metrics label, so no secrets in it")
     language: Language = Field("zh", description="language of the default templates: zh or en")

@@ -16,7 +16,7 @@ class ElasticsearchSinkConfig(BaseModel):
     """`index` may be an index, an alias or a data stream (data streams accept only `create`, which is what the
     sink sends). Auth: `api_key` (the encoded key) or `username` + `password`, both as secret references."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["elasticsearch"] = "elasticsearch"
 

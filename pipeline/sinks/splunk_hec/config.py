@@ -16,7 +16,7 @@ class SplunkHecSinkConfig(BaseModel):
     """`token` is a secret reference. With `use_ack` (indexer acknowledgement, Splunk Enterprise only) a batch
     counts as durable when Splunk reports it indexed, not merely accepted."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["splunk_hec"] = "splunk_hec"
 

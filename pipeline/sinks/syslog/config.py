@@ -20,7 +20,7 @@ class SyslogSinkConfig(BaseModel):
     `sd_id` names the structured-data element; the default uses 32473, the private enterprise number RFC 5612
     reserves for documentation: replace it with your organisation's number in production."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kind: Literal["syslog"] = "syslog"
 

@@ -34,7 +34,7 @@ def test_invalid_corp_fields_are_named(patch: dict[str, Any], needle: str) -> No
     with pytest.raises(ValidationError) as info:
         IngestConfig.model_validate({"corps": [corp]})
     assert needle in str(info.value)
-    assert "s3cr3t-inline" not in str(info.value).split("input_value")[0]
+    assert "s3cr3t-inline" not in str(info.value)  # the rejected value is not echoed (hide_input_in_errors)
 
 
 def test_duplicate_corps_refused() -> None:
