@@ -106,6 +106,15 @@ class StallDetector:
     def stalled(self) -> list[Stall]:
         return sorted(self._stalls.values(), key=lambda s: (s.stage, s.topic, s.partition))
 
+    def resume(self, now: float) -> None:
+        """The monitor could not read the broker until `now` (an outage): that time is not a stage's lack of
+        progress, so every partition not already stalled gets a whole window from `now` to move again. Without
+        this, any outage longer than the window named every stage with lag as stalled the moment the broker was
+        back, seconds before their consumers had reconnected."""
+        for track in self._tracks.values():
+            if not track.stalled:
+                track.progress_at = max(track.progress_at, now)
+
 
 class LagMonitor:
     """Probes every watched consumer each `interval` seconds; exports lag, logs and counts stalls."""
@@ -142,6 +151,8 @@ class LagMonitor:
         loop = asyncio.get_running_loop()
         results = await loop.run_in_executor(self._executor, self._read, owned)
         now = self._clock()
+        if self._failing_since is not None:  # the first round that sees the broker again
+            self.detector.resume(now)
         fresh: list[Stall] = []
         for watched, offsets in results:
             per_topic: dict[str, int] = {}
@@ -166,23 +177,27 @@ class LagMonitor:
 
     async def run_forever(self) -> None:
         while True:
-            try:
-                await self.probe_once()
-                if self._failing_since is not None:
-                    log.warning("consumer lag probe works again (it failed for %.0f s)",
-                                self._clock() - self._failing_since)
-                    self._failing_since, self._last_error = None, ""
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the broker being away is not the worker's problem to crash on
-                text = f"{type(exc).__name__}: {exc}"
-                if self._failing_since is None:
-                    self._failing_since = self._clock()
-                    log.warning("consumer lag probe failed: %s (said once; a line follows when it recovers)", text)
-                elif text != self._last_error:
-                    log.debug("consumer lag probe still failing: %s", text)
-                self._last_error = text
+            await self.probe_round()
             await asyncio.sleep(self.interval)
+
+    async def probe_round(self) -> None:
+        """One round as `run_forever` runs it: a failed probe (the broker away) is said once, not raised."""
+        try:
+            await self.probe_once()
+            if self._failing_since is not None:
+                log.warning("consumer lag probe works again (it failed for %.0f s)",
+                            self._clock() - self._failing_since)
+                self._failing_since, self._last_error = None, ""
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker being away is not the worker's problem to crash on
+            text = f"{type(exc).__name__}: {exc}"
+            if self._failing_since is None:
+                self._failing_since = self._clock()
+                log.warning("consumer lag probe failed: %s (said once; a line follows when it recovers)", text)
+            elif text != self._last_error:
+                log.debug("consumer lag probe still failing: %s", text)
+            self._last_error = text
 
     def health(self) -> dict[str, Any]:
         """What /healthz shows; `ok` is False while any owned partition is stalled."""

@@ -146,3 +146,47 @@ def test_a_failing_probe_is_said_once_until_it_works_again(caplog: Any) -> None:
     assert sum("lag probe failed" in m for m in messages) == 1
     assert sum("works again" in m for m in messages) == 1
     monitor.close()
+
+
+def test_time_the_broker_was_away_is_not_counted_as_a_stage_stalling(caplog: Any) -> None:
+    """An outage longer than the window: once the probe sees the broker again, a stage with lag gets a whole
+    window to move before it is named stalled; one that does not move in it is named then."""
+    probe = FakeProbe()
+    now = [0.0]
+    monitor = LagMonitor("unused:1", stall_after=30, probe=probe, clock=lambda: now[0])  # type: ignore[arg-type]
+    monitor.watch(Watched("faust", "grp", lambda: [TP0, TP1]))
+    probe.committed["grp"] = {TP0: 3, TP1: 5}
+    probe.high.update({TP0: 20, TP1: 9})
+
+    async def run() -> None:
+        await monitor.probe_round()  # t=0: lag on both, progress counted from here
+        probe.fail = RuntimeError("broker away")
+        for t in (10.0, 20.0, 40.0):
+            now[0] = t
+            await monitor.probe_round()
+        probe.fail = None
+        now[0] = 45.0  # the broker is back; 45 s without a commit, 40 of them unseen
+        await monitor.probe_round()
+        assert monitor.health() == {"ok": True, "stalled": []}
+        probe.committed["grp"][TP1] = 9  # one consumer catches up after the outage ...
+        now[0] = 60.0
+        await monitor.probe_round()
+        now[0] = 76.0  # ... the other has not moved for a whole window since the broker came back
+        await monitor.probe_round()
+        assert [(s["topic"], s["partition"]) for s in monitor.health()["stalled"]] == [("exmail.events", 0)]
+
+    with caplog.at_level("INFO", logger="pipeline.worker.lag"):
+        asyncio.run(run())
+    stalls = [r.getMessage() for r in caplog.records if "STALLED" in r.getMessage()]
+    assert len(stalls) == 1 and "exmail.events[0]" in stalls[0]
+    monitor.close()
+
+
+def test_a_partition_stalled_before_an_outage_stays_stalled_after_it() -> None:
+    d = StallDetector(stall_after=10)
+    d.observe(0.0, "audit", "g", {TP0: off(1, 5)})
+    new, _ = d.observe(11.0, "audit", "g", {TP0: off(1, 5)})
+    assert [s.partition for s in new] == [0]
+    d.resume(50.0)
+    new, recovered = d.observe(51.0, "audit", "g", {TP0: off(1, 5)})
+    assert new == [] and recovered == [] and [s.partition for s in d.stalled()] == [0]
