@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.batch import commit_owned
+from pipeline.kafka.batch import LoadingPartitions, commit_owned
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
@@ -85,7 +85,7 @@ class DispatchService:
         self._out: list[Record] = []
         self._consumed: dict[int, int] = {}
         self._inflight: deque[tuple[asyncio.Future[list[DeliveryError | None]], dict[int, int]]] = deque()
-        self._loading: set[int] = set()  # assigned, paused until their state is read
+        self._holding = LoadingPartitions(names.alerts)  # assigned, their records held until their state is read
         self._loads: set[asyncio.Task[None]] = set()
         self._stopped = False
         self._consumer: Consumer | None = None
@@ -158,11 +158,14 @@ class DispatchService:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("dispatch: consume error on %s: %s", self.names.alerts, err)
             return 0
+        assert self._consumer is not None
+        if self._holding.hold(self._consumer, msg):  # its partition's state is still being read
+            return 0
         partition = msg.partition() or 0
-        self._consumed[partition] = (msg.offset() or 0) + 1
         dispatcher = self.dispatchers.get(partition)
         if dispatcher is None:  # revoked within this batch
             return 0
+        self._consumed[partition] = (msg.offset() or 0) + 1
         value = msg.value() or b""
         try:
             alert = Alert.from_envelope(Envelope.decode(value))
@@ -233,23 +236,25 @@ class DispatchService:
     # --- partitions coming and going (called inside consume(), on the event loop's thread)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Take the partitions paused; they resume once their state is read (in a thread: a large state must
-        not block the event loop that also runs heartbeats and other agents)."""
+        """Take the partitions; their records are held until their state is read (in a thread: a large state
+        must not block the event loop that also runs heartbeats and other agents). Not paused here: see
+        LoadingPartitions."""
         if not partitions:
             return
         consumer.incremental_assign(partitions)
-        consumer.pause(partitions)
-        self._loading.update(tp.partition for tp in partitions)
+        self._holding.start(tp.partition for tp in partitions)
         self._loads.add(asyncio.get_running_loop().create_task(self._load(consumer, partitions)))
 
     async def _load(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         started = time.monotonic()
         stored, legacy = await asyncio.to_thread(self._read_state, sorted(tp.partition for tp in partitions))
-        mine = [p for p in sorted(stored) if p in self._loading]  # not revoked meanwhile
-        self._loading.difference_update(mine)
+        mine = [p for p in sorted(stored) if p in self._holding]  # not revoked meanwhile
         self._install(mine, stored, legacy)
-        if mine and self._consumer is consumer:
-            consumer.resume([tp for tp in partitions if tp.partition in mine])
+        held = self._holding.release(consumer, mine, resume=self._consumer is consumer)
+        if held:  # before anything newer of these partitions: no consume() runs until this task awaits again
+            now = self.clock()
+            if ok := sum(self._ingest(msg, now) for msg in held):
+                self._ok.inc(ok)
         log.info("dispatch: assigned %s[%s] (%d state keys read in %.2f s)", self.names.alerts,
                  ",".join(map(str, mine)), sum(len(stored[p]) for p in mine), time.monotonic() - started)
 
@@ -297,7 +302,7 @@ class DispatchService:
         left = self.producer.flush()
         if left:
             log.error("dispatch: %d records unacknowledged at revocation of %s", left, revoked)
-        self._loading.difference_update(revoked)
+        self._holding.drop(consumer, revoked)
         for partition in revoked:
             self._consumed.pop(partition, None)
             self.dispatchers.pop(partition, None)
@@ -306,7 +311,7 @@ class DispatchService:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = sorted(tp.partition for tp in partitions)
-        self._loading.difference_update(lost)
+        self._holding.drop(consumer, lost)
         for partition in lost:
             self.dispatchers.pop(partition, None)
             self._writes.pop(partition, None)

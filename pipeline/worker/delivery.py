@@ -32,12 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.batch import commit_owned, legacy_positions
+from pipeline.kafka.batch import LoadingPartitions, commit_owned, legacy_positions
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
 from pipeline.logfilter import KAFKA_LOGGER
@@ -118,7 +118,7 @@ class DeliveryService:
         self._workers: list[asyncio.Task[None]] = []
         self._line = OffsetLine()
         self._owned: set[int] = set()
-        self._loading: set[int] = set()
+        self._holding = LoadingPartitions(names.notifications)  # assigned, records held until the log is read
         self._loads: set[asyncio.Task[None]] = set()
         self._out: list[Record] = []
         self._finish: list[Taken] = []
@@ -222,6 +222,9 @@ class DeliveryService:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("delivery: consume error on %s: %s", self.names.notifications, err)
             return
+        assert self._consumer is not None
+        if self._holding.hold(self._consumer, msg):  # its partition's delivery log is still being read
+            return
         partition, offset = msg.partition() or 0, msg.offset() or 0
         if partition not in self._owned:  # revoked within this batch
             return
@@ -263,7 +266,7 @@ class DeliveryService:
             pause = any(b.full for b in self.backlogs.values())
         if pause == self._paused:
             return
-        parts = [TopicPartition(self.names.notifications, p) for p in sorted(self._owned - self._loading)]
+        parts = [TopicPartition(self.names.notifications, p) for p in sorted(self._owned - self._holding.loading)]
         if pause:
             consumer.pause(parts)
         else:
@@ -406,18 +409,18 @@ class DeliveryService:
     # --- partitions coming and going (called inside consume(), on the event loop's thread)
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        """Take the partitions paused; they resume once the delivery log is read again (another process may
-        have finished or started notifications of them since this one started)."""
+        """Take the partitions; their records are held until the delivery log is read again (another process may
+        have finished or started notifications of them since this one started). Not paused here: see
+        LoadingPartitions."""
         if not partitions:
             return
         # a partition this group never committed starts where the faust agent's group got to (upgrades)
         if self.legacy_group:
             legacy_positions(self.name, self.kafka.bootstrap, consumer, partitions, self.legacy_group)
         consumer.incremental_assign(partitions)
-        consumer.pause(partitions)
         mine = {tp.partition for tp in partitions}
         self._owned.update(mine)
-        self._loading.update(mine)
+        self._holding.start(mine)
         self._loads.add(asyncio.get_running_loop().create_task(self._load(consumer, partitions)))
 
     async def _load(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -427,12 +430,13 @@ class DeliveryService:
         for key, value in stored.items():
             if _live(value, now) and not isinstance(self.delivered.get(key), int | float):
                 self.delivered[key] = value
-        mine = [tp for tp in partitions if tp.partition in self._loading]  # not revoked meanwhile
-        self._loading.difference_update(tp.partition for tp in mine)
-        if mine and self._consumer is consumer and not self._paused:
-            consumer.resume(mine)
+        mine = [tp.partition for tp in partitions if tp.partition in self._holding]  # not revoked meanwhile
+        # held records go first (no consume() runs until this task awaits again); while the intake is paused for
+        # a full backlog the partitions stay paused, and the intake's resume takes them along
+        for msg in self._holding.release(consumer, mine, resume=self._consumer is consumer and not self._paused):
+            self._take(msg)
         log.info("delivery: assigned %s[%s] (delivery log of %d ids read in %.2f s)", self.names.notifications,
-                 ",".join(str(tp.partition) for tp in mine), len(stored), time.monotonic() - started)
+                 ",".join(map(str, mine)), len(stored), time.monotonic() - started)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         revoked = sorted(tp.partition for tp in partitions)
@@ -455,19 +459,23 @@ class DeliveryService:
             offsets = self._line.committable()
             if offsets:
                 self._commit(offsets, asynchronous=False)
-        self._forget(revoked)
+        self._forget(consumer, revoked)
         log.info("delivery: revoked %s[%s]", self.names.notifications, ",".join(map(str, revoked)))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         lost = sorted(tp.partition for tp in partitions)
-        self._forget(lost)
+        self._forget(consumer, lost)
         log.error("delivery: lost %s[%s] (session timed out); their uncommitted notifications go to the next "
                   "owner", self.names.notifications, ",".join(map(str, lost)))
 
-    def _forget(self, partitions: list[int]) -> None:
+    def _forget(self, consumer: Consumer, partitions: list[int]) -> None:
         gone = set(partitions)
+        if self._paused:  # librdkafka keeps an application pause across a reassignment: undo the intake's pause
+            with contextlib.suppress(KafkaException):
+                consumer.resume([TopicPartition(self.names.notifications, p)
+                                 for p in sorted((gone & self._owned) - self._holding.loading)])
+        self._holding.drop(consumer, gone)
         self._owned.difference_update(gone)
-        self._loading.difference_update(gone)
         self._line.forget(partitions)
         for backlog in self.backlogs.values():
             backlog.discard(lambda e: e.event.partition in gone)

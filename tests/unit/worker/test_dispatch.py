@@ -1,8 +1,14 @@
-"""The dispatch service's keying of exmail.notifications (alerting.spread_notifications)."""
+"""The dispatch service: its keying of exmail.notifications (alerting.spread_notifications), and partitions
+taken while their state is read."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
+
+import orjson
+from confluent_kafka import TopicPartition
 
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.transforms.routing import SilenceStore, parse_routing_config
@@ -38,3 +44,72 @@ def test_notifications_are_keyed_by_receiver_unless_spread_by_group() -> None:
     spread = _keys(frozenset({"hook"}))
     assert spread["robot"] == [b"robot", b"robot"]  # not spread: one partition, one process per receiver
     assert len(set(spread["hook"])) == 2 and all(k.startswith(b"hook/") for k in spread["hook"])
+
+
+class _Record:
+    def __init__(self, partition: int, offset: int, value: bytes) -> None:
+        self._partition, self._offset, self._value = partition, offset, value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return "t.exmail.alerts"
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+
+class _Consumer:
+    """What the dispatch service asks of its consumer in a rebalance."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def incremental_assign(self, tps: list[Any]) -> None:
+        self.calls.append(("assign", [tp.partition for tp in tps]))
+
+    def pause(self, tps: list[Any]) -> None:
+        self.calls.append(("pause", [tp.partition for tp in tps]))
+
+    def resume(self, tps: list[Any]) -> None:
+        self.calls.append(("resume", [tp.partition for tp in tps]))
+
+
+def test_an_assigned_partition_is_not_paused_and_its_early_alerts_wait_for_its_state() -> None:
+    """The fresh-clone demo that stalled: dispatch paused partition 0 of exmail.alerts in the assignment callback
+    and librdkafka never started its fetcher (librdkafka#2190). Now nothing is paused at assignment; alerts that
+    arrive while the partition's state is read are held (the partition paused then, its fetcher running), and
+    dispatched, in order, before anything newer, once the state is in."""
+    routing = parse_routing_config(ROUTING)
+    service = DispatchService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("t."), group_id="g",
+                              routing=routing, silences=SilenceStore(), producer=None)  # type: ignore[arg-type]
+    consumer = _Consumer()
+    service._consumer = consumer  # type: ignore[assignment]
+    service._read_state = lambda partitions: ({p: {} for p in partitions}, {})  # type: ignore[method-assign]
+    now = time.time()
+
+    def record(offset: int, group: str) -> _Record:
+        alert = Alert(labels={"alertname": "A", "group": group, "team": "dev"}, annotations={}, starts_at=now,
+                      ends_at=now + 60, rule="a")
+        return _Record(0, offset, alert.to_envelope(now).encode())
+
+    async def run() -> None:
+        service._on_assign(consumer, [TopicPartition("t.exmail.alerts", 0)])  # type: ignore[arg-type]
+        assert consumer.calls == [("assign", [0])]  # no pause beside the assignment
+        assert [service._ingest(record(i, f"g{i}"), now) for i in range(3)] == [0, 0, 0]  # type: ignore[arg-type]
+        assert consumer.calls[1:] == [("pause", [0])] and service._out == [] and service._consumed == {}
+        await asyncio.gather(*service._loads)
+        assert consumer.calls[-1] == ("resume", [0])
+        assert [orjson.loads(v)["data"]["group_labels"]["group"] for _, _, v in service._out
+                if v is not None] == ["g0", "g1", "g2"]
+        assert service._consumed == {0: 3}
+        assert service._ingest(record(3, "g3"), now) == 1  # type: ignore[arg-type]  # and later ones as usual
+
+    asyncio.run(run())

@@ -1,0 +1,108 @@
+"""The delivery service's partitions taken while the delivery log is read."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from confluent_kafka import TopicPartition
+
+from pipeline.kafka import KafkaSettings, TopicNames
+from pipeline.transforms.routing import parse_routing_config
+from pipeline.transforms.routing.dispatcher import Dispatcher
+from pipeline.transforms.rules.alert import Alert
+from pipeline.worker import delivery
+from pipeline.worker._backlog import Entry
+from pipeline.worker.delivery import DeliveryService
+
+TOPIC = "t.exmail.notifications"
+
+
+class _Record:
+    def __init__(self, partition: int, offset: int, value: bytes) -> None:
+        self._partition, self._offset, self._value = partition, offset, value
+
+    def error(self) -> None:
+        return None
+
+    def topic(self) -> str:
+        return TOPIC
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def value(self) -> bytes:
+        return self._value
+
+
+class _Consumer:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[int]]] = []
+
+    def incremental_assign(self, tps: list[Any]) -> None:
+        self.calls.append(("assign", [tp.partition for tp in tps]))
+
+    def pause(self, tps: list[Any]) -> None:
+        self.calls.append(("pause", [tp.partition for tp in tps]))
+
+    def resume(self, tps: list[Any]) -> None:
+        self.calls.append(("resume", [tp.partition for tp in tps]))
+
+
+class _Sink:
+    concurrency = 1
+
+
+def _notifications(n: int) -> list[bytes]:
+    routing = parse_routing_config({"route": {"receiver": "hook", "group_by": ["group"], "group_wait": "0s"},
+                                    "receivers": [{"name": "hook"}]})
+    dispatcher, now = Dispatcher(routing), time.time()
+    return [note.encode() for i in range(n)
+            for note in dispatcher.ingest(Alert(labels={"alertname": "A", "group": f"g{i}"}, annotations={},
+                                                starts_at=now, ends_at=now + 60, rule="a"), now)]
+
+
+def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_for_the_delivery_log(
+        monkeypatch: Any) -> None:
+    """Nothing is paused in the assignment callback (librdkafka#2190: such a pause can keep the partition's
+    fetcher from ever starting); notifications that arrive before the delivery log is read again are held (the
+    partition paused then) and queued, in order, before anything newer once it is read. A partition revoked
+    while it is read drops what it held, uncommitted, and its pause is undone."""
+    monkeypatch.setattr(delivery, "read_compacted", lambda bootstrap, topic: {})
+    service = DeliveryService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("t."), group_id="g",
+                              sinks={"hook": _Sink()}, languages={"hook": "en"},  # type: ignore[dict-item]
+                              producer=None, alert_key=lambda a: b"")  # type: ignore[arg-type]
+    consumer = _Consumer()
+    service._consumer = consumer  # type: ignore[assignment]
+    sent: list[int] = []
+
+    async def process(receiver: str, sink: Any, entry: Entry) -> bool:
+        sent.append(entry.event.offset)
+        return True
+
+    service._process = process  # type: ignore[method-assign]
+    records = [_Record(0, i, value) for i, value in enumerate(_notifications(4))]
+
+    async def run() -> None:
+        service._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+        assert consumer.calls == [("assign", [0, 1])]
+        for r in records[:3]:
+            service._take(r)  # type: ignore[arg-type]
+        assert consumer.calls[1:] == [("pause", [0])] and service.backlogs == {}
+        service._take(_Record(1, 0, records[3].value()))  # type: ignore[arg-type]
+        service._on_lost(consumer, [TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+        assert consumer.calls[-1] == ("resume", [1]) and 1 not in service._owned
+        await asyncio.gather(*service._loads)
+        assert consumer.calls[-1] == ("resume", [0])
+        service._take(records[3])  # type: ignore[arg-type]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sent == [0, 1, 2, 3]
+        for task in service._workers:
+            task.cancel()
+
+    asyncio.run(run())
