@@ -15,42 +15,9 @@ from pipeline.transforms.rules.alert import Alert
 from pipeline.worker import delivery
 from pipeline.worker._backlog import Entry
 from pipeline.worker.delivery import DeliveryService
+from tests.unit._kafka_fakes import FakeMessage, RebalanceConsumer
 
 TOPIC = "t.exmail.notifications"
-
-
-class _Record:
-    def __init__(self, partition: int, offset: int, value: bytes) -> None:
-        self._partition, self._offset, self._value = partition, offset, value
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return TOPIC
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-
-class _Consumer:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[int]]] = []
-
-    def incremental_assign(self, tps: list[Any]) -> None:
-        self.calls.append(("assign", [tp.partition for tp in tps]))
-
-    def pause(self, tps: list[Any]) -> None:
-        self.calls.append(("pause", [tp.partition for tp in tps]))
-
-    def resume(self, tps: list[Any]) -> None:
-        self.calls.append(("resume", [tp.partition for tp in tps]))
 
 
 class _Sink:
@@ -76,7 +43,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
     service = DeliveryService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("t."), group_id="g",
                               sinks={"hook": _Sink()}, languages={"hook": "en"},  # type: ignore[dict-item]
                               producer=None, alert_key=lambda a: b"")  # type: ignore[arg-type]
-    consumer = _Consumer()
+    consumer = RebalanceConsumer()
     service._consumer = consumer  # type: ignore[assignment]
     sent: list[int] = []
 
@@ -85,7 +52,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
         return True
 
     service._process = process  # type: ignore[method-assign]
-    records = [_Record(0, i, value) for i, value in enumerate(_notifications(4))]
+    records = [FakeMessage(TOPIC, 0, i, value) for i, value in enumerate(_notifications(4))]
 
     async def run() -> None:
         service._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
@@ -93,7 +60,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
         for r in records[:3]:
             service._take(r)  # type: ignore[arg-type]
         assert consumer.calls[1:] == [("pause", [0])] and service.backlogs == {}
-        service._take(_Record(1, 0, records[3].value()))  # type: ignore[arg-type]
+        service._take(FakeMessage(TOPIC, 1, 0, records[3].value()))  # type: ignore[arg-type]
         service._on_lost(consumer, [TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
         assert consumer.calls[-1] == ("resume", [1]) and 1 not in service._owned
         await asyncio.gather(*service._loads)

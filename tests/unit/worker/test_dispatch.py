@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import orjson
 from confluent_kafka import TopicPartition
@@ -15,6 +14,7 @@ from pipeline.transforms.routing import SilenceStore, parse_routing_config
 from pipeline.transforms.routing.dispatcher import Dispatcher
 from pipeline.transforms.rules.alert import Alert
 from pipeline.worker._dispatch import DispatchService
+from tests.unit._kafka_fakes import FakeMessage, RebalanceConsumer
 
 ROUTING = {"route": {"receiver": "hook", "group_by": ["group"], "group_wait": "0s", "group_interval": "1s",
                      "routes": [{"receiver": "robot", "matchers": ['team="ops"'], "group_by": ["group"]}]},
@@ -46,42 +46,6 @@ def test_notifications_are_keyed_by_receiver_unless_spread_by_group() -> None:
     assert len(set(spread["hook"])) == 2 and all(k.startswith(b"hook/") for k in spread["hook"])
 
 
-class _Record:
-    def __init__(self, partition: int, offset: int, value: bytes) -> None:
-        self._partition, self._offset, self._value = partition, offset, value
-
-    def error(self) -> None:
-        return None
-
-    def topic(self) -> str:
-        return "t.exmail.alerts"
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes:
-        return self._value
-
-
-class _Consumer:
-    """What the dispatch service asks of its consumer in a rebalance."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[int]]] = []
-
-    def incremental_assign(self, tps: list[Any]) -> None:
-        self.calls.append(("assign", [tp.partition for tp in tps]))
-
-    def pause(self, tps: list[Any]) -> None:
-        self.calls.append(("pause", [tp.partition for tp in tps]))
-
-    def resume(self, tps: list[Any]) -> None:
-        self.calls.append(("resume", [tp.partition for tp in tps]))
-
-
 def test_an_assigned_partition_is_not_paused_and_its_early_alerts_wait_for_its_state() -> None:
     """The fresh-clone demo that stalled: dispatch paused partition 0 of exmail.alerts in the assignment callback
     and librdkafka never started its fetcher (librdkafka#2190). Now nothing is paused at assignment; alerts that
@@ -90,15 +54,15 @@ def test_an_assigned_partition_is_not_paused_and_its_early_alerts_wait_for_its_s
     routing = parse_routing_config(ROUTING)
     service = DispatchService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("t."), group_id="g",
                               routing=routing, silences=SilenceStore(), producer=None)  # type: ignore[arg-type]
-    consumer = _Consumer()
+    consumer = RebalanceConsumer()
     service._consumer = consumer  # type: ignore[assignment]
     service._read_state = lambda partitions: ({p: {} for p in partitions}, {})  # type: ignore[method-assign]
     now = time.time()
 
-    def record(offset: int, group: str) -> _Record:
+    def record(offset: int, group: str) -> FakeMessage:
         alert = Alert(labels={"alertname": "A", "group": group, "team": "dev"}, annotations={}, starts_at=now,
                       ends_at=now + 60, rule="a")
-        return _Record(0, offset, alert.to_envelope(now).encode())
+        return FakeMessage("t.exmail.alerts", 0, offset, alert.to_envelope(now).encode())
 
     async def run() -> None:
         service._on_assign(consumer, [TopicPartition("t.exmail.alerts", 0)])  # type: ignore[arg-type]

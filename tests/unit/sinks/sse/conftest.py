@@ -17,32 +17,10 @@ from aiohttp import web
 from pipeline.auth import AuthConfig, Authenticator, secure_app
 from pipeline.kafka import KafkaSettings, TopicNames
 from pipeline.sinks.sse import SseConfig, _reader, create_sse_app, sse_credentials
+from tests.unit._kafka_fakes import FakeMessage
 
 TOKEN = "unit-sse-token-7c1d"
 TOPIC = "exmail.notifications"
-
-
-@dataclass
-class FakeMessage:
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes | None
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def error(self) -> None:
-        return None
 
 
 @dataclass
