@@ -126,6 +126,8 @@ class DeliveryService:
         self._committed_at = 0.0
         self._in_flight_ids: set[str] = set()
         self._paused = False
+        self._flow_paused: set[int] = set()  # the partitions the intake paused for a full backlog
+        self._fetching: set[int] = set()  # owned partitions that have handed over a record since assigned
         self._stopping = asyncio.Event()
         self._consumer: Consumer | None = None
         self._alerted_at: dict[str, float] = {}
@@ -228,6 +230,7 @@ class DeliveryService:
         partition, offset = msg.partition() or 0, msg.offset() or 0
         if partition not in self._owned:  # revoked within this batch
             return
+        self._fetching.add(partition)
         taken = Taken(partition, offset, msg.value() or b"")
         self._line.taken(partition, offset)
         try:
@@ -257,20 +260,25 @@ class DeliveryService:
             self._finish.append(replaced.event)
 
     def _flow(self, consumer: Consumer) -> None:
-        """Pause every partition once a receiver's backlog is full (what is taken stays in hand); resume once
-        every backlog is down to half, so a receiver that is behind does not pause and resume the intake (and
-        make librdkafka fetch again) once per sent notification."""
+        """Pause the intake once a receiver's backlog is full (what is taken stays in hand); resume once every
+        backlog is down to half, so a receiver that is behind does not pause and resume the intake (and make
+        librdkafka fetch again) once per sent notification. Paused: the partitions that have handed over records
+        (their fetchers run: see LoadingPartitions); one that has not yet has nothing in hand to hold back."""
         if self._paused:
             pause = not all(b.low for b in self.backlogs.values())
         else:
             pause = any(b.full for b in self.backlogs.values())
         if pause == self._paused:
             return
-        parts = [TopicPartition(self.names.notifications, p) for p in sorted(self._owned - self._holding.loading)]
+        topic = self.names.notifications
         if pause:
-            consumer.pause(parts)
-        else:
-            consumer.resume(parts)
+            # only partitions that have handed over records: their fetchers run (see LoadingPartitions)
+            self._flow_paused = self._fetching & (self._owned - self._holding.loading)
+            if self._flow_paused:
+                consumer.pause([TopicPartition(topic, p) for p in sorted(self._flow_paused)])
+        elif self._flow_paused:
+            consumer.resume([TopicPartition(topic, p) for p in sorted(self._flow_paused)])
+            self._flow_paused = set()
         self._paused = pause
 
     def _mark(self, key: str, value: Any) -> None:
@@ -433,7 +441,10 @@ class DeliveryService:
         mine = [tp.partition for tp in partitions if tp.partition in self._holding]  # not revoked meanwhile
         # held records go first (no consume() runs until this task awaits again); while the intake is paused for
         # a full backlog the partitions stay paused, and the intake's resume takes them along
-        for msg in self._holding.release(consumer, mine, resume=self._consumer is consumer and not self._paused):
+        held = self._holding.release(consumer, mine, resume=self._consumer is consumer and not self._paused)
+        if self._paused:
+            self._flow_paused.update(msg.partition() or 0 for msg in held)  # still paused: the intake resumes them
+        for msg in held:
             self._take(msg)
         log.info("delivery: assigned %s[%s] (delivery log of %d ids read in %.2f s)", self.names.notifications,
                  ",".join(map(str, mine)), len(stored), time.monotonic() - started)
@@ -470,12 +481,13 @@ class DeliveryService:
 
     def _forget(self, consumer: Consumer, partitions: list[int]) -> None:
         gone = set(partitions)
-        if self._paused:  # librdkafka keeps an application pause across a reassignment: undo the intake's pause
+        if paused := sorted(gone & self._flow_paused):  # librdkafka keeps an application pause across a
+            self._flow_paused.difference_update(paused)  # reassignment: undo the intake's
             with contextlib.suppress(KafkaException):
-                consumer.resume([TopicPartition(self.names.notifications, p)
-                                 for p in sorted((gone & self._owned) - self._holding.loading)])
+                consumer.resume([TopicPartition(self.names.notifications, p) for p in paused])
         self._holding.drop(consumer, gone)
         self._owned.difference_update(gone)
+        self._fetching.difference_update(gone)
         self._line.forget(partitions)
         for backlog in self.backlogs.values():
             backlog.discard(lambda e: e.event.partition in gone)

@@ -73,3 +73,30 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
             task.cancel()
 
     asyncio.run(run())
+
+
+def test_a_full_backlog_pauses_the_fetching_partitions_and_a_lost_one_is_resumed(monkeypatch: Any) -> None:
+    """The intake pauses for a full backlog only partitions that have handed over records (a pause must not race
+    a fetcher's start); a paused partition that is lost is resumed, or it would never fetch here again."""
+    monkeypatch.setattr(delivery, "read_compacted", lambda bootstrap, topic: {})
+    monkeypatch.setattr(delivery, "QUEUE_PER_RECEIVER", 2)
+    service = DeliveryService(kafka=KafkaSettings(bootstrap="127.0.0.1:1"), names=TopicNames("t."), group_id="g",
+                              sinks={"hook": _Sink()}, languages={"hook": "en"},  # type: ignore[dict-item]
+                              producer=None, alert_key=lambda a: b"")  # type: ignore[arg-type]
+    consumer = RebalanceConsumer()
+    service._consumer = consumer  # type: ignore[assignment]
+    values = _notifications(2)
+
+    async def run() -> None:
+        service._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
+        await asyncio.gather(*service._loads)
+        for offset, value in enumerate(values):
+            service._take(FakeMessage(TOPIC, 0, offset, value))  # type: ignore[arg-type]
+        service._flow(consumer)  # type: ignore[arg-type]
+        assert consumer.calls[-1] == ("pause", [0]) and service._paused  # 1 has handed over nothing
+        service._on_lost(consumer, [TopicPartition(TOPIC, 0)])  # type: ignore[arg-type]
+        assert consumer.calls[-1] == ("resume", [0])
+        for task in service._workers:
+            task.cancel()
+
+    asyncio.run(run())
