@@ -34,6 +34,7 @@ from pipeline.envelope import EnvelopeBytes, UtcSeconds, utc_iso
 from pipeline.exmail import App, ExmailClient, NotFound, each_date, split_span
 from pipeline.exmail.models import ExmailRecord, as_int
 from pipeline.records import RAW_SCHEMAS, digests_of
+from pipeline.sources._emit import error_reason
 from pipeline.sources._runtime import CorpRuntime, Poller, RunFailed, Runtime
 from pipeline.sources._window import query_range
 from pipeline.sources.cursor import StreamCursor, rebuild_seen
@@ -396,7 +397,7 @@ class LoginLogPoller(LogPoller):
 
     def __init__(self, rt: Runtime, corp: CorpRuntime, interval: float | None = None) -> None:
         super().__init__(rt, corp, "login_log", interval)
-        self._pending: BaseException | None = None
+        self._failures: dict[str, tuple[int, BaseException]] = {}  # reason -> (users, the first such error)
         self.user_progress: Callable[[int], None] | None = None
         self._rotation: list[str] = []
         self._position = 0
@@ -494,7 +495,7 @@ class LoginLogPoller(LogPoller):
         started = time.monotonic()
         limit = asyncio.Semaphore(max(1, self.corp.client.settings.per_user_concurrency) * 2)
         groups: list[tuple[str | None, list[Any]]] = []
-        self._pending = None
+        self._failures = {}
 
         async def one(index: int, userid: str) -> None:
             if gap:
@@ -508,8 +509,9 @@ class LoginLogPoller(LogPoller):
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
-                    if self._pending is None:
-                        self._pending = exc
+                    reason = error_reason(exc)
+                    count, first_error = self._failures.get(reason, (0, exc))
+                    self._failures[reason] = (count + 1, first_error)
                     return
                 finally:
                     if self.user_progress is not None:
@@ -520,9 +522,17 @@ class LoginLogPoller(LogPoller):
         return groups
 
     def _raise_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            raise RunFailed(f"log/login failed for some users: {pending}") from pending
+        """One RunFailed for the users whose fetch failed, carrying the most common failure (a rate limit that
+        outlasted the retries is told as such, not as whichever user's error came first) and counting the rest."""
+        failures, self._failures = self._failures, {}
+        if not failures:
+            return
+        ranked = sorted(failures.items(), key=lambda item: -item[1][0])  # stable: ties keep the first seen
+        _, (count, error) = ranked[0]
+        users = sum(n for n, _ in failures.values())
+        others = "; ".join(f"{reason} for {n}" for reason, (n, _) in ranked[1:])
+        raise RunFailed(f"log/login failed for {users} user(s), {count} of them: {error}"
+                        + (f" (also {others})" if others else "")) from error
 
 
 def make_log_poller(rt: Runtime, corp: CorpRuntime, kind: str) -> LogPoller:

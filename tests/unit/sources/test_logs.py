@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date
 from typing import Any
 
-from pipeline.exmail import RateLimited
+from pipeline.exmail import RateLimited, TransportError
 from pipeline.records import raw_id
 from pipeline.sources.config import LoginPollSettings
 from pipeline.sources.logs import LoginLogPoller, LogPoller
@@ -215,6 +215,26 @@ async def test_login_poller_per_user(env: Any, local: Any) -> None:
     v = next(v for v in values if v["data"]["context"]["userid"] == "u2@acme.com")
     assert v["id"] == raw_id(env.corp.corp_id, "login_log", v["data"]["record"], 0,
                              {"userid": "u2@acme.com", "date": "2026-03-10"})
+
+
+async def test_login_run_failure_names_the_most_common_error_not_the_first(env: Any, local: Any) -> None:
+    """A run in which users failed for different reasons is told by the most common one (and counts the rest):
+    a rate limit that outlasted the retries for most users is not reported as one user's HTTP 503 that happened
+    to come first."""
+    users = [f"u{i}@acme.com" for i in range(5)]
+    env.api.users = [{"userid": u, "name": u, "department": [1]} for u in users]
+    env.corp.directory.users = {u: {"userid": u} for u in users}
+    env.corp.directory.ready.set()
+    env.api.errors["log/login:u0@acme.com"] = [TransportError(None, "HTTP 503", "log/login", status_code=503)]
+    for u in users[1:4]:
+        env.api.errors[f"log/login:{u}"] = [RateLimited(45009, "api freq out of limit", "log/login")]
+    await env.load()
+    poller = LoginLogPoller(env.rt, env.corp)
+    await poller.prepare()
+    assert not await poller.run_once()
+    err = env.broker.values("t.exmail.raw.pipeline_error")[-1]["data"]
+    assert err["errcode"] == 45009 and err["stream"] == "login_log"
+    assert "failed for 4 user(s), 3 of them" in err["message"] and "(also transport for 1)" in err["message"]
 
 
 def login_env(env: Any, local: Any, count: int, budget: int, sweep_seconds: float = 3000.0) -> list[str]:
