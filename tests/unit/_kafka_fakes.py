@@ -3,21 +3,21 @@ service asks of it in a rebalance (assign, pause, resume)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 
-@dataclass
 class FakeMessage:
-    """A consumed record without an error."""
+    """The part of confluent_kafka.Message the code under test reads (a record without an error)."""
 
-    _topic: str
-    _partition: int
-    _offset: int
-    _value: bytes | None
+    def __init__(self, topic: str, value: bytes | None, partition: int = 0, offset: int = 0,
+                 key: bytes | None = None) -> None:
+        self._topic, self._value, self._partition, self._offset, self._key = topic, value, partition, offset, key
 
     def topic(self) -> str:
         return self._topic
+
+    def value(self) -> bytes | None:
+        return self._value
 
     def partition(self) -> int:
         return self._partition
@@ -25,8 +25,8 @@ class FakeMessage:
     def offset(self) -> int:
         return self._offset
 
-    def value(self) -> bytes | None:
-        return self._value
+    def key(self) -> bytes | None:
+        return self._key
 
     def error(self) -> None:
         return None

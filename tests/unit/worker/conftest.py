@@ -1,5 +1,5 @@
-"""Fakes shared by the worker's batch handler tests: Kafka messages, a producer that records (and can refuse)
-send_batch calls, and raw mail_log envelopes."""
+"""Fakes shared by the worker's batch handler tests: a producer that records (and can refuse) send_batch calls,
+and raw mail_log envelopes (Kafka messages: tests/unit/_kafka_fakes.py)."""
 
 from __future__ import annotations
 
@@ -12,29 +12,6 @@ from pipeline.records import RAW_SCHEMAS, raw_id
 
 CORP = "wm0123456789abcdef"
 NAMES = TopicNames("t.")
-
-
-class Msg:
-    """The part of confluent_kafka.Message the handlers use."""
-
-    def __init__(self, topic: str, value: bytes | None, partition: int = 0, offset: int = 0,
-                 key: bytes | None = None) -> None:
-        self._t, self._v, self._p, self._o, self._k = topic, value, partition, offset, key
-
-    def topic(self) -> str:
-        return self._t
-
-    def value(self) -> bytes | None:
-        return self._v
-
-    def partition(self) -> int:
-        return self._p
-
-    def offset(self) -> int:
-        return self._o
-
-    def key(self) -> bytes | None:
-        return self._k
 
 
 class Producer:

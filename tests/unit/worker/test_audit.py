@@ -11,8 +11,9 @@ from pipeline.sinks.audit import AuditQuery
 from pipeline.sinks.audit.sqlite import SqliteAuditStore
 from pipeline.worker.audit import AuditBatch
 from pipeline.worker.normalize import NormalizeBatch
+from tests.unit._kafka_fakes import FakeMessage
 
-from .conftest import NAMES, Msg, Producer, _mail
+from .conftest import NAMES, Producer, _mail
 
 
 async def test_audit_batch_writes_kafka_bytes_once_and_replays_are_duplicates(tmp_path: Path) -> None:
@@ -21,10 +22,10 @@ async def test_audit_batch_writes_kafka_bytes_once_and_replays_are_duplicates(tm
                          NAMES)
     await handler.start()
     normalize = NormalizeBatch(Producer(), NAMES)  # type: ignore[arg-type]
-    raw = [Msg(NAMES.raw("mail_log"), _mail(i).encode(), offset=i) for i in range(6)]
+    raw = [FakeMessage(NAMES.raw("mail_log"), _mail(i).encode(), offset=i) for i in range(6)]
     events = [v for t, _, v in normalize.transform(raw)[0]]  # type: ignore[arg-type]
-    batch = [Msg(NAMES.events, v, partition=i % 2, offset=i) for i, v in enumerate(events)]
-    batch.append(Msg(NAMES.events, b"[]", partition=0, offset=99))
+    batch = [FakeMessage(NAMES.events, v, partition=i % 2, offset=i) for i, v in enumerate(events)]
+    batch.append(FakeMessage(NAMES.events, b"[]", partition=0, offset=99))
     await handler(batch)  # type: ignore[arg-type]
     await handler(batch[:4])  # type: ignore[arg-type]  # a replay after a crash: nothing new
     await handler.close()

@@ -52,7 +52,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
         return True
 
     service._process = process  # type: ignore[method-assign]
-    records = [FakeMessage(TOPIC, 0, i, value) for i, value in enumerate(_notifications(4))]
+    records = [FakeMessage(TOPIC, value, partition=0, offset=i) for i, value in enumerate(_notifications(4))]
 
     async def run() -> None:
         service._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
@@ -60,7 +60,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_notifications_wait_fo
         for r in records[:3]:
             service._take(r)  # type: ignore[arg-type]
         assert consumer.calls[1:] == [("pause", [0])] and service.backlogs == {}
-        service._take(FakeMessage(TOPIC, 1, 0, records[3].value()))  # type: ignore[arg-type]
+        service._take(FakeMessage(TOPIC, records[3].value(), partition=1, offset=0))  # type: ignore[arg-type]
         service._on_lost(consumer, [TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
         assert consumer.calls[-1] == ("resume", [1]) and 1 not in service._owned
         await asyncio.gather(*service._loads)
@@ -91,7 +91,7 @@ def test_a_full_backlog_pauses_the_fetching_partitions_and_a_lost_one_is_resumed
         service._on_assign(consumer, [TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)])  # type: ignore[arg-type]
         await asyncio.gather(*service._loads)
         for offset, value in enumerate(values):
-            service._take(FakeMessage(TOPIC, 0, offset, value))  # type: ignore[arg-type]
+            service._take(FakeMessage(TOPIC, value, partition=0, offset=offset))  # type: ignore[arg-type]
         service._flow(consumer)  # type: ignore[arg-type]
         assert consumer.calls[-1] == ("pause", [0]) and service._paused  # 1 has handed over nothing
         service._on_lost(consumer, [TopicPartition(TOPIC, 0)])  # type: ignore[arg-type]

@@ -62,7 +62,7 @@ def test_an_assigned_partition_is_not_paused_and_its_early_alerts_wait_for_its_s
     def record(offset: int, group: str) -> FakeMessage:
         alert = Alert(labels={"alertname": "A", "group": group, "team": "dev"}, annotations={}, starts_at=now,
                       ends_at=now + 60, rule="a")
-        return FakeMessage("t.exmail.alerts", 0, offset, alert.to_envelope(now).encode())
+        return FakeMessage("t.exmail.alerts", alert.to_envelope(now).encode(), partition=0, offset=offset)
 
     async def run() -> None:
         service._on_assign(consumer, [TopicPartition("t.exmail.alerts", 0)])  # type: ignore[arg-type]

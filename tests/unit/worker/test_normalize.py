@@ -8,8 +8,9 @@ import orjson
 from pipeline.envelope import record_key
 from pipeline.transforms.normalize.directory_copy import DirectoryCopy
 from pipeline.worker.normalize import NormalizeBatch
+from tests.unit._kafka_fakes import FakeMessage
 
-from .conftest import CORP, NAMES, Msg, Producer, _mail
+from .conftest import CORP, NAMES, Producer, _mail
 
 
 async def test_normalize_batch_produces_events_and_dead_letters_once_per_batch() -> None:
@@ -20,9 +21,9 @@ async def test_normalize_batch_produces_events_and_dead_letters_once_per_batch()
     caught_up: list[int] = []
     handler = NormalizeBatch(producer, NAMES, directory, lambda: caught_up.append(1))  # type: ignore[arg-type]
     raw = NAMES.raw("mail_log")
-    batch = [Msg(raw, _mail(i).encode(), offset=i, key=record_key(CORP, "alice@example.com")) for i in range(3)]
-    batch.insert(1, Msg(raw, b"{not json", offset=9, key=b"k"))
-    batch.append(Msg(raw, None, offset=10))
+    batch = [FakeMessage(raw, _mail(i).encode(), offset=i, key=record_key(CORP, "alice@example.com")) for i in range(3)]
+    batch.insert(1, FakeMessage(raw, b"{not json", offset=9, key=b"k"))
+    batch.append(FakeMessage(raw, None, offset=10))
     await handler(batch)  # type: ignore[arg-type]
     assert caught_up == [1]
     assert len(producer.calls) == 2  # one batch, then the retry of what the broker refused

@@ -12,8 +12,9 @@ from pipeline.envelope import Envelope, fingerprint, utc_iso
 from pipeline.kafka import EventProducer
 from pipeline.sinks._batching import BatchConfig, BatchOutcome
 from pipeline.worker.siem import SiemBatch
+from tests.unit._kafka_fakes import FakeMessage
 
-from .conftest import CORP, NAMES, Msg, Producer
+from .conftest import CORP, NAMES, Producer
 
 
 def _event(i: int) -> Envelope:
@@ -42,9 +43,9 @@ async def test_events_in_chunks_retried_and_refusals_dead_lettered() -> None:
     config = BatchConfig(max_records=2, retry_initial_seconds=0.001, retry_max_seconds=0.002)
     handler = SiemBatch(sink, "es", config, cast(EventProducer, producer), NAMES)
     events = NAMES.events
-    batch = [Msg(events, _event(i).encode(), offset=i) for i in range(5)]
-    batch.insert(2, Msg(events, b"{not an envelope", offset=99))
-    batch.append(Msg(events, None, offset=100))
+    batch = [FakeMessage(events, _event(i).encode(), offset=i) for i in range(5)]
+    batch.insert(2, FakeMessage(events, b"{not an envelope", offset=99))
+    batch.append(FakeMessage(events, None, offset=100))
     await handler(batch)  # type: ignore[arg-type]
 
     assert sink.calls == [[0, 1], [0, 1], [2, 3], [4]]  # the first chunk again after its retry, then the rest
@@ -59,6 +60,6 @@ async def test_events_in_chunks_retried_and_refusals_dead_lettered() -> None:
 async def test_nothing_refused_produces_nothing() -> None:
     sink, producer = Sink(refuse=set()), Producer()
     handler = SiemBatch(sink, "es", BatchConfig(retry_initial_seconds=0.001), cast(EventProducer, producer), NAMES)
-    await handler([Msg(NAMES.events, _event(i).encode(), offset=i) for i in range(3)])  # type: ignore[arg-type]
+    await handler([FakeMessage(NAMES.events, _event(i).encode(), offset=i) for i in range(3)])  # type: ignore[arg-type]
     assert sink.calls == [[0, 1, 2], [0, 1, 2]]
     assert producer.calls == []

@@ -85,7 +85,7 @@ class FakeConsumer:
                 for (topic, p), offset in self.assigned.items():
                     log = self.broker.logs[topic][p]
                     while offset < len(log) and len(out) < num_messages:
-                        out.append(FakeMessage(topic, p, offset, log[offset]))
+                        out.append(FakeMessage(topic, log[offset], partition=p, offset=offset))
                         offset += 1
                     self.assigned[(topic, p)] = offset
                 if out or time.monotonic() >= deadline:
