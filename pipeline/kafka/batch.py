@@ -238,33 +238,31 @@ class LoadingPartitions:
         """The state of `partitions` is read: their held records, oldest first, to handle before anything newer
         (no later record of theirs arrives before the caller's next consume). The paused ones resume unless
         `resume` is False (a caller that keeps its intake paused resumes them itself)."""
-        out: list[Message] = []
-        paused: list[TopicPartition] = []
-        for partition in sorted(partitions):
-            self.loading.discard(partition)
-            held = self._held.pop(partition, None)
-            if held:
-                out.extend(held)
-                paused.append(TopicPartition(self.topic, partition))
+        held, paused = self._take_out(sorted(partitions))
         if paused and resume:
             consumer.resume(paused)
-        return out
+        return held
 
     def drop(self, consumer: Consumer | None, partitions: Iterable[int]) -> int:
         """Revoked or lost: forget them and their held records (uncommitted, so the next owner reads them again);
         returns how many records were dropped."""
-        dropped = 0
+        held, paused = self._take_out(partitions)
+        if paused and consumer is not None:
+            with contextlib.suppress(KafkaException):  # already gone from the assignment: nothing to undo
+                consumer.resume(paused)
+        return len(held)
+
+    def _take_out(self, partitions: Iterable[int]) -> tuple[list[Message], list[TopicPartition]]:
+        """The partitions no longer loading: their held records, and the partitions those paused."""
+        out: list[Message] = []
         paused: list[TopicPartition] = []
         for partition in partitions:
             self.loading.discard(partition)
             held = self._held.pop(partition, None)
             if held:
-                dropped += len(held)
+                out.extend(held)
                 paused.append(TopicPartition(self.topic, partition))
-        if paused and consumer is not None:
-            with contextlib.suppress(KafkaException):  # already gone from the assignment: nothing to undo
-                consumer.resume(paused)
-        return dropped
+        return out, paused
 
 
 def _tp_list(tps: Sequence[TopicPartition]) -> str:

@@ -158,9 +158,10 @@ class DispatchService:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("dispatch: consume error on %s: %s", self.names.alerts, err)
             return 0
-        assert self._consumer is not None
-        if self._holding.hold(self._consumer, msg):  # its partition's state is still being read
-            return 0
+        if self._holding.loading:  # a partition's state is still being read: its records wait (hold)
+            assert self._consumer is not None
+            if self._holding.hold(self._consumer, msg):
+                return 0
         partition = msg.partition() or 0
         dispatcher = self.dispatchers.get(partition)
         if dispatcher is None:  # revoked within this batch

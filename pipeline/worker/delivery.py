@@ -224,9 +224,10 @@ class DeliveryService:
             if err.code() != KafkaError._PARTITION_EOF:
                 log.warning("delivery: consume error on %s: %s", self.names.notifications, err)
             return
-        assert self._consumer is not None
-        if self._holding.hold(self._consumer, msg):  # its partition's delivery log is still being read
-            return
+        if self._holding.loading:  # a partition's delivery log is still being read: its records wait (hold)
+            assert self._consumer is not None
+            if self._holding.hold(self._consumer, msg):
+                return
         partition, offset = msg.partition() or 0, msg.offset() or 0
         if partition not in self._owned:  # revoked within this batch
             return

@@ -12,6 +12,7 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from pipeline.kafka.batch import BatchConsumer, ConsumeConfig, LoadingPartitions, commit_owned
+from tests.unit._kafka_fakes import FakeMessage
 
 from .conftest import MockKafka
 
@@ -140,19 +141,6 @@ def test_commit_owned_logs_a_commit_lost_to_a_rebalance(caplog: pytest.LogCaptur
     assert any("delivery: commit of" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
 
 
-class _Record:
-    """A consumed record as LoadingPartitions sees it."""
-
-    def __init__(self, partition: int, offset: int) -> None:
-        self._partition, self._offset = partition, offset
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-
 class _PauseRecorder:
     def __init__(self, fail_resume: bool = False) -> None:
         self.calls: list[tuple[str, list[tuple[str, int]]]] = []
@@ -174,14 +162,15 @@ def test_loading_partitions_hold_records_and_pause_only_once_the_partition_fetch
     loading = LoadingPartitions("t.alerts")
     loading.start([0, 1, 2])
     assert consumer.calls == [] and 1 in loading and 3 not in loading
-    records = [_Record(1, 5), _Record(3, 9), _Record(1, 6), _Record(0, 2)]
+    records = [FakeMessage("t", None, p, o) for p, o in ((1, 5), (3, 9), (1, 6), (0, 2))]
     assert [loading.hold(consumer, r) for r in records] == [True, False, True, True]  # type: ignore[arg-type]
     assert consumer.calls == [("pause", [("t.alerts", 1)]), ("pause", [("t.alerts", 0)])]
 
     released = loading.release(consumer, [1, 2])  # type: ignore[arg-type]
     assert [(r.partition(), r.offset()) for r in released] == [(1, 5), (1, 6)]  # arrival order
     assert consumer.calls[-1] == ("resume", [("t.alerts", 1)])  # 2 held nothing, so it was never paused
-    assert 1 not in loading and 2 not in loading and not loading.hold(consumer, _Record(1, 7))  # type: ignore[arg-type]
+    assert 1 not in loading and 2 not in loading
+    assert loading.hold(consumer, FakeMessage("t", None, 1, 7)) is False  # type: ignore[arg-type]  # released: not held
 
     consumer.calls.clear()
     assert loading.release(consumer, [0], resume=False)[0].offset() == 2  # type: ignore[arg-type]
@@ -194,11 +183,11 @@ def test_loading_partitions_dropped_forget_their_records_and_undo_their_pause() 
     consumer = _PauseRecorder()
     loading = LoadingPartitions("t.n")
     loading.start([0, 1])
-    for r in (_Record(0, 1), _Record(0, 2)):
+    for r in (FakeMessage("t", None, 0, 1), FakeMessage("t", None, 0, 2)):
         loading.hold(consumer, r)  # type: ignore[arg-type]
     assert loading.drop(consumer, [0, 1]) == 2  # type: ignore[arg-type]
     assert consumer.calls[-1] == ("resume", [("t.n", 0)]) and 0 not in loading and 1 not in loading
     loading.start([0])
-    loading.hold(_PauseRecorder(), _Record(0, 3))  # type: ignore[arg-type]
+    loading.hold(_PauseRecorder(), FakeMessage("t", None, 0, 3))  # type: ignore[arg-type]
     assert loading.drop(_PauseRecorder(fail_resume=True), [0]) == 1  # type: ignore[arg-type]
     assert loading.drop(None, [0]) == 0
