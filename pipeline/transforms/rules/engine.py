@@ -147,6 +147,11 @@ class RuleEngine:
             return None
         key = _state_key(rule.name, event.corp_id, key_values)
         st = self.state.get(key) or {}
+        if event.id in st.get("i", ()):
+            # counted already: a redelivery (transforms are at-least-once across a rebalance or a restart)
+            # must not count twice, or a rule fires early. The key's last MAX_EVENT_IDS ids are kept, which
+            # covers the redelivered tail near a threshold; its alert, if any, went out the first time.
+            return None
         buckets: list[list[int]] = [list(b) for b in st.get("b", ())]
         bucket = int(ts // rule.bucket_width)
         newest = max(bucket, buckets[-1][0] if buckets else bucket)

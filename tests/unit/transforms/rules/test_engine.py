@@ -290,6 +290,24 @@ def test_count_new_episode_after_timeout(make_event: Any) -> None:
     assert b.fingerprint == a.fingerprint and b.starts_at == T0 + 3600
 
 
+def test_count_does_not_count_a_redelivered_event_twice(make_event: Any) -> None:
+    """Transforms are at-least-once: after a rebalance an event may be evaluated again. It must not count twice
+    (two real failures and one repeated would fire a threshold of 3), nor change the window's state."""
+    state = MemoryRuleState(json_roundtrip=True)
+    eng = engine([{"name": "fails", "type": "count", "window": "10m", "threshold": 3,
+                   "match": [{"field": "event.dataset", "eq": "exmail.mail_log"}],
+                   "labels_from": {"user": "user.email"}}], state=state)
+    first, second = fail(make_event, T0), fail(make_event, T0 + 60)
+    assert eng.evaluate(first, now=T0) == []
+    assert eng.evaluate(second, now=T0 + 60) == []
+    stored = dict(state.items(""))
+    assert eng.evaluate(second, now=T0 + 61) == [], "the same event again is not a third failure"
+    assert eng.evaluate(first, now=T0 + 62) == []
+    assert dict(state.items("")) == stored, "a repeated event leaves the window as it was"
+    [alert] = eng.evaluate(fail(make_event, T0 + 120), now=T0 + 120)
+    assert alert.annotations["summary"].startswith("fails") and len(alert.event_ids) == 3
+
+
 def test_count_skips_events_without_key(make_event: Any) -> None:
     eng = count_engine(threshold=1)
     assert eng.evaluate(make_event("exmail.mail_log", {"exmail": {"mail": {"status": 4}}}), now=T0) == []
