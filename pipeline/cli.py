@@ -101,7 +101,7 @@ def replay_cmd(bootstrap: str | None, prefix: str, stage: str | None, origin_top
     kafka = KafkaSettings(bootstrap=bootstrap or bootstrap_from_env(), topic_prefix=prefix)
     flt = ReplayFilter(stage=stage, origin_topic=origin_topic, reason=re.compile(reason) if reason else None,
                        ids=frozenset(ids), since=since if isinstance(since, datetime) else None)
-    letters = list(read_dead_letters(kafka, flt))
+    letters = read_dead_letters(kafka, flt)
     for dl in letters:
         click.echo(orjson.dumps(describe(dl)).decode())
     res = replay(kafka, letters, dry_run=dry_run)

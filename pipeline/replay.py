@@ -11,19 +11,21 @@ they came from, which holds no link; replaying that makes the delivery stage sig
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import Message
 
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames
+from pipeline.kafka.reader import offsets_after, scan_messages
 from pipeline.secrets import is_masked
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,45 +68,32 @@ class DeadLetter:
         return orjson.dumps(payload)
 
 
-def read_dead_letters(kafka: KafkaSettings, flt: ReplayFilter, timeout: float = 10.0) -> Iterator[DeadLetter]:
-    """Every matching DLQ record up to the end offsets at call time."""
+def read_dead_letters(kafka: KafkaSettings, flt: ReplayFilter) -> list[DeadLetter]:
+    """Every matching DLQ record up to the end offsets at call time (from `flt.since` on, when given).
+
+    The scan reads to the end or raises (a broker that stops answering is an error, not a shorter list); a DLQ
+    record that is not an envelope cannot match a filter nor be replayed, and is counted in a warning."""
     topic = TopicNames(kafka.topic_prefix).dlq
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"exmail-replay-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest", "log_level": 3})
-    try:
-        md = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if md is None or md.error is not None or not md.partitions:
+    start = None
+    if flt.since is not None:
+        start = offsets_after(kafka.bootstrap, topic, int(flt.since.timestamp() * 1000))
+    letters: list[DeadLetter] = []
+    unreadable: list[str] = []
+
+    def take(msg: Message) -> None:
+        try:
+            env = Envelope.decode(msg.value() or b"")
+        except EnvelopeError:
+            unreadable.append(f"{msg.partition()}:{msg.offset()}")
             return
-        parts = sorted(md.partitions)
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1] for p in parts}
-        if flt.since is not None:
-            ms = int(flt.since.timestamp() * 1000)
-            start = consumer.offsets_for_times([TopicPartition(topic, p, ms) for p in parts], timeout=timeout)
-            assign = [TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else ends[tp.partition])
-                      for tp in start]
-        else:
-            assign = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts]
-        pending = {p for p in parts if ends[p] > 0}
-        consumer.assign(assign)
-        while pending:
-            msg = consumer.poll(timeout)
-            if msg is None:
-                break
-            if msg.error():
-                continue
-            p, off = msg.partition() or 0, msg.offset() or 0
-            if off >= ends[p] - 1:
-                pending.discard(p)
-            if off >= ends[p]:
-                continue
-            try:
-                env = Envelope.decode(msg.value() or b"")
-            except EnvelopeError:
-                continue
-            if flt.matches(env):
-                yield DeadLetter(env, p, off)
-    finally:
-        consumer.close()
+        if flt.matches(env):
+            letters.append(DeadLetter(env, msg.partition() or 0, msg.offset() or 0))
+
+    scan_messages(kafka.bootstrap, topic, take, start)
+    if unreadable:
+        log.warning("%s: %d record(s) are not envelopes and were skipped (partition:offset %s)", topic,
+                    len(unreadable), ", ".join(unreadable[:10]) + (" ..." if len(unreadable) > 10 else ""))
+    return letters
 
 
 @dataclass(slots=True)

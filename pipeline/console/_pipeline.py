@@ -86,7 +86,7 @@ class Throughput:
 
 def dead_letters(kafka: KafkaSettings, stage: str | None = None) -> list[DeadLetter]:
     """Blocking: every dead letter on exmail.dlq now (optionally of one stage)."""
-    return list(read_dead_letters(kafka, ReplayFilter(stage=stage or None)))
+    return read_dead_letters(kafka, ReplayFilter(stage=stage or None))
 
 
 def count_by_stage(letters: list[DeadLetter]) -> dict[str, int]:

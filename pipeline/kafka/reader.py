@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from pipeline.logfilter import KAFKA_LOGGER
 
@@ -131,6 +131,13 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
 def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, int] | None = None) -> ScanResult:
     """Feed (key, value) of every record from `start` (default: the earliest offset; partitions missing from a
     given `start` are read from their earliest too) up to the high watermarks taken now."""
+    return scan_messages(bootstrap, topic, lambda msg: on_record(msg.key(), msg.value()), start)
+
+
+def scan_messages(bootstrap: str, topic: str, on_message: Callable[[Message], None],
+                  start: Mapping[int, int] | None = None) -> ScanResult:
+    """`scan`, feeding the whole record (for readers that need its partition, offset or time). A fetch that
+    stays empty for a minute before the end raises TimeoutError: a scan never ends early without saying so."""
     consumer = groupless_consumer(bootstrap)
     try:
         marks = _marks(consumer, topic)
@@ -164,7 +171,7 @@ def scan(bootstrap: str, topic: str, on_record: OnRecord, start: Mapping[int, in
                 if offset >= end.get(p, 0):
                     pending.discard(p)
                     continue
-                on_record(msg.key(), msg.value())
+                on_message(msg)
                 count += 1
                 if offset >= end[p] - 1:
                     pending.discard(p)
