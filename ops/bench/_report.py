@@ -54,9 +54,12 @@ def summarize(samples: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def fmt_number(value: float | None) -> str:
-    """Thousands separators for big values, three significant digits for small ones, '-' for none."""
+    """Thousands separators for big values, three significant digits for small ones, '-' for none; a count
+    (an int) as it is."""
     if value is None:
         return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
     if value != value:  # NaN
         return "nan"
     magnitude = abs(value)

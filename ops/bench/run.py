@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import functools
 import os
 import platform
@@ -30,7 +31,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from _alerts import Receiver, burst_alertmanager, burst_ours, push_latency, receiver_capacity, start_receiver
+from _alerts import (
+    Receiver,
+    burst_alertmanager,
+    burst_ours,
+    burst_pairs_summary,
+    push_latency,
+    receiver_capacity,
+    start_receiver,
+)
 from _procs import BenchError, Procs
 from _records import raw_records
 from _report import Row, markdown_table, text_table
@@ -64,14 +73,15 @@ class Sizes:
     capacity_requests: int
     normalize_timeout: float
     burst_timeout: float
+    burst_pairs: int  # alternating Alertmanager / ours bursts per size: one pair's verdict is a coin flip
 
 
 FULL = Sizes(ceiling_records=200_000, ceiling_rounds=3, poller_records=100_000, normalize_records=50_000,
              pushes=1000, push_spacing=0.020, bursts=(5000, 20_000), am_batch=500, capacity_requests=10_000,
-             normalize_timeout=240, burst_timeout=120)
+             normalize_timeout=240, burst_timeout=120, burst_pairs=5)
 QUICK = Sizes(ceiling_records=20_000, ceiling_rounds=1, poller_records=10_000, normalize_records=5000,
               pushes=100, push_spacing=0.020, bursts=(500, 2000), am_batch=250, capacity_requests=2000,
-              normalize_timeout=90, burst_timeout=60)
+              normalize_timeout=90, burst_timeout=60, burst_pairs=1)
 
 
 class Run:
@@ -80,8 +90,11 @@ class Run:
     def __init__(self) -> None:
         self.rows: list[Row] = []
         self.details: dict[str, Any] = {}
+        self.phase_rows: dict[str, list[Row]] = {}  # every phase's rows, also those left out of the table
 
-    async def phase(self, name: str, step: Callable[[], Awaitable[PhaseResult]]) -> dict[str, Any] | None:
+    async def phase(self, name: str, step: Callable[[], Awaitable[PhaseResult]], *,
+                    table: bool = True) -> dict[str, Any] | None:
+        """Run one phase; its rows go to the table unless `table` is False (the caller picks them later)."""
         load = os.getloadavg()[0]
         log(f"[{name}] ... (load {load:.2f})")
         started = time.monotonic()
@@ -91,12 +104,16 @@ class Run:
             message = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             trace = "" if isinstance(exc, BenchError) else traceback.format_exc()
             log(f"[{name}] FAILED: {exc}\n{trace}")
-            self.rows.append(Row(name, None, "", notes=f"FAILED: {message}"))
+            self.phase_rows[name] = [Row(name, None, "", notes=f"FAILED: {message}")]
+            if table:
+                self.rows.extend(self.phase_rows[name])
             self.details[name] = {"error": str(exc)}
             return None
         detail["seconds"] = round(time.monotonic() - started, 1)
         detail["loadavg_1m_at_start"] = load
-        self.rows.extend(rows)
+        self.phase_rows[name] = rows
+        if table:
+            self.rows.extend(rows)
         self.details[name] = detail
         log(f"[{name}] done in {detail['seconds']} s")
         return detail
@@ -108,6 +125,10 @@ def log(message: str) -> None:
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     sizes = QUICK if args.quick else FULL
+    if args.burst_pairs is not None:
+        if args.burst_pairs < 1:
+            raise SystemExit("--burst-pairs must be at least 1")
+        sizes = dataclasses.replace(sizes, burst_pairs=args.burst_pairs)
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     unknown = sorted(set(phases) - set(PHASES))
     if unknown:
@@ -192,11 +213,37 @@ async def _alerting_phases(result: Run, ctx: Context, receiver: Receiver, sizes:
 
         await result.phase("receiver", capacity)
         for n in sizes.bursts:
-            am = await result.phase(f"alertmanager-{n}", _burst_step(burst_alertmanager, ctx, receiver, n,
-                                                                     sizes.am_batch, sizes.burst_timeout))
-            await result.phase(f"burst-{n}", _burst_step(burst_ours, ctx, receiver, n, sizes.burst_timeout, am))
-            await result.phase(f"burst-{n}-x2", _burst_step(burst_ours, ctx, receiver, n, sizes.burst_timeout, am,
-                                                            "1s", 2))
+            pairs: list[tuple[str, str]] = []
+            for i in range(max(1, sizes.burst_pairs)):
+                suffix = f"-pair{i + 1}" if i else ""
+                pair = (f"alertmanager-{n}{suffix}", f"burst-{n}{suffix}")
+                here = _pair_context(ctx, i)  # both sides start clean: the warm-up alert is new to each
+                am = await result.phase(pair[0], _burst_step(burst_alertmanager, here, receiver, n, sizes.am_batch,
+                                                             sizes.burst_timeout), table=False)
+                await result.phase(pair[1], _burst_step(burst_ours, here, receiver, n, sizes.burst_timeout, am),
+                                   table=False)
+                pairs.append(pair)
+                if i == 0:
+                    await result.phase(f"burst-{n}-x2", _burst_step(burst_ours, ctx, receiver, n,
+                                                                    sizes.burst_timeout, am, "1s", 2), table=False)
+            median, summary = burst_pairs_summary(n, [(result.details.get(a), result.details.get(o))
+                                                      for a, o in pairs])
+            chosen = pairs[median] if median is not None else pairs[0]
+            for name in (*chosen, f"burst-{n}-x2"):
+                result.rows.extend(result.phase_rows.get(name, []))
+            if summary is not None:
+                result.rows.append(summary)
+
+
+def _pair_context(ctx: Context, index: int) -> Context:
+    """The context of a burst pair after the first: its own topics (a run-id suffix, so the run's cleanup still
+    deletes them) and its own scratch directory (Alertmanager keeps its notification log there), so neither side
+    finds the earlier pair's groups and notification log."""
+    if index == 0:
+        return ctx
+    tmp = ctx.tmp / f"pair{index + 1}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    return dataclasses.replace(ctx, run_id=f"{ctx.run_id}p{index + 1}", tmp=tmp)
 
 
 def _burst_step(fn: Callable[..., Awaitable[PhaseResult]], *args: Any) -> Callable[[], Awaitable[PhaseResult]]:
@@ -215,6 +262,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the run's topics and scratch directory")
     parser.add_argument("--baseline", default=None, metavar="REV",
                         help="also run the normalize phase with this git revision's worker (same run, for ratios)")
+    parser.add_argument("--burst-pairs", type=int, default=None, metavar="N",
+                        help="alternating Alertmanager / ours bursts per size (default: 5, --quick 1); the table "
+                             "shows the pair with the median rate ratio and counts the pairs that met the target")
     parser.add_argument("--profile", default=None, metavar="DIR",
                         help="py-spy (raw collapsed stacks) into DIR: the one-process normalize+audit workers and "
                              "the burst's dispatch and delivery workers")

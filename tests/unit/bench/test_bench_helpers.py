@@ -44,7 +44,7 @@ def test_row_ratio_needs_both_values_and_a_nonzero_baseline(report: ModuleType) 
 
 @pytest.mark.parametrize(("value", "text"), [
     (None, "-"), (544133.4, "544,133"), (100.0, "100"), (45.54, "45.5"), (3.14159, "3.14"), (0.0, "0.00"),
-    (0.01234, "0.0123"), (float("nan"), "nan"),
+    (0.01234, "0.0123"), (float("nan"), "nan"), (3, "3"), (12345, "12,345"),
 ])
 def test_fmt_number(report: ModuleType, value: float | None, text: str) -> None:
     assert report.fmt_number(value) == text
@@ -176,3 +176,28 @@ def test_machine_busy_seconds_counts_work_and_not_idle_or_steal(load_bench: Load
     before = procs.machine_busy_seconds()
     sum(i * i for i in range(300_000))  # some work of this process
     assert procs.machine_busy_seconds() >= before
+
+
+def test_burst_pairs_summary_counts_the_pairs_that_met_the_target_and_picks_the_median_pair(
+        load_bench: Loader) -> None:
+    alerts = load_bench("_alerts")
+
+    def side(rate: float, p99: float, cpu: float) -> dict[str, object]:
+        return {"notifications_per_s": rate, "arrival_ms": {"p99": p99}, "machine_cpu_s": cpu}
+
+    am = side(4000.0, 1200.0, 2.0)
+    pairs = [(am, side(3600.0, 1300.0, 2.2)),   # 0.90x: behind
+             (am, side(4400.0, 1100.0, 1.8)),   # 1.10x, p99 below: met
+             (am, side(4000.0, 1200.0, 2.0)),   # 1.00x but p99 equal, not below: not met
+             (am, None),                        # ours failed: run, not met
+             (am, side(4200.0, 1150.0, 1.9))]   # 1.05x, p99 below: met
+    chosen, row = alerts.burst_pairs_summary(5000, pairs)
+    assert chosen == 2, "of the ratios 0.90, 1.00, 1.05, 1.10 the lower median is pair 3's"
+    assert (row.value, row.baseline, row.ratio) == (2, 5, 0.4)
+    assert row.name == "burst 5,000: pairs in which ours met the target"
+    assert "rate ratio per pair 0.90, 1.10, 1.00, 1.05 (median 1.02x)" in row.notes
+    assert "(median 0.98x)" in row.notes  # p99: 1.08, 0.92, 1.00, 0.96
+    assert "1 pair(s) without a result" in row.notes and "are pair 3's" in row.notes
+
+    assert alerts.burst_pairs_summary(5000, [(am, side(4400.0, 1100.0, 1.8))]) == (0, None), "one pair: no row"
+    assert alerts.burst_pairs_summary(5000, [(None, None), (am, None)]) == (None, None)
