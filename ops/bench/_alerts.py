@@ -513,15 +513,16 @@ def burst_pairs_summary(n: int, pairs: Sequence[tuple[dict[str, Any] | None, dic
     chosen = by_rate[(len(by_rate) - 1) // 2][3]
     if len(pairs) < 2:
         return chosen, None
-    met = sum(1 for rate, p99, _, _ in measured if rate >= 1 and p99 < 1)
-    cpu = [c for _, _, c, _ in measured if c is not None]
-    note = (f"rate ratio per pair {', '.join(f'{r:.2f}' for r, _, _, _ in measured)} (median "
-            f"{statistics.median(r for r, _, _, _ in measured):.2f}x); p99 ratio per pair "
-            f"{', '.join(f'{p:.2f}' for _, p, _, _ in measured)} (median "
-            f"{statistics.median(p for _, p, _, _ in measured):.2f}x)")
+    rates, p99s = [m[0] for m in measured], [m[1] for m in measured]
+    cpu = [m[2] for m in measured if m[2] is not None]
+    met = sum(1 for rate, p99 in zip(rates, p99s, strict=True) if rate >= 1 and p99 < 1)
+
+    def listed(label: str, ratios: list[float]) -> str:
+        return f"{label} per pair {', '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f}x)"
+
+    note = f"{listed('rate ratio', rates)}; {listed('p99 ratio', p99s)}"
     if cpu:
-        note += (f"; machine CPU per notification, ours over Alertmanager's, per pair "
-                 f"{', '.join(f'{c:.2f}' for c in cpu)} (median {statistics.median(cpu):.2f}x)")
+        note += "; " + listed("machine CPU per notification, ours over Alertmanager's,", cpu)
     if len(measured) < len(pairs):
         note += f"; {len(pairs) - len(measured)} pair(s) without a result (see the log)"
     note += f"; the other burst {n:,} rows are pair {chosen + 1}'s, the median rate ratio"

@@ -214,7 +214,7 @@ async def _alerting_phases(result: Run, ctx: Context, receiver: Receiver, sizes:
         await result.phase("receiver", capacity)
         for n in sizes.bursts:
             pairs: list[tuple[str, str]] = []
-            for i in range(max(1, sizes.burst_pairs)):
+            for i in range(sizes.burst_pairs):  # at least 1: checked in run()
                 suffix = f"-pair{i + 1}" if i else ""
                 pair = (f"alertmanager-{n}{suffix}", f"burst-{n}{suffix}")
                 here = _pair_context(ctx, i)  # both sides start clean: the warm-up alert is new to each
