@@ -350,8 +350,8 @@ def _hop_breakdown(sent: dict[int, float], hops: dict[str, dict[int, float]],
 
 def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: float
                 ) -> tuple[float | None, str, dict[str, Any]]:
-    """Rate from the first send to the last arrival; the note gives arrival percentiles since the first send
-    and the receiver's CPU use (share of one core) over the burst."""
+    """Rate from the first send to the last arrival; the note gives when the first notification arrived, arrival
+    percentiles since the first send and the receiver's CPU use (share of one core) over the burst."""
     got = [arrivals[i] for i in range(n) if i in arrivals]
     if not got:
         return None, "nothing arrived", {"delivered": 0}
@@ -360,10 +360,11 @@ def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: 
     rate = len(got) / span if span > 0 else None
     since = [(t - start) * 1000 for t in got]
     busy = receiver_cpu / span if span > 0 else None
-    note = (f"{len(got):,}/{n:,} delivered; arrivals p50 {percentile(since, 50) or 0:,.0f} ms, "
-            f"p99 {percentile(since, 99) or 0:,.0f} ms after the first send; "
+    note = (f"{len(got):,}/{n:,} delivered; arrivals first {min(since):,.0f} ms, p1 {percentile(since, 1) or 0:,.0f}, "
+            f"p50 {percentile(since, 50) or 0:,.0f}, p99 {percentile(since, 99) or 0:,.0f} ms after the first send; "
             f"receiver CPU {busy or 0:.0%} of a core")
-    return rate, note, {"delivered": len(got), "arrival_ms": summarize(since), "receiver_core_share": busy}
+    return rate, note, {"delivered": len(got), "arrival_ms": summarize(since), "first_arrival_ms": min(since),
+                        "arrival_p1_ms": percentile(since, 1), "receiver_core_share": busy}
 
 
 def _machine_note(machine: float, n: int, span: float) -> str:

@@ -40,7 +40,7 @@ from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.batch import LoadingPartitions, commit_owned
+from pipeline.kafka.batch import BatchRamp, LoadingPartitions, commit_owned
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.reader import TopicTail, scan
 from pipeline.kafka.state import CompactedState
@@ -118,8 +118,10 @@ class DispatchService:
                            on_lost=self._on_lost)
         log.info("dispatch: consuming %s as group %s", names.alerts, self.group_id)
         try:
+            ramp = BatchRamp(self.batch_size)
             while not self._stopped:
-                batch = consumer.consume(self.batch_size, 0)
+                batch = consumer.consume(ramp.size, 0)
+                ramp.took(len(batch))
                 for load in [t for t in self._loads if t.done()]:
                     self._loads.discard(load)
                     load.result()  # a state read that failed stops dispatch loudly (app.crash)

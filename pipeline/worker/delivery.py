@@ -37,7 +37,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from pipeline.dlq import DeadLetters, Origin
 from pipeline.envelope import Envelope, EnvelopeError
 from pipeline.kafka import EventProducer, KafkaSettings, TopicNames, ensure_topics
-from pipeline.kafka.batch import LoadingPartitions, commit_owned, legacy_positions
+from pipeline.kafka.batch import BatchRamp, LoadingPartitions, commit_owned, legacy_positions
 from pipeline.kafka.producer import DeliveryError
 from pipeline.kafka.state import read_compacted
 from pipeline.logfilter import KAFKA_LOGGER
@@ -164,8 +164,10 @@ class DeliveryService:
         log.info("delivery: consuming %s as group %s", names.notifications, self.group)
         watcher = asyncio.create_task(self._watch_backlogs(), name="delivery-backlog")
         try:
+            ramp = BatchRamp(self.batch_size)
             while not self._stopping.is_set():
-                batch = consumer.consume(self.batch_size, 0)
+                batch = consumer.consume(ramp.size, 0)
+                ramp.took(len(batch))
                 for load in [t for t in self._loads if t.done()]:
                     self._loads.discard(load)
                     load.result()  # a delivery-log read that failed stops delivery loudly

@@ -201,3 +201,17 @@ def test_burst_pairs_summary_counts_the_pairs_that_met_the_target_and_picks_the_
 
     assert alerts.burst_pairs_summary(5000, [(am, side(4400.0, 1100.0, 1.8))]) == (0, None), "one pair: no row"
     assert alerts.burst_pairs_summary(5000, [(None, None), (am, None)]) == (None, None)
+
+
+def test_burst_note_gives_the_first_arrival_and_the_percentiles_since_the_first_send(load_bench: Loader) -> None:
+    alerts = load_bench("_alerts")
+    start = 1000.0
+    arrivals = {i: start + 0.040 + i * 0.001 for i in range(200)}  # first at 40 ms, then one per ms
+    arrivals[999] = start + 5.0  # not one of the burst's ids: ignored
+    rate, note, detail = alerts._burst_note(250, start, arrivals, receiver_cpu=0.12)
+    assert rate == pytest.approx(200 / 0.239)
+    assert detail["delivered"] == 200 and detail["first_arrival_ms"] == pytest.approx(40.0)
+    assert detail["arrival_p1_ms"] == pytest.approx(41.0) and detail["arrival_ms"]["p99"] == pytest.approx(237.0)
+    assert note.startswith("200/250 delivered; arrivals first 40 ms, p1 41, p50 139, p99 237 ms after the first send")
+    assert detail["receiver_core_share"] == pytest.approx(0.12 / 0.239)
+    assert alerts._burst_note(5, start, {}, 0.0) == (None, "nothing arrived", {"delivered": 0})

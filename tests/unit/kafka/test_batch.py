@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from pipeline.kafka.batch import BatchConsumer, ConsumeConfig, LoadingPartitions, commit_owned
+from pipeline.kafka.batch import BatchConsumer, BatchRamp, ConsumeConfig, LoadingPartitions, commit_owned
 from tests.unit._kafka_fakes import FakeMessage
 
 from .conftest import MockKafka
@@ -191,3 +191,21 @@ def test_loading_partitions_dropped_forget_their_records_and_undo_their_pause() 
     loading.hold(_PauseRecorder(), FakeMessage("t", None, 0, 3))  # type: ignore[arg-type]
     assert loading.drop(_PauseRecorder(fail_resume=True), [0]) == 1  # type: ignore[arg-type]
     assert loading.drop(None, [0]) == 0
+
+
+def test_batch_ramp_starts_small_after_an_idle_poll_and_doubles_with_full_batches() -> None:
+    ramp = BatchRamp(1000)
+    sizes = []
+    for got in (0, 50, 100, 200, 400, 800, 1000, 1000):  # a burst: every consume() returns all it may
+        sizes.append(ramp.size)
+        ramp.took(got)
+    assert sizes == [50, 50, 100, 200, 400, 800, 1000, 1000]
+    ramp.took(300)  # a partial batch: what was fetched is drained, the size stays
+    assert ramp.size == 1000
+    ramp.took(0)  # quiet again: the next burst starts small
+    assert ramp.size == 50
+    ramp.took(7)
+    assert ramp.size == 50, "a trickle keeps the small size (its batches are small anyway)"
+    assert BatchRamp(20).size == 20 and BatchRamp(1, first=1).size == 1
+    with pytest.raises(ValueError, match="at least 1"):
+        BatchRamp(0)
