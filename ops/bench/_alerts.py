@@ -367,6 +367,21 @@ def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: 
                         "arrival_p1_ms": percentile(since, 1), "receiver_core_share": busy}
 
 
+def _phases_note(n: int, emitted: dict[int, float], arrivals: dict[int, float]) -> str:
+    """How delivery kept up: the notifications that arrived while dispatch was still emitting, and the rate of
+    the rest after its last emission (delivery alone on the cores then). Empty without both sides."""
+    sent = [emitted[i] for i in range(n) if i in emitted]
+    got = [arrivals[i] for i in range(n) if i in arrivals]
+    if not sent or not got:
+        return ""
+    last = max(sent)
+    during = sum(1 for t in got if t <= last)
+    after, tail = len(got) - during, max(got) - last
+    rate = f" ({after / tail:,.0f}/s)" if after and tail > 0 else ""
+    return (f"{during:,} arrived while dispatch was emitting, the other {after:,} in the {max(tail, 0) * 1000:,.0f} "
+            f"ms after its last{rate}; ")
+
+
 def _machine_note(machine: float, n: int, span: float) -> str:
     """The whole machine's CPU over a burst: per notification, and as a share of every core's time."""
     cores = os.cpu_count() or 1
@@ -455,6 +470,7 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
     span = ended - started
     note += (f"; dispatch emitted {len(emitted_ms):,} notifications by p50 "
              f"{percentile(emitted_ms, 50) or 0:,.0f} / p99 {percentile(emitted_ms, 99) or 0:,.0f} ms; "
+             + _phases_note(n, emitted, arrivals) +
              f"CPU share of a core: dispatch {cpu[0] / span:.0%}, delivery {cpu[1] / span:.0%}; "
              f"CPU per notification: dispatch {cpu[0] / n * 1e6:.0f} us, delivery {cpu[1] / n * 1e6:.0f} us")
     if broker_spent is not None:  # Alertmanager has no broker to share the cores with; our path has

@@ -215,3 +215,15 @@ def test_burst_note_gives_the_first_arrival_and_the_percentiles_since_the_first_
     assert note.startswith("200/250 delivered; arrivals first 40 ms, p1 41, p50 139, p99 237 ms after the first send")
     assert detail["receiver_core_share"] == pytest.approx(0.12 / 0.239)
     assert alerts._burst_note(5, start, {}, 0.0) == (None, "nothing arrived", {"delivered": 0})
+
+
+def test_phases_note_splits_the_arrivals_at_dispatchs_last_emission(load_bench: Loader) -> None:
+    alerts = load_bench("_alerts")
+    emitted = {i: 10.0 + i * 0.001 for i in range(100)}  # the last at 10.099
+    arrivals = {i: 10.02 + i * 0.002 for i in range(100)}  # 10.020 .. 10.218
+    note = alerts._phases_note(100, emitted, arrivals)
+    # arrivals up to 10.099: i <= 39 (10.098); the other 60 in the 119 ms after it
+    assert note == "40 arrived while dispatch was emitting, the other 60 in the 119 ms after its last (504/s); "
+    assert alerts._phases_note(100, {}, arrivals) == "" and alerts._phases_note(100, emitted, {}) == ""
+    everything_early = alerts._phases_note(2, {0: 5.0, 1: 6.0}, {0: 5.5, 1: 5.9})
+    assert everything_early == "2 arrived while dispatch was emitting, the other 0 in the 0 ms after its last; "
