@@ -348,11 +348,16 @@ def _hop_breakdown(sent: dict[int, float], hops: dict[str, dict[int, float]],
 
 # ------------------------------------------------------------------------------------------ burst
 
+def _burst_times(n: int, times: dict[int, float]) -> list[float]:
+    """The times of the burst's ids 0..n-1 that have one (the warm-up's and others' ids left out)."""
+    return [times[i] for i in range(n) if i in times]
+
+
 def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: float
                 ) -> tuple[float | None, str, dict[str, Any]]:
     """Rate from the first send to the last arrival; the note gives when the first notification arrived, arrival
     percentiles since the first send and the receiver's CPU use (share of one core) over the burst."""
-    got = [arrivals[i] for i in range(n) if i in arrivals]
+    got = _burst_times(n, arrivals)
     if not got:
         return None, "nothing arrived", {"delivered": 0}
     last = max(got)
@@ -360,25 +365,25 @@ def _burst_note(n: int, start: float, arrivals: dict[int, float], receiver_cpu: 
     rate = len(got) / span if span > 0 else None
     since = [(t - start) * 1000 for t in got]
     busy = receiver_cpu / span if span > 0 else None
-    note = (f"{len(got):,}/{n:,} delivered; arrivals first {min(since):,.0f} ms, p1 {percentile(since, 1) or 0:,.0f}, "
+    first, p1 = min(since), percentile(since, 1)
+    note = (f"{len(got):,}/{n:,} delivered; arrivals first {first:,.0f} ms, p1 {p1 or 0:,.0f}, "
             f"p50 {percentile(since, 50) or 0:,.0f}, p99 {percentile(since, 99) or 0:,.0f} ms after the first send; "
             f"receiver CPU {busy or 0:.0%} of a core")
-    return rate, note, {"delivered": len(got), "arrival_ms": summarize(since), "first_arrival_ms": min(since),
-                        "arrival_p1_ms": percentile(since, 1), "receiver_core_share": busy}
+    return rate, note, {"delivered": len(got), "arrival_ms": summarize(since), "first_arrival_ms": first,
+                        "arrival_p1_ms": p1, "receiver_core_share": busy}
 
 
 def _phases_note(n: int, emitted: dict[int, float], arrivals: dict[int, float]) -> str:
     """How delivery kept up: the notifications that arrived while dispatch was still emitting, and the rate of
     the rest after its last emission (delivery alone on the cores then). Empty without both sides."""
-    sent = [emitted[i] for i in range(n) if i in emitted]
-    got = [arrivals[i] for i in range(n) if i in arrivals]
+    sent, got = _burst_times(n, emitted), _burst_times(n, arrivals)
     if not sent or not got:
         return ""
     last = max(sent)
     during = sum(1 for t in got if t <= last)
-    after, tail = len(got) - during, max(got) - last
-    rate = f" ({after / tail:,.0f}/s)" if after and tail > 0 else ""
-    return (f"{during:,} arrived while dispatch was emitting, the other {after:,} in the {max(tail, 0) * 1000:,.0f} "
+    after, tail = len(got) - during, max(0.0, max(got) - last)  # tail > 0 exactly when some arrived after
+    rate = f" ({after / tail:,.0f}/s)" if after else ""
+    return (f"{during:,} arrived while dispatch was emitting, the other {after:,} in the {tail * 1000:,.0f} "
             f"ms after its last{rate}; ")
 
 
@@ -465,7 +470,7 @@ async def burst_ours(ctx: Context, receiver: Receiver, n: int, within: float,
     finally:
         producer.close()
     emitted = hop_times(ctx.bootstrap, {"notification": names.notifications})["notification"]
-    emitted_ms = [(emitted[i] - started) * 1000 for i in range(n) if i in emitted]
+    emitted_ms = [(t - started) * 1000 for t in _burst_times(n, emitted)]
     rate, note, detail = _burst_note(n, started, arrivals, receiver_cpu)
     span = ended - started
     note += (f"; dispatch emitted {len(emitted_ms):,} notifications by p50 "
